@@ -1,0 +1,193 @@
+//! The application: its shared state, and `App`, which binds the listener,
+//! serves until told to stop, and shuts down cleanly (SIGTERM, Ctrl-C, or
+//! a test's signal), flushing what is held in memory.
+
+use crate::auth::csrf::CsrfKey;
+use crate::auth::password::Passwords;
+use crate::auth::pool::HashPool;
+use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::session::SessionCache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::store::Store;
+use crate::store::redb::RedbStore;
+use crate::summary::HostStats;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use url::Url;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// `--base-url`, or the bound address when none was given.
+    pub base_url: Url,
+    pub store: Arc<dyn Store>,
+    pub passwords: Passwords,
+    pub sessions: SessionCache,
+    pub limiter: LoginLimiter,
+    pub csrf: CsrfKey,
+    pub clock: Clock,
+    pub host: HostStats,
+    pub started: Instant,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Runs a store call (a write: an fsync) off the async threads.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&dyn Store) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .context("a storage task failed")?
+            .map_err(AppError::from)
+    }
+
+    /// Cookies get `Secure` under https or with `--secure-cookies`.
+    pub fn secure_cookies(&self) -> bool {
+        self.config.secure_cookies || self.base_url.scheme() == "https"
+    }
+}
+
+/// A bound, ready-to-serve gatehouse.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    /// Opens the store and binds the listener; `config.listen` with port 0
+    /// picks a free port (tests).
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let store = {
+            let dir = config.data_dir.clone();
+            tokio::task::spawn_blocking(move || RedbStore::open(&dir))
+                .await
+                .context("the store task failed")??
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "another program uses that port: stop it or choose another --listen",
+                std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: choose a port above 1024 with --listen",
+                std::io::ErrorKind::AddrNotAvailable => "this machine has no such address: use 127.0.0.1 or 0.0.0.0 in --listen",
+                _ => "check --listen",
+            };
+            anyhow::anyhow!("cannot listen on {}: {e}; {hint}", config.listen)
+        })?;
+        let bound = listener.local_addr().context("failed to read the bound address")?;
+        let base_url = config.base_url_for(bound);
+        let pool = HashPool::new(config.hash_workers, config.hash_queue)
+            .context("failed to start the password hashing threads")?;
+        let key = store.password_key();
+        let state = AppState(Arc::new(Inner {
+            passwords: Passwords::new(key, config.bcrypt_cost, pool),
+            csrf: CsrfKey::derive(&key),
+            limiter: LoginLimiter::new(config.login_rate_per_minute, clock.clone()),
+            sessions: SessionCache::default(),
+            store: Arc::new(store),
+            host: HostStats::new(&config.data_dir),
+            started: Instant::now(),
+            clock,
+            base_url,
+            config,
+        }));
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in
+    /// flight, stops the background tasks and writes what is pending.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, state } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let tasks = [
+            tokio::spawn(flush_sessions(state.clone(), stop_rx.clone())),
+            tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
+            tokio::spawn(state.host.clone().sample_every(Duration::from_secs(2), stop_rx)),
+        ];
+        let app = crate::http::router(state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the server failed")?;
+        let _ = stop_tx.send(true);
+        for task in tasks {
+            let _ = task.await;
+        }
+        let store = Arc::clone(&state.store);
+        let written = tokio::task::spawn_blocking(move || state.sessions.flush(store.as_ref())).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!(error = format!("{e:#}"), "could not write the last session activity at shutdown");
+        }
+        Ok(())
+    }
+}
+
+/// Writes batched last-seen times every 30 seconds.
+async fn flush_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let s = state.clone();
+        let result = tokio::task::spawn_blocking(move || s.sessions.flush(s.store.as_ref())).await;
+        if let Ok(Err(e)) = result {
+            tracing::warn!(error = format!("{e:#}"), "could not write session activity; will retry");
+        }
+    }
+}
+
+/// Deletes expired sessions and forgets idle rate-limit entries hourly.
+async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        state.limiter.forget_idle();
+        let s = state.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            // Write pending activity first, so that a session used in the
+            // last seconds is not mistaken for an idle one.
+            s.sessions.flush(s.store.as_ref())?;
+            let (now, policy) = (s.clock.now(), s.config.session);
+            s.store.purge_sessions(&|session| policy.is_expired(session, session.last_seen, now))
+        })
+        .await;
+        match purged {
+            Ok(Ok(n)) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not remove expired sessions"),
+            _ => {}
+        }
+    }
+}

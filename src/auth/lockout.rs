@@ -1,0 +1,139 @@
+//! The lockout rule (the seed; SPEC §4) as pure functions of the stored
+//! state and the time: more than `threshold` consecutive failures for one
+//! ID lock it for `duration`, counted from the failure that set the lock.
+//! Tries during the lock are refused before any hashing and do not extend
+//! it. A success resets the count. When a lock has run out the ID starts
+//! afresh.
+
+use crate::clock::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures allowed in a row; one more sets the lock (seed: 10).
+    pub threshold: u32,
+    /// How long a lock lasts (seed: 20 minutes).
+    pub duration: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockoutState {
+    /// Consecutive failures since the last success or lock.
+    pub failures: u32,
+    pub last_failure: Option<Timestamp>,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// May this ID try to log in now?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    Locked { until: Timestamp },
+}
+
+/// What a failure did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Counted; the ID may try again.
+    Counted { failures: u32 },
+    /// This failure set the lock.
+    NowLocked { until: Timestamp },
+}
+
+impl LockoutPolicy {
+    pub fn gate(&self, state: &LockoutState, now: Timestamp) -> Gate {
+        match state.locked_until {
+            Some(until) if now < until => Gate::Locked { until },
+            _ => Gate::Open,
+        }
+    }
+
+    /// The state after one more failure at `now`. Callers have checked the
+    /// gate first; a failure during a lock is not counted and changes
+    /// nothing (the lock is not extended).
+    pub fn after_failure(&self, state: &LockoutState, now: Timestamp) -> (LockoutState, AfterFailure) {
+        if let Gate::Locked { until } = self.gate(state, now) {
+            return (*state, AfterFailure::NowLocked { until });
+        }
+        // A lock that has run out leaves a fresh count behind it.
+        let previous = if state.locked_until.is_some() { 0 } else { state.failures };
+        let failures = previous.saturating_add(1);
+        if failures > self.threshold {
+            let until = now.plus(self.duration);
+            let next = LockoutState { failures: 0, last_failure: Some(now), locked_until: Some(until) };
+            (next, AfterFailure::NowLocked { until })
+        } else {
+            let next = LockoutState { failures, last_failure: Some(now), locked_until: None };
+            (next, AfterFailure::Counted { failures })
+        }
+    }
+
+    /// Whether a stored state still matters at `now`; one that does not can
+    /// be deleted. Failures older than a lock's duration are kept too: the
+    /// seed counts *consecutive* failures, however far apart.
+    pub fn is_idle(&self, state: &LockoutState, now: Timestamp) -> bool {
+        state.failures == 0 && self.gate(state, now) == Gate::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: LockoutPolicy = LockoutPolicy { threshold: 10, duration: Duration::from_secs(20 * 60) };
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    fn fail_n(n: u32, at: Timestamp) -> (LockoutState, AfterFailure) {
+        let mut state = LockoutState::default();
+        let mut last = AfterFailure::Counted { failures: 0 };
+        for _ in 0..n {
+            (state, last) = POLICY.after_failure(&state, at);
+        }
+        (state, last)
+    }
+
+    #[test]
+    fn ten_failures_leave_the_id_open() {
+        let (state, last) = fail_n(10, t(0));
+        assert_eq!(last, AfterFailure::Counted { failures: 10 });
+        assert_eq!(POLICY.gate(&state, t(0)), Gate::Open);
+    }
+
+    #[test]
+    fn the_eleventh_failure_locks_for_twenty_minutes_from_then() {
+        let (state, last) = fail_n(11, t(100));
+        assert_eq!(last, AfterFailure::NowLocked { until: t(100 + 1200) });
+        assert_eq!(POLICY.gate(&state, t(100 + 1199)), Gate::Locked { until: t(1300) });
+        assert_eq!(POLICY.gate(&state, t(100 + 1200)), Gate::Open);
+    }
+
+    #[test]
+    fn tries_during_a_lock_do_not_extend_it() {
+        let (state, _) = fail_n(11, t(0));
+        let (after, outcome) = POLICY.after_failure(&state, t(600));
+        assert_eq!(after, state);
+        assert_eq!(outcome, AfterFailure::NowLocked { until: t(1200) });
+    }
+
+    #[test]
+    fn after_a_lock_runs_out_the_count_starts_afresh() {
+        let (state, _) = fail_n(11, t(0));
+        let (after, outcome) = POLICY.after_failure(&state, t(1200));
+        assert_eq!(outcome, AfterFailure::Counted { failures: 1 });
+        assert_eq!(after.locked_until, None);
+    }
+
+    #[test]
+    fn idle_states_can_be_forgotten() {
+        assert!(POLICY.is_idle(&LockoutState::default(), t(0)));
+        let (state, _) = fail_n(1, t(0));
+        assert!(!POLICY.is_idle(&state, t(10_000)));
+        let (locked, _) = fail_n(11, t(0));
+        assert!(!POLICY.is_idle(&locked, t(10)));
+        assert!(POLICY.is_idle(&locked, t(1200)));
+    }
+}

@@ -1,0 +1,143 @@
+//! Password hashing: how a password becomes a stored hash and how a login
+//! attempt is checked against one.
+//!
+//! Stored hashes name their scheme (SPEC §4):
+//! - `hmac-sha256-bcrypt$2b$…`: ours. bcrypt reads only 72 bytes, so we
+//!   bcrypt the base64 of HMAC-SHA256(key, password) — 44 ASCII bytes, no NUL
+//!   — and no password is ever cut short (OWASP Password Storage Cheat
+//!   Sheet, "pre-hashing"). The key is made at database creation and kept
+//!   in the database; its job is to make the pre-hash specific to this
+//!   installation, not to be a separate secret.
+//! - `$2a$`, `$2b$`, `$2y$`: plain bcrypt imported from htpasswd or another
+//!   system, checked as such.
+//!
+//! All bcrypt work runs on the `HashPool`, never on the async runtime.
+
+use super::pool::{Busy, HashPool};
+use crate::domain::{NewPassword, Password};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+const SCHEME_PREFIX: &str = "hmac-sha256-bcrypt";
+
+#[derive(Clone)]
+pub struct Passwords {
+    key: [u8; 32],
+    cost: u32,
+    pool: HashPool,
+}
+
+impl Passwords {
+    pub fn new(key: [u8; 32], cost: u32, pool: HashPool) -> Self {
+        Self { key, cost, pool }
+    }
+
+    pub fn pool(&self) -> &HashPool {
+        &self.pool
+    }
+
+    /// Hashes a new password on the pool.
+    pub async fn hash(&self, password: &NewPassword) -> Result<String, Busy> {
+        let (key, cost, pw) = (self.key, self.cost, password.expose().to_owned());
+        self.pool.run(move || hash_now(&key, cost, &pw)).await
+    }
+
+    /// Checks `attempt` against `stored`. With no stored hash (unknown ID)
+    /// it still does one full bcrypt of the same cost, so that an unknown
+    /// ID takes as long as a wrong password (SPEC §4).
+    pub async fn verify(&self, attempt: &Password, stored: Option<String>) -> Result<bool, Busy> {
+        let (key, cost, pw) = (self.key, self.cost, attempt.expose().to_owned());
+        self.pool
+            .run(move || match stored {
+                Some(stored) => verify_now(&key, &pw, &stored),
+                None => {
+                    let _ = hash_now(&key, cost, &pw);
+                    false
+                }
+            })
+            .await
+    }
+}
+
+fn prehash(key: &[u8; 32], password: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .expect("HMAC accepts keys of any length");
+    mac.update(password.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Hashes on the calling thread: for the CLI and for pool jobs only.
+pub fn hash_now(key: &[u8; 32], cost: u32, password: &str) -> String {
+    let hashed = bcrypt::hash(prehash(key, password), cost)
+        .expect("bcrypt accepts every cost between 4 and 31, checked by Config::validate");
+    format!("{SCHEME_PREFIX}{hashed}")
+}
+
+/// Checks on the calling thread: for the CLI and for pool jobs only. An
+/// unknown or damaged hash never matches (and is logged for the admin).
+pub fn verify_now(key: &[u8; 32], password: &str, stored: &str) -> bool {
+    let result = if let Some(bcrypt_part) = stored.strip_prefix(SCHEME_PREFIX) {
+        bcrypt::verify(prehash(key, password), bcrypt_part)
+    } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p)) {
+        bcrypt::verify(password, stored)
+    } else {
+        tracing::error!("a stored password hash has an unknown scheme; reset that user's password");
+        return false;
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a stored password hash is damaged; reset that user's password");
+        false
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PasswordPolicy;
+
+    const KEY: [u8; 32] = [7; 32];
+
+    #[test]
+    fn new_hashes_name_their_scheme_and_verify() {
+        let h = hash_now(&KEY, 4, "correct horse 1!");
+        assert!(h.starts_with("hmac-sha256-bcrypt$2b$04$"));
+        assert!(verify_now(&KEY, "correct horse 1!", &h));
+        assert!(!verify_now(&KEY, "correct horse 1?", &h));
+    }
+
+    #[test]
+    fn passwords_longer_than_72_bytes_are_not_truncated() {
+        let base = "x".repeat(80);
+        let h = hash_now(&KEY, 4, &base);
+        let mut other = base.clone();
+        other.replace_range(79..80, "y");
+        assert!(!verify_now(&KEY, &other, &h), "byte 80 must count");
+    }
+
+    #[test]
+    fn plain_bcrypt_hashes_still_verify() {
+        let legacy = bcrypt::hash("hunter2", 4).unwrap();
+        assert!(legacy.starts_with("$2b$"));
+        assert!(verify_now(&KEY, "hunter2", &legacy));
+        assert!(!verify_now(&KEY, "hunter3", &legacy));
+    }
+
+    #[test]
+    fn unknown_schemes_never_match() {
+        assert!(!verify_now(&KEY, "x", "md5$abc"));
+        assert!(!verify_now(&KEY, "x", "hmac-sha256-bcrypt$2b$04$garbage"));
+    }
+
+    #[tokio::test]
+    async fn the_service_hashes_and_verifies_on_the_pool() {
+        let svc = Passwords::new(KEY, 4, HashPool::new(1, 4).unwrap());
+        let pw = NewPassword::parse(PasswordPolicy::Seed { min_len: 9 }, "abcdef1!x".into(), &[])
+            .unwrap();
+        let stored = svc.hash(&pw).await.unwrap();
+        let attempt = Password::parse("abcdef1!x".into()).unwrap();
+        assert!(svc.verify(&attempt, Some(stored)).await.unwrap());
+        assert!(!svc.verify(&attempt, None).await.unwrap());
+    }
+}

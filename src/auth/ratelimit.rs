@@ -1,0 +1,88 @@
+//! The per-client limit on login tries (SPEC §4): slows one address that
+//! guesses across many IDs, which the per-ID lockout cannot see. Generous
+//! by default (60 a minute) because an office behind one NAT address
+//! shares it.
+
+use crate::clock::Clock;
+use governor::{Quota, RateLimiter};
+use governor::state::keyed::HashMapStateStore;
+use governor::middleware::NoOpMiddleware;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::{Duration, SystemTime};
+
+type Keyed = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, Clock, NoOpMiddleware<SystemTime>>;
+
+pub struct LoginLimiter {
+    limiter: Keyed,
+    clock: Clock,
+}
+
+impl LoginLimiter {
+    /// `per_minute` tries per client, all of which may come at once.
+    pub fn new(per_minute: NonZeroU32, clock: Clock) -> Self {
+        let limiter = RateLimiter::hashmap_with_clock(Quota::per_minute(per_minute), clock.clone());
+        Self { limiter, clock }
+    }
+
+    /// Takes one try for `ip`, or says how long to wait for the next.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&client_key(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now_system()))
+    }
+
+    /// Forgets clients whose budget is full again, to bound memory.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// One IPv6 client usually has a whole /64: limit the /64, not each
+/// address in it.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut seg = v6.segments();
+                seg[4..].fill(0);
+                IpAddr::V6(seg.into())
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_quota_then_waits_for_the_clock() {
+        let clock = Clock::manual(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let limiter = LoginLimiter::new(NonZeroU32::new(3).unwrap(), clock.clone());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limiter.check(ip).is_ok());
+        }
+        let wait = limiter.check(ip).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(limiter.check("192.0.2.2".parse().unwrap()).is_ok(), "others are not affected");
+        clock.advance(wait);
+        assert!(limiter.check(ip).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_client() {
+        assert_eq!(
+            client_key("2001:db8::1".parse().unwrap()),
+            client_key("2001:db8::ffff:1".parse().unwrap())
+        );
+        assert_ne!(
+            client_key("2001:db8:0:1::1".parse().unwrap()),
+            client_key("2001:db8:0:2::1".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! `gatehouse serve`: load the settings, bind, serve until SIGTERM/Ctrl-C.
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::{Config, ServeArgs};
+use crate::store::DATABASE_FILE;
+use anyhow::Context;
+use std::path::PathBuf;
+
+pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(data_dir, args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let db = config.data_dir.join(DATABASE_FILE);
+        let app = App::build(config, Clock::system()).await?;
+        let state = app.state().clone();
+        let users = state.store.users()?.len();
+        println!(
+            "gatehouse {} listening on {} (bound to {}), data in {}",
+            env!("CARGO_PKG_VERSION"),
+            state.base_url,
+            app.local_addr(),
+            db.display()
+        );
+        tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
+        if users == 0 {
+            println!(
+                "No accounts yet. To make the first one, stop the server (Ctrl-C) and run:\n  \
+                 echo 'a-strong-Passw0rd!' | gatehouse user add you@example.com --admin --password-stdin"
+            );
+        }
+        drop(state);
+        app.run_until(shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

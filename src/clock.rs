@@ -1,0 +1,138 @@
+//! Time as an input: the clock every time-dependent rule reads.
+//!
+//! Lockout, session expiry and rate limits never call `SystemTime::now()`
+//! themselves; they take the `Clock` held in `AppState`, so tests move time
+//! with `Clock::advance` instead of sleeping (STYLE "Time and randomness are
+//! inputs").
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time as whole milliseconds since the Unix epoch: the form in
+/// which times are stored, compared and sent as JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn from_system_time(t: SystemTime) -> Self {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(e) => Self(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+
+    pub fn to_system_time(self) -> SystemTime {
+        if self.0 >= 0 {
+            UNIX_EPOCH + Duration::from_millis(self.0.unsigned_abs())
+        } else {
+            UNIX_EPOCH - Duration::from_millis(self.0.unsigned_abs())
+        }
+    }
+
+    pub fn plus(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
+    /// How long from `self` until `later`; zero when `later` is not later.
+    pub fn until(self, later: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(later.0.saturating_sub(self.0)).unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC, to the second: `2026-11-28T14:35:00Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_seconds(self.to_system_time()))
+    }
+}
+
+/// The source of "now". `System` in production; `Manual` in tests, where it
+/// only moves when told to.
+#[derive(Clone, Debug)]
+pub struct Clock(ClockKind);
+
+#[derive(Clone, Debug)]
+enum ClockKind {
+    System,
+    Manual(Arc<Mutex<SystemTime>>),
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(ClockKind::System)
+    }
+
+    /// A clock that starts at `start` and moves only with `advance`.
+    pub fn manual(start: SystemTime) -> Self {
+        Self(ClockKind::Manual(Arc::new(Mutex::new(start))))
+    }
+
+    pub fn now_system(&self) -> SystemTime {
+        match &self.0 {
+            ClockKind::System => SystemTime::now(),
+            ClockKind::Manual(t) => *t.lock().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_system_time(self.now_system())
+    }
+
+    /// Moves a manual clock forward. A system clock cannot be moved: calling
+    /// this on one is a programming error in a test, reported by a panic.
+    pub fn advance(&self, by: Duration) {
+        match &self.0 {
+            ClockKind::System => panic!("Clock::advance called on the system clock"),
+            ClockKind::Manual(t) => {
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                *t += by;
+            }
+        }
+    }
+}
+
+/// The per-IP limiter (governor) reads the same clock, so tests move its
+/// time too.
+impl governor::clock::Clock for Clock {
+    type Instant = SystemTime;
+
+    fn now(&self) -> SystemTime {
+        self.now_system()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced() {
+        let clock = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
+        assert_eq!(clock.now(), Timestamp::from_millis(1_000_000));
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(clock.now(), Timestamp::from_millis(1_060_000));
+    }
+
+    #[test]
+    fn timestamps_display_as_rfc3339_utc() {
+        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn until_is_zero_for_the_past() {
+        let t = Timestamp::from_millis(5_000);
+        assert_eq!(t.until(Timestamp::from_millis(1_000)), Duration::ZERO);
+        assert_eq!(t.until(Timestamp::from_millis(7_000)), Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,311 @@
+//! Settings of `gatehouse serve`: defaults <- TOML file (`--config`) <-
+//! `GATEHOUSE_*` environment <- flags (SPEC §7). clap reads flags and the
+//! environment (flags win); the file fills what both left unset; the
+//! defaults fill the rest. `validate` then refuses impossible values with
+//! an error that says what to set.
+
+use crate::auth::lockout::LockoutPolicy;
+use crate::auth::session::SessionPolicy;
+use crate::domain::PasswordPolicy;
+use anyhow::{Context, bail};
+use clap::builder::BoolishValueParser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// The data directory when nothing else is said.
+pub const DEFAULT_DATA_DIR: &str = "./gatehouse-data";
+
+/// Flags of `serve`. Every one is optional so that an unset flag can fall
+/// through to the environment, the file, then the default.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (keys in snake_case).
+    #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATEHOUSE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// The public URL users reach gatehouse at, used in links and as the
+    /// pinned API endpoint [default: http://<listen>].
+    #[arg(long, env = "GATEHOUSE_BASE_URL", value_name = "URL")]
+    pub base_url: Option<Url>,
+    /// Let users type another gatehouse URL in the login form's API endpoint.
+    #[arg(long, env = "GATEHOUSE_ENDPOINT_EDITABLE", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub endpoint_editable: Option<bool>,
+    /// Mark cookies Secure even when --base-url is http:// (behind a TLS proxy).
+    #[arg(long, env = "GATEHOUSE_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub secure_cookies: Option<bool>,
+    /// bcrypt cost of new password hashes, 4..=31 [default: 12].
+    #[arg(long, env = "GATEHOUSE_BCRYPT_COST", value_name = "N")]
+    pub bcrypt_cost: Option<u32>,
+    /// Threads that hash passwords at once [default: one per core].
+    #[arg(long, env = "GATEHOUSE_HASH_WORKERS", value_name = "N")]
+    pub hash_workers: Option<usize>,
+    /// Logins that may wait for a hashing thread; beyond it: 503 [default: 32].
+    #[arg(long, env = "GATEHOUSE_HASH_QUEUE", value_name = "N")]
+    pub hash_queue: Option<usize>,
+    /// Failed logins in a row one ID may make; one more locks it [default: 10].
+    #[arg(long, env = "GATEHOUSE_LOCKOUT_THRESHOLD", value_name = "N")]
+    pub lockout_threshold: Option<u32>,
+    /// How long a locked ID stays locked [default: 20m].
+    #[arg(long, env = "GATEHOUSE_LOCKOUT_DURATION", value_name = "DURATION")]
+    pub lockout_duration: Option<humantime::Duration>,
+    /// Login tries per minute from one client address [default: 60].
+    #[arg(long, env = "GATEHOUSE_LOGIN_RATE_PER_MINUTE", value_name = "N")]
+    pub login_rate_per_minute: Option<u32>,
+    /// A session unused this long ends [default: 24h].
+    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub session_idle_timeout: Option<humantime::Duration>,
+    /// A session ends this long after login, used or not [default: 7d].
+    #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME", value_name = "DURATION")]
+    pub session_lifetime: Option<humantime::Duration>,
+    /// Password rule for new passwords: seed or nist [default: seed].
+    #[arg(long, env = "GATEHOUSE_PASSWORD_POLICY", value_name = "seed|nist")]
+    pub password_policy: Option<PolicyName>,
+    /// Minimum password length [default: 9 for seed, 15 for nist].
+    #[arg(long, env = "GATEHOUSE_PASSWORD_MIN_LENGTH", value_name = "N")]
+    pub password_min_length: Option<usize>,
+    /// Longest time one request may take [default: 30s].
+    #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<humantime::Duration>,
+}
+
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyName {
+    Seed,
+    Nist,
+}
+
+/// The TOML file: the same settings, snake_case keys. Unknown keys are an
+/// error, so that a misspelt security setting is never silently ignored.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    base_url: Option<Url>,
+    endpoint_editable: Option<bool>,
+    secure_cookies: Option<bool>,
+    bcrypt_cost: Option<u32>,
+    hash_workers: Option<usize>,
+    hash_queue: Option<usize>,
+    lockout_threshold: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    lockout_duration: Option<humantime::Duration>,
+    login_rate_per_minute: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    session_idle_timeout: Option<humantime::Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    session_lifetime: Option<humantime::Duration>,
+    password_policy: Option<PolicyName>,
+    password_min_length: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    request_timeout: Option<humantime::Duration>,
+}
+
+/// The effective settings of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `None`: derived from the bound address at start.
+    pub base_url: Option<Url>,
+    pub endpoint_editable: bool,
+    pub secure_cookies: bool,
+    pub bcrypt_cost: u32,
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+    pub lockout: LockoutPolicy,
+    pub login_rate_per_minute: NonZeroU32,
+    pub session: SessionPolicy,
+    pub password_policy: PasswordPolicy,
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// The defaults, with data in `data_dir`.
+    pub fn defaults(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_url: None,
+            endpoint_editable: false,
+            secure_cookies: false,
+            bcrypt_cost: 12,
+            hash_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hash_queue: 32,
+            lockout: LockoutPolicy { threshold: 10, duration: Duration::from_secs(20 * 60) },
+            login_rate_per_minute: NonZeroU32::new(60).expect("60 is not zero"),
+            session: SessionPolicy {
+                idle_timeout: Duration::from_secs(24 * 3600),
+                lifetime: Duration::from_secs(7 * 24 * 3600),
+            },
+            password_policy: PasswordPolicy::Seed { min_len: 9 },
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Layers the file, environment and flags over the defaults.
+    /// `data_dir` is the global `--data-dir` / `GATEHOUSE_DATA_DIR`, if given.
+    pub fn load(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let mut c = Self::defaults(data_dir);
+        macro_rules! layer {
+            ($field:ident => $target:expr) => {
+                if let Some(v) = args.$field.clone().or(file.$field.clone()) {
+                    $target = v.into();
+                }
+            };
+        }
+        layer!(listen => c.listen);
+        if let Some(url) = args.base_url.clone().or(file.base_url) {
+            c.base_url = Some(url);
+        }
+        layer!(endpoint_editable => c.endpoint_editable);
+        layer!(secure_cookies => c.secure_cookies);
+        layer!(bcrypt_cost => c.bcrypt_cost);
+        layer!(hash_workers => c.hash_workers);
+        layer!(hash_queue => c.hash_queue);
+        layer!(lockout_threshold => c.lockout.threshold);
+        layer!(lockout_duration => c.lockout.duration);
+        layer!(session_idle_timeout => c.session.idle_timeout);
+        layer!(session_lifetime => c.session.lifetime);
+        layer!(request_timeout => c.request_timeout);
+        if let Some(n) = args.login_rate_per_minute.or(file.login_rate_per_minute) {
+            c.login_rate_per_minute = NonZeroU32::new(n)
+                .context("--login-rate-per-minute must be at least 1")?;
+        }
+        let policy = args.password_policy.or(file.password_policy).unwrap_or(PolicyName::Seed);
+        let min = args.password_min_length.or(file.password_min_length);
+        c.password_policy = match policy {
+            PolicyName::Seed => PasswordPolicy::Seed { min_len: min.unwrap_or(9) },
+            PolicyName::Nist => PasswordPolicy::Nist { min_len: min.unwrap_or(15) },
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Refuses settings that cannot work, saying what to set instead.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            bail!("--bcrypt-cost must be between 4 and 31 (12 is the default; each step doubles the time)");
+        }
+        if self.hash_workers == 0 {
+            bail!("--hash-workers must be at least 1");
+        }
+        if self.lockout.threshold == 0 {
+            bail!("--lockout-threshold must be at least 1 (the seed's rule is 10)");
+        }
+        if self.lockout.duration.is_zero() {
+            bail!("--lockout-duration must be longer than zero, such as 20m");
+        }
+        if self.session.idle_timeout.is_zero() || self.session.lifetime.is_zero() {
+            bail!("--session-idle-timeout and --session-lifetime must be longer than zero, such as 24h and 7d");
+        }
+        if self.request_timeout.is_zero() {
+            bail!("--request-timeout must be longer than zero, such as 30s");
+        }
+        let min = self.password_policy.min_len();
+        match self.password_policy {
+            PasswordPolicy::Seed { .. } if !(9..=1024).contains(&min) => {
+                bail!("--password-min-length must be between 9 and 1024 with --password-policy seed")
+            }
+            PasswordPolicy::Nist { .. } if !(15..=1024).contains(&min) => {
+                bail!("--password-min-length must be between 15 and 1024 with --password-policy nist")
+            }
+            _ => {}
+        }
+        if let Some(url) = &self.base_url {
+            check_base_url(url)?;
+        }
+        Ok(())
+    }
+
+    /// The base URL, once the listener's real address is known.
+    pub fn base_url_for(&self, bound: SocketAddr) -> Url {
+        self.base_url.clone().unwrap_or_else(|| {
+            let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+            let host = if bound.is_ipv6() && !bound.ip().is_unspecified() { format!("[{host}]") } else { host };
+            Url::parse(&format!("http://{host}:{}/", bound.port())).expect("a host and port make a URL")
+        })
+    }
+}
+
+/// Durations in the file are strings such as "20m" or "7d", as on the
+/// command line.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<humantime::Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|e| {
+        serde::de::Error::custom(format!("{e}: write a duration such as \"30s\", \"20m\", \"24h\" or \"7d\""))
+    })
+}
+
+fn check_base_url(url: &Url) -> anyhow::Result<()> {
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("--base-url must be an http:// or https:// URL with a host, such as https://login.example.com");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("--base-url must not have a query or fragment");
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}; check --config", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(&file, "lockout_threshold = 5\nbcrypt_cost = 10\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        let probe = Probe::try_parse_from(["x", "--config", file.to_str().unwrap(), "--bcrypt-cost", "11"]).unwrap();
+        let c = Config::load(None, &probe.serve).unwrap();
+        assert_eq!(c.bcrypt_cost, 11);
+        assert_eq!(c.lockout.threshold, 5);
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.lockout.duration, Duration::from_secs(1200));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(&file, "lockout_treshold = 5\n").unwrap();
+        let args = ServeArgs { config: Some(file), ..Default::default() };
+        let err = format!("{:#}", Config::load(None, &args).unwrap_err());
+        assert!(err.contains("lockout_treshold"), "{err}");
+    }
+
+    #[test]
+    fn impossible_values_say_what_to_set() {
+        let mut c = Config::defaults("d".into());
+        c.bcrypt_cost = 3;
+        assert!(c.validate().unwrap_err().to_string().contains("--bcrypt-cost"));
+        let mut c = Config::defaults("d".into());
+        c.base_url = Some(Url::parse("ftp://x").unwrap());
+        assert!(c.validate().unwrap_err().to_string().contains("--base-url"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Domain types: values parsed once at the edge (forms, CLI arguments) and
+//! trusted everywhere below it. Each has a private field and a `parse`
+//! that says, in words fit for a form, what is wrong with a bad input.
+
+mod email;
+mod login_id;
+mod password;
+mod user;
+mod username;
+
+pub use email::EmailAddress;
+pub use login_id::LoginId;
+pub use password::{NewPassword, Password, PasswordPolicy, PasswordProblem, MAX_PASSWORD_BYTES};
+pub use user::{LoginRecord, Role, User, UserId, UserStatus};
+pub use username::Username;

@@ -1,0 +1,188 @@
+//! Passwords: `Password` is what someone typed at login (any text up to
+//! 1024 bytes); `NewPassword` is one that passed the password rule and may
+//! be hashed and stored. Neither prints its content in `Debug`, so a stray
+//! `{:?}` can never put a password in the log.
+
+use std::fmt;
+
+/// Longest accepted password. Long passphrases in any script must work
+/// (64 Korean characters are 192 bytes), and nothing is truncated: the
+/// hashing scheme digests the whole password first (SPEC §3, §4).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: String) -> Result<Self, &'static str> {
+        if raw.is_empty() {
+            return Err("Enter your password.");
+        }
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err("A password is at most 1024 bytes long.");
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Which rule new passwords must follow (`--password-policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordPolicy {
+    /// The seed's rule: more than 8 characters, with a letter, a digit and
+    /// a special character.
+    Seed { min_len: usize },
+    /// NIST SP 800-63B / ASVS 5.0 6.2: length alone, at least 15.
+    Nist { min_len: usize },
+}
+
+impl PasswordPolicy {
+    pub fn min_len(self) -> usize {
+        match self {
+            Self::Seed { min_len } | Self::Nist { min_len } => min_len,
+        }
+    }
+}
+
+/// Why a new password was refused; each says what to change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordProblem {
+    TooShort(usize),
+    TooLong,
+    NeedsLetter,
+    NeedsDigit,
+    NeedsSpecial,
+    SameAsId,
+}
+
+impl fmt::Display for PasswordProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort(n) => write!(f, "Use at least {n} characters."),
+            Self::TooLong => f.write_str("Use at most 1024 bytes."),
+            Self::NeedsLetter => f.write_str("Add at least one letter."),
+            Self::NeedsDigit => f.write_str("Add at least one digit."),
+            Self::NeedsSpecial => {
+                f.write_str("Add at least one special character, such as ! or #.")
+            }
+            Self::SameAsId => {
+                f.write_str("Choose a password that is not your email address or username.")
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    /// Checks `raw` against `policy`; `ids` are the account's email and
+    /// username, which the password may not equal (ignoring case).
+    pub fn parse(
+        policy: PasswordPolicy,
+        raw: String,
+        ids: &[&str],
+    ) -> Result<Self, Vec<PasswordProblem>> {
+        let mut problems = Vec::new();
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(vec![PasswordProblem::TooLong]);
+        }
+        // Characters, not bytes: 9 Korean characters are 9, not 27.
+        if raw.chars().count() < policy.min_len() {
+            problems.push(PasswordProblem::TooShort(policy.min_len()));
+        }
+        if let PasswordPolicy::Seed { .. } = policy {
+            if !raw.chars().any(char::is_alphabetic) {
+                problems.push(PasswordProblem::NeedsLetter);
+            }
+            if !raw.chars().any(|c| c.is_numeric()) {
+                problems.push(PasswordProblem::NeedsDigit);
+            }
+            if !raw
+                .chars()
+                .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+            {
+                problems.push(PasswordProblem::NeedsSpecial);
+            }
+        }
+        let lowered = raw.to_lowercase();
+        if ids.iter().any(|id| !id.is_empty() && id.to_lowercase() == lowered) {
+            problems.push(PasswordProblem::SameAsId);
+        }
+        if problems.is_empty() {
+            Ok(Self(raw))
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: PasswordPolicy = PasswordPolicy::Seed { min_len: 9 };
+    const NIST: PasswordPolicy = PasswordPolicy::Nist { min_len: 15 };
+
+    #[test]
+    fn the_seed_rule_wants_length_letter_digit_and_special() {
+        assert!(NewPassword::parse(SEED, "abcdef1!x".into(), &[]).is_ok());
+        assert_eq!(
+            NewPassword::parse(SEED, "abcdef1!".into(), &[]).unwrap_err(),
+            vec![PasswordProblem::TooShort(9)]
+        );
+        assert_eq!(
+            NewPassword::parse(SEED, "abcdefghij".into(), &[]).unwrap_err(),
+            vec![PasswordProblem::NeedsDigit, PasswordProblem::NeedsSpecial]
+        );
+    }
+
+    #[test]
+    fn nist_wants_length_only() {
+        assert!(NewPassword::parse(NIST, "correct horse battery".into(), &[]).is_ok());
+        assert!(NewPassword::parse(NIST, "short one".into(), &[]).is_err());
+    }
+
+    #[test]
+    fn long_passwords_in_any_script_are_accepted_up_to_1024_bytes() {
+        let korean = format!("{}1!", "비밀번호".repeat(16));
+        assert!(NewPassword::parse(SEED, korean, &[]).is_ok());
+        let too_long = "a1!".repeat(341) + "ab"; // 1025 bytes
+        assert_eq!(too_long.len(), 1025);
+        assert_eq!(
+            NewPassword::parse(SEED, too_long, &[]).unwrap_err(),
+            vec![PasswordProblem::TooLong]
+        );
+    }
+
+    #[test]
+    fn a_password_equal_to_the_id_is_refused() {
+        let err = NewPassword::parse(NIST, "Alice@Example.com".into(), &["alice@example.com"]);
+        assert!(err.unwrap_err().contains(&PasswordProblem::SameAsId));
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let p = Password::parse("hunter2hunter2".into()).unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,83 @@
+//! The user record as the rest of the program sees it.
+
+use super::{EmailAddress, Username};
+use crate::clock::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub u64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        })
+    }
+}
+
+/// Where an account stands. `PendingVerification` is the place for email
+/// verification (the mail issue): such an account cannot log in yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    PendingVerification,
+    Disabled,
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Active => "active",
+            Self::PendingVerification => "pending verification",
+            Self::Disabled => "disabled",
+        })
+    }
+}
+
+/// One successful login: when and from which address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    pub at: Timestamp,
+    pub ip: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: EmailAddress,
+    pub username: Username,
+    /// A scheme-tagged hash (see `auth::password`); never the password.
+    pub password_hash: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub last_login: Option<LoginRecord>,
+    /// The login before `last_login`: what the Summary shows as "last login"
+    /// to someone who has just logged in.
+    #[serde(default)]
+    pub previous_login: Option<LoginRecord>,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}

@@ -1,0 +1,139 @@
+//! One error type for the HTTP layer. What a person sees is fixed text
+//! chosen here; the cause chain of an internal failure goes to the log
+//! only, with a reference the admin can search for (STYLE habit 3).
+
+use crate::http::pages;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// The request is malformed; the text says how to fix it.
+    BadRequest(&'static str),
+    /// The body is larger than any form of ours.
+    TooLarge,
+    /// Refused (CSRF, cross-origin, closed feature); the text says why.
+    Forbidden(&'static str),
+    NotFound,
+    /// Too many tries from this client.
+    TooManyRequests { retry_after: Duration },
+    /// Password hashing is saturated; come back shortly.
+    Busy,
+    /// Our fault: the cause is logged, never shown.
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+/// Whole seconds to wait, at least one, for a Retry-After header.
+pub fn retry_after_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// (title, message) for people.
+    pub fn text(&self) -> (&'static str, String) {
+        match self {
+            Self::BadRequest(msg) => ("That did not work", (*msg).to_string()),
+            Self::TooLarge => ("Too much data", "The form was larger than gatehouse accepts. Shorten what you typed and try again.".into()),
+            Self::Forbidden(msg) => ("Not allowed", (*msg).to_string()),
+            Self::NotFound => ("Page not found", "There is no page at this address. Check the link, or go to the start page.".into()),
+            Self::TooManyRequests { retry_after } => (
+                "Too many attempts",
+                format!("Too many login attempts came from your network. Wait {} seconds and try again.", retry_after_secs(*retry_after)),
+            ),
+            Self::Busy => ("Busy", "gatehouse is busy checking other logins. Wait a few seconds and try again.".into()),
+            Self::Internal(_) => ("Something went wrong", String::new()),
+        }
+    }
+
+    /// Logs internal causes and returns the reference shown to the user.
+    fn log(&self) -> Option<String> {
+        let Self::Internal(cause) = self else { return None };
+        let reference = crate::auth::random_token::<6>();
+        tracing::error!(reference = %reference, error = format!("{cause:#}"), "request failed");
+        Some(reference)
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after } => Some(retry_after_secs(*retry_after)),
+            Self::Busy => Some(2),
+            _ => None,
+        }
+    }
+
+    /// The JSON form, for `/api/` routes.
+    pub fn into_json(self) -> Response {
+        let reference = self.log();
+        let (title, mut message) = self.text();
+        if let Some(r) = &reference {
+            message = format!("An internal error occurred; the log has the details under reference {r}.");
+        }
+        let code = match &self {
+            Self::BadRequest(_) => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Busy => "busy",
+            Self::Internal(_) => "internal",
+        };
+        let body = serde_json::json!({ "error": code, "title": title, "message": message });
+        self.with_headers((self.status(), axum::Json(body)).into_response())
+    }
+
+    fn with_headers(&self, mut response: Response) -> Response {
+        if let Some(secs) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let reference = self.log();
+        let (title, message) = self.text();
+        let body = pages::error::page(title, &message, reference.as_deref());
+        self.with_headers((self.status(), body).into_response())
+    }
+}
+
+/// The JSON error of the API: `401 {"error":"not_logged_in"}` and friends.
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self(AppError::Internal(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_json()
+    }
+}

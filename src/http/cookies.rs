@@ -1,0 +1,103 @@
+//! Our cookies, built in one place so their flags cannot drift:
+//! - `gatehouse_session`: the session token (HttpOnly, SameSite=Lax,
+//!   Secure under https; SPEC §4).
+//! - `gatehouse_csrf`: the browser's CSRF secret (HttpOnly, SameSite=Strict).
+//! - `gatehouse_sidebar`: `collapsed` when the sidebar is narrow, read by
+//!   the server so the page is rendered at the right width (no flash); set
+//!   by the page's script, so not HttpOnly, and it holds nothing secret.
+
+use crate::app::AppState;
+use crate::auth::random_token;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use std::time::Duration;
+
+pub const SESSION: &str = "gatehouse_session";
+pub const CSRF: &str = "gatehouse_csrf";
+pub const SIDEBAR: &str = "gatehouse_sidebar";
+
+/// What the request's cookies say about the browser; put in the request's
+/// extensions by `ensure_browser_secret` for every request.
+#[derive(Clone, Debug)]
+pub struct Browser {
+    /// The CSRF secret (new if the browser had none).
+    pub secret: String,
+    /// The raw session cookie, if any (valid or not).
+    pub session: Option<String>,
+    pub sidebar_collapsed: bool,
+}
+
+impl Browser {
+    pub fn csrf_token(&self, state: &AppState) -> String {
+        state.csrf.token(&self.secret, self.session.as_deref().unwrap_or(""))
+    }
+}
+
+fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value)).path("/").http_only(true).secure(secure).build()
+}
+
+pub fn session(value: String, state: &AppState) -> Cookie<'static> {
+    let mut c = base(SESSION, value, state.secure_cookies());
+    c.set_same_site(SameSite::Lax);
+    c.set_max_age(to_cookie_age(state.config.session.lifetime));
+    c
+}
+
+pub fn csrf(value: String, state: &AppState) -> Cookie<'static> {
+    let mut c = base(CSRF, value, state.secure_cookies());
+    c.set_same_site(SameSite::Strict);
+    c
+}
+
+/// A cookie that deletes `name` in the browser.
+pub fn removal(name: &'static str) -> Cookie<'static> {
+    let mut c = Cookie::build((name, "")).path("/").build();
+    c.make_removal();
+    c
+}
+
+fn to_cookie_age(d: Duration) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub fn set_cookie_header(c: &Cookie<'_>) -> HeaderValue {
+    HeaderValue::from_str(&c.to_string()).expect("cookies we build are valid header values")
+}
+
+/// A CSRF secret as we make them: 32 random bytes, URL-safe base64.
+fn is_well_formed_secret(v: &str) -> bool {
+    v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Middleware: reads our cookies into a `Browser`, giving a browser without
+/// a CSRF secret a new one (sent back unless the handler set its own).
+pub async fn ensure_browser_secret(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let existing = jar.get(CSRF).map(|c| c.value().to_owned()).filter(|v| is_well_formed_secret(v));
+    let is_new = existing.is_none();
+    let secret = existing.unwrap_or_else(random_token::<32>);
+    request.extensions_mut().insert(Browser {
+        secret: secret.clone(),
+        session: jar.get(SESSION).map(|c| c.value().to_owned()),
+        sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
+    });
+    let mut response = next.run(request).await;
+    let prefix = format!("{CSRF}=");
+    let handler_set_it = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
+    if is_new && !handler_set_it {
+        response.headers_mut().append(header::SET_COOKIE, set_cookie_header(&csrf(secret, &state)));
+    }
+    response
+}

@@ -1,0 +1,254 @@
+//! Extractors: where raw requests become values the handlers can trust.
+//! - `Form<T>`: a urlencoded form, strictly UTF-8, size-limited, and
+//!   CSRF-checked, so no form handler can forget the check.
+//! - `Query<T>`: a query string, with our error page on failure.
+//! - `ClientIp`: the peer address (the limiter's key).
+//! - `PageUser` / `ApiUser` / `MaybeUser`: the logged-in user, if any.
+
+use super::cookies::{Browser, SESSION};
+use crate::app::AppState;
+use crate::auth::session::{Session, SessionKey, SessionToken};
+use crate::domain::{User, UserStatus};
+use crate::error::{ApiError, AppError};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use percent_encoding::percent_decode;
+use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Larger than any of our forms (two 1024-byte passwords, percent-encoded,
+/// are under 20 KiB).
+pub const FORM_LIMIT: usize = 64 * 1024;
+
+pub struct Form<T>(pub T);
+
+impl<T, S> FromRequest<S> for Form<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let state = AppState::from_ref(state);
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::BadRequest(
+                "This address takes a form sent as application/x-www-form-urlencoded, as a browser sends it.",
+            ));
+        }
+        let browser = request.extensions().get::<Browser>().cloned();
+        let body = axum::body::to_bytes(request.into_body(), FORM_LIMIT)
+            .await
+            .map_err(|_| AppError::TooLarge)?;
+        let mut csrf = None;
+        let mut fields = Vec::new();
+        for (key, value) in parse_pairs(&body)? {
+            if key == "csrf" {
+                if csrf.replace(value).is_some() {
+                    return Err(AppError::BadRequest("The form had two CSRF tokens. Reload the page and try again."));
+                }
+            } else {
+                fields.push((key, value));
+            }
+        }
+        let valid = match (browser, csrf) {
+            (Some(b), Some(token)) => state.csrf.verify(&b.secret, b.session.as_deref().unwrap_or(""), &token),
+            _ => false,
+        };
+        if !valid {
+            return Err(AppError::Forbidden(
+                "This form has expired or did not come from gatehouse's own page. Reload the page and try again.",
+            ));
+        }
+        let de = MapDeserializer::<_, serde::de::value::Error>::new(fields.into_iter());
+        T::deserialize(de).map(Form).map_err(|_| {
+            AppError::BadRequest("The form was incomplete or had repeated fields. Reload the page and try again.")
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs, refusing bytes that are not
+/// UTF-8 (which a lenient decoder would quietly turn into U+FFFD).
+fn parse_pairs(body: &[u8]) -> Result<Vec<(String, String)>, AppError> {
+    body.split(|b| *b == b'&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            Ok((decode_component(k)?, decode_component(v)?))
+        })
+        .collect()
+}
+
+fn decode_component(raw: &[u8]) -> Result<String, AppError> {
+    let spaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    percent_decode(&spaced).decode_utf8().map(|s| s.into_owned()).map_err(|_| {
+        AppError::BadRequest("The form held text that is not valid UTF-8. Retype it and send it again.")
+    })
+}
+
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|_| AppError::BadRequest("The address has a malformed query string. Check the link."))
+    }
+}
+
+/// The client's address as the socket sees it. Behind a reverse proxy this
+/// is the proxy; trusting forwarded headers is a later, explicit setting.
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Without a socket (router called directly) there is no peer.
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(Self(ip))
+    }
+}
+
+/// A valid session and its user.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub key: SessionKey,
+    pub session: Session,
+}
+
+/// Checks the session cookie: only reads the store; the last-seen time goes
+/// to the in-memory cache (no write on this path; issue 2 §6).
+pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<Authenticated>> {
+    let Some(token) = jar.get(SESSION).and_then(|c| SessionToken::from_cookie(c.value())) else {
+        return Ok(None);
+    };
+    let key = token.key();
+    let Some(session) = state.store.session(&key)? else { return Ok(None) };
+    let now = state.clock.now();
+    if state.config.session.is_expired(&session, state.sessions.last_seen(&key, &session), now) {
+        return Ok(None);
+    }
+    let Some(user) = state.store.user(session.user)? else { return Ok(None) };
+    if user.status != UserStatus::Active {
+        return Ok(None);
+    }
+    state.sessions.touch(key, now);
+    Ok(Some(Authenticated { user, key, session }))
+}
+
+async fn authenticate_parts<S>(parts: &mut Parts, state: &S) -> anyhow::Result<Option<Authenticated>>
+where
+    AppState: FromRef<S>,
+{
+    let state = AppState::from_ref(state);
+    let jar = CookieJar::from_headers(&parts.headers);
+    authenticate(&state, &jar)
+}
+
+/// The user of a page; without a valid session, a redirect to `/login`.
+pub struct PageUser(pub Authenticated);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageUser
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match authenticate_parts(parts, state).await {
+            Ok(Some(a)) => Ok(Self(a)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(AppError::Internal(e).into_response()),
+        }
+    }
+}
+
+/// The user of an API call; without a valid session, 401 JSON.
+pub struct ApiUser(pub Authenticated);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiUser
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match authenticate_parts(parts, state).await {
+            Ok(Some(a)) => Ok(Self(a)),
+            Ok(None) => Err((
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({
+                    "error": "not_logged_in",
+                    "message": "Log in first: this needs a valid gatehouse session cookie."
+                })),
+            )
+                .into_response()),
+            Err(e) => Err(ApiError(AppError::Internal(e)).into_response()),
+        }
+    }
+}
+
+/// The user if logged in, else nobody (for pages anyone may see).
+pub struct MaybeUser(pub Option<Authenticated>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        Ok(Self(authenticate_parts(parts, state).await?))
+    }
+}
+
+/// The browser's User-Agent, shortened for storage.
+pub fn user_agent(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_pairs_decode_plus_and_percent() {
+        let pairs = parse_pairs(b"id=a%40b.c&password=p+w%21&x").unwrap();
+        assert_eq!(pairs[0], ("id".into(), "a@b.c".into()));
+        assert_eq!(pairs[1], ("password".into(), "p w!".into()));
+        assert_eq!(pairs[2], ("x".into(), String::new()));
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_form_is_refused() {
+        assert!(parse_pairs(b"id=%FF%FE").is_err());
+    }
+}

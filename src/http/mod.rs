@@ -1,0 +1,109 @@
+//! The HTTP surface: `router(state)` with its layers in a commented order,
+//! the routes (one file per page under `routes/`), the maud views
+//! (`pages/`) and the extractors that turn requests into domain values.
+
+pub mod cookies;
+pub mod extract;
+pub mod pages;
+pub mod routes;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Content Security Policy: our own scripts and styles only, no inline
+/// script, never framed (clickjacking), forms post only to us.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+                   form-action 'self'";
+
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/", get(routes::summary::page))
+        .route("/login", get(routes::login::page).post(routes::login::submit))
+        .route("/logout", post(routes::logout::submit))
+        .route("/account", get(routes::account::page))
+        .route("/api/v1/summary", get(routes::summary::api))
+        .route("/api/v1/session", get(routes::summary::session_api))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/assets/{*path}", get(crate::assets::serve))
+        .fallback(not_found);
+
+    // Layers run top to bottom on the way in (ServiceBuilder order):
+    let layers = ServiceBuilder::new()
+        // 1. Trace every request (method, path, status, latency).
+        .layer(TraceLayer::new_for_http())
+        // 2. Security headers on every response, errors included.
+        .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        // Reset and invitation tokens travel in URLs: never leak them.
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header_layer(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
+        .layer(header_layer(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
+        // Pages hold personal data: not for shared caches (assets set their own).
+        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        // 3. A request that takes too long is cut off with 408.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout,
+        ))
+        // 4. Refuse state changes from other sites before any handler runs.
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_cross_origin))
+        // 5. Give every browser its CSRF secret (see auth::csrf).
+        .layer(middleware::from_fn_with_state(state.clone(), cookies::ensure_browser_secret));
+
+    routes.layer(layers).with_state(state)
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Refuses a state-changing request whose Origin is not ours, or that the
+/// browser marks as cross-site (OWASP CSRF Cheat Sheet, "Verifying origin
+/// with standard headers"). Our origin is the base URL's, or the Host the
+/// request came to (someone opening http://localhost:8080 when the base URL
+/// says 127.0.0.1 is not an attacker).
+async fn refuse_cross_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
+        return cross_origin();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let ours = state.base_url.origin().ascii_serialization();
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let same = origin.to_str().is_ok_and(|o| {
+            o == ours
+                || (!host.is_empty()
+                    && (o.strip_prefix("http://") == Some(host) || o.strip_prefix("https://") == Some(host)))
+        });
+        if !same {
+            return cross_origin();
+        }
+    }
+    next.run(request).await
+}
+
+fn cross_origin() -> Response {
+    AppError::Forbidden(
+        "This form was sent from another site, so gatehouse refused it. Open gatehouse's own page and try again.",
+    )
+    .into_response()
+}

@@ -1,0 +1,83 @@
+//! The login dialog (seed "Log in"): ID, password, API endpoint, LOGIN.
+
+use super::layout;
+use crate::clock::Timestamp;
+use maud::{Markup, html};
+
+/// A message above the form.
+pub enum Notice {
+    Info(String),
+    Error(String),
+    /// The ID is locked (seed: 20 minutes after more than 10 failures).
+    Locked { until: Timestamp, minutes: u64 },
+}
+
+pub struct LoginView<'a> {
+    pub csrf: &'a str,
+    /// What the user typed in the ID field (kept after an error).
+    pub id: &'a str,
+    /// The pinned endpoint: this server's public URL.
+    pub endpoint: &'a str,
+    pub endpoint_editable: bool,
+    pub notice: Option<Notice>,
+}
+
+pub fn page(view: &LoginView<'_>) -> Markup {
+    let error_id = "login-status";
+    let has_error = matches!(view.notice, Some(Notice::Error(_) | Notice::Locked { .. }));
+    layout::bare(
+        "Log in",
+        html! {
+            h1 { "Log in" }
+            div id=(error_id) aria-live="polite" {
+                @match &view.notice {
+                    Some(Notice::Info(msg)) => p.notice.info role="status" { (msg) },
+                    Some(Notice::Error(msg)) => p.notice.error role="alert" { (msg) },
+                    Some(Notice::Locked { until, minutes }) => div.notice.error role="alert" id="lock-notice" {
+                        p { strong { "This ID is locked" } " after too many failed logins in a row." }
+                        p {
+                            "Try again in " (minutes) @if *minutes == 1 { " minute" } @else { " minutes" }
+                            ", after " time datetime=(until) { (until) } "."
+                            " If it stays locked longer, contact your administrator."
+                        }
+                    },
+                    None => {},
+                }
+            }
+            form.stack method="post" action="/login" id="login-form" {
+                input type="hidden" name="csrf" value=(view.csrf);
+                div.field {
+                    label for="login-id" { "ID" }
+                    input id="login-id" name="id" type="text" autocomplete="username" required
+                        autocapitalize="none" spellcheck="false" value=(view.id)
+                        aria-describedby="login-id-hint"
+                        aria-invalid=[has_error.then_some("true")]
+                        autofocus[view.id.is_empty()];
+                    p.hint id="login-id-hint" { "Your email address or username." }
+                }
+                div.field {
+                    label for="login-password" { "Password" }
+                    input id="login-password" name="password" type="password" autocomplete="current-password"
+                        required aria-invalid=[has_error.then_some("true")]
+                        aria-describedby=[has_error.then_some(error_id)]
+                        autofocus[!view.id.is_empty()];
+                }
+                div.field {
+                    label for="login-endpoint" { "API endpoint" }
+                    @if view.endpoint_editable {
+                        input id="login-endpoint" name="endpoint" type="url" inputmode="url" value=(view.endpoint)
+                            data-own=(view.endpoint) list="endpoint-history" autocomplete="url"
+                            aria-describedby="login-endpoint-hint";
+                        datalist id="endpoint-history" {}
+                        p.hint id="login-endpoint-hint" { "The gatehouse server to log in to. Another server's address takes you to its login page." }
+                    } @else {
+                        input id="login-endpoint" name="endpoint" type="url" value=(view.endpoint) readonly
+                            aria-describedby="login-endpoint-hint";
+                        p.hint id="login-endpoint-hint" { "Pinned by your administrator." }
+                    }
+                }
+                button.button.primary.wide type="submit" { "Login" }
+            }
+        },
+    )
+}

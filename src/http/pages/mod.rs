@@ -1,0 +1,9 @@
+//! maud views: functions from plain values to HTML. No handler logic here,
+//! and no user-supplied text outside maud's escaping.
+
+pub mod account;
+pub mod error;
+pub mod icons;
+pub mod layout;
+pub mod login;
+pub mod summary;

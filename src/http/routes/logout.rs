@@ -1,0 +1,32 @@
+//! `POST /logout`: ends the session on the server, not only in the browser
+//! (SPEC §4), and gives the browser a fresh CSRF secret.
+
+use crate::app::AppState;
+use crate::auth::random_token;
+use crate::auth::session::SessionToken;
+use crate::error::AppError;
+use crate::http::cookies;
+use crate::http::extract::Form;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct LogoutForm {}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(LogoutForm {}): Form<LogoutForm>,
+) -> Result<Response, AppError> {
+    if let Some(token) = jar.get(cookies::SESSION).and_then(|c| SessionToken::from_cookie(c.value())) {
+        let key = token.key();
+        state.sessions.forget(&key);
+        state.blocking(move |s| s.delete_session(&key)).await?;
+    }
+    let jar = jar
+        .add(cookies::removal(cookies::SESSION))
+        .add(cookies::csrf(random_token::<32>(), &state));
+    Ok((jar, Redirect::to("/login?logged_out=1")).into_response())
+}

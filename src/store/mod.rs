@@ -1,0 +1,105 @@
+//! Storage: the only code that knows how records are kept.
+//!
+//! The rest of the program talks to the `Store` trait; `redb::RedbStore`
+//! (the embedded default, one file `<data-dir>/gatehouse.redb`) is its one
+//! backend today, and a PostgreSQL backend can implement the same traits
+//! later (SPEC §10). Methods are synchronous: reads take microseconds, and
+//! the HTTP layer moves writes (an fsync each) off the async threads with
+//! `AppState::blocking`.
+
+pub mod redb;
+
+use crate::auth::lockout::LockoutState;
+use crate::auth::session::{Session, SessionKey};
+use crate::clock::Timestamp;
+use crate::domain::{EmailAddress, LoginId, LoginRecord, Role, User, UserId, UserStatus, Username};
+
+/// The file name of the embedded database inside the data directory.
+pub const DATABASE_FILE: &str = "gatehouse.redb";
+
+/// What is needed to create an account.
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: EmailAddress,
+    pub username: Username,
+    pub password_hash: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    #[error("an account with this username already exists")]
+    UsernameTaken,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Everything a successful login changes, written in one transaction.
+#[derive(Debug)]
+pub struct CompletedLogin {
+    pub user: UserId,
+    pub key: SessionKey,
+    pub session: Session,
+    /// The session the browser had before, which the new one replaces.
+    pub replaces: Option<SessionKey>,
+    /// Lockout counters that this success resets.
+    pub reset_lockouts: Vec<String>,
+    pub login: LoginRecord,
+}
+
+pub trait UserStore {
+    /// Creates an account, refusing an email or username (ignoring case)
+    /// that is taken.
+    fn create_user(&self, new: NewUser) -> Result<User, CreateUserError>;
+    fn user(&self, id: UserId) -> anyhow::Result<Option<User>>;
+    /// The account an ID names: by email when it has an `@`, else by
+    /// username.
+    fn user_by_login_id(&self, id: &LoginId) -> anyhow::Result<Option<User>>;
+    fn users(&self) -> anyhow::Result<Vec<User>>;
+}
+
+pub trait LockoutStore {
+    fn lockout(&self, key: &str) -> anyhow::Result<LockoutState>;
+    /// Reads, changes with `f` and writes one counter in one transaction, so
+    /// that concurrent failures are all counted. An idle result (see
+    /// `LockoutPolicy::is_idle`) should be passed back as the default state,
+    /// which deletes the record.
+    fn update_lockout(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(LockoutState) -> LockoutState,
+    ) -> anyhow::Result<LockoutState>;
+    /// Deletes the named counters; returns how many there were.
+    fn clear_lockouts(&self, keys: &[String]) -> anyhow::Result<usize>;
+}
+
+pub trait SessionStore {
+    fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()>;
+    fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>>;
+    fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool>;
+    fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>>;
+    /// Writes a batch of last-seen times (sessions gone since are skipped).
+    fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()>;
+    /// Deletes every session `expired` says is over; returns how many.
+    fn purge_sessions(&self, expired: &dyn Fn(&Session) -> bool) -> anyhow::Result<usize>;
+}
+
+/// Everything gatehouse keeps.
+pub trait Store: UserStore + LockoutStore + SessionStore + Send + Sync + 'static {
+    /// The key of the password pre-hash (see `auth::password`), made when
+    /// the database was created.
+    fn password_key(&self) -> [u8; 32];
+}
+
+/// The lockout keys that belong to an account: one per way of naming it.
+pub fn lockout_keys_of(user: &User) -> Vec<String> {
+    [user.email.as_str(), user.username.as_str()]
+        .iter()
+        .filter_map(|id| LoginId::parse(id).ok())
+        .map(|id| id.lockout_key())
+        .collect()
+}

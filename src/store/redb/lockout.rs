@@ -1,0 +1,46 @@
+//! Lockout counters, keyed by normalised login ID.
+
+use super::{LOCKOUTS, RedbStore, decode, encode};
+use crate::auth::lockout::LockoutState;
+use crate::store::LockoutStore;
+use redb::ReadableTable;
+
+impl LockoutStore for RedbStore {
+    fn lockout(&self, key: &str) -> anyhow::Result<LockoutState> {
+        let txn = self.read()?;
+        let table = txn.open_table(LOCKOUTS)?;
+        let found = table.get(key)?;
+        Ok(found.map(|v| decode(v.value(), "lockout")).transpose()?.unwrap_or_default())
+    }
+
+    fn update_lockout(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(LockoutState) -> LockoutState,
+    ) -> anyhow::Result<LockoutState> {
+        self.write(|txn| {
+            let mut table = txn.open_table(LOCKOUTS)?;
+            let current = table.get(key)?.map(|v| decode(v.value(), "lockout")).transpose()?;
+            let next = f(current.unwrap_or_default());
+            if next == LockoutState::default() {
+                table.remove(key)?;
+            } else {
+                table.insert(key, encode(&next).as_slice())?;
+            }
+            Ok(next)
+        })
+    }
+
+    fn clear_lockouts(&self, keys: &[String]) -> anyhow::Result<usize> {
+        self.write(|txn| {
+            let mut table = txn.open_table(LOCKOUTS)?;
+            let mut removed = 0;
+            for key in keys {
+                if table.remove(key.as_str())?.is_some() {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! The embedded store: one redb file, opened by one process at a time.
+//!
+//! Every write transaction uses two-phase commit: we store strings chosen
+//! by strangers (emails, usernames, IDs), and redb's default one-phase
+//! commit trusts a checksum that a crafted value could in principle
+//! collide with (redb docs, `set_two_phase_commit`). Records are JSON, so
+//! a field added later reads back from an old record with its default.
+
+mod lockout;
+mod sessions;
+mod users;
+
+use super::{DATABASE_FILE, Store};
+use anyhow::Context;
+use redb::{
+    Database, DatabaseError, MultimapTableDefinition, ReadableDatabase, ReadableTable,
+    TableDefinition, WriteTransaction,
+};
+use std::path::{Path, PathBuf};
+
+/// The schema this binary reads and writes. Bump it (and add a migration)
+/// whenever a table or record changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+const USERS_BY_EMAIL: TableDefinition<&str, u64> = TableDefinition::new("users_by_email");
+const USERS_BY_NAME: TableDefinition<&str, u64> = TableDefinition::new("users_by_name");
+const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
+const SESSIONS_BY_USER: MultimapTableDefinition<u64, [u8; 32]> =
+    MultimapTableDefinition::new("sessions_by_user");
+const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
+
+const META_SCHEMA: &str = "schema_version";
+const META_PASSWORD_KEY: &str = "password_key";
+const META_NEXT_USER: &str = "next_user_id";
+
+/// Why the database could not be opened, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "the database {0} is in use by another gatehouse process, most likely the running \
+         server. Stop the server (for example `systemctl stop gatehouse`), run this command, \
+         then start the server again"
+    )]
+    InUse(PathBuf),
+    #[error(
+        "the database {path} has schema version {found}, newer than this gatehouse knows \
+         ({SCHEMA_VERSION}). Run the newer gatehouse that wrote it, or restore a backup"
+    )]
+    NewerSchema { path: PathBuf, found: u32 },
+    #[error(
+        "{0} is not a gatehouse database (it has no schema version). \
+         Point --data-dir at gatehouse's own data directory"
+    )]
+    NotOurs(PathBuf),
+    #[error(
+        "the database {path} could not be read ({cause}). If the file is damaged, restore a \
+         backup; if it is not gatehouse's, point --data-dir elsewhere"
+    )]
+    Unreadable { path: PathBuf, cause: String },
+    #[error(
+        "the data directory {path} cannot be used: {cause}. Create it with `mkdir -p`, \
+         make it writable by this user, or choose another --data-dir"
+    )]
+    DataDir { path: PathBuf, cause: String },
+}
+
+pub struct RedbStore {
+    db: Database,
+    password_key: [u8; 32],
+}
+
+impl RedbStore {
+    /// Opens (creating when missing) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        let dir_err = |cause: String| OpenError::DataDir { path: data_dir.to_path_buf(), cause };
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(dir_err("it is a file, not a directory".into()));
+        }
+        std::fs::create_dir_all(data_dir).map_err(|e| dir_err(e.to_string()))?;
+        restrict_to_owner(data_dir);
+        let path = data_dir.join(DATABASE_FILE);
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::InUse(path)),
+            Err(DatabaseError::Storage(redb::StorageError::Io(e))) => {
+                return Err(dir_err(e.to_string()));
+            }
+            Err(e) => return Err(OpenError::Unreadable { path, cause: e.to_string() }),
+        };
+        let unreadable = |e: anyhow::Error| OpenError::Unreadable { path: path.clone(), cause: format!("{e:#}") };
+        let password_key = init_schema(&db, &path).map_err(|e| match e.downcast::<OpenError>() {
+            Ok(open) => open,
+            Err(other) => unreadable(other),
+        })?;
+        Ok(Self { db, password_key })
+    }
+
+    /// Runs `f` in a two-phase-commit write transaction and commits it; an
+    /// error from `f` aborts the transaction.
+    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut txn = self.db.begin_write().context("failed to begin a write transaction")?;
+        txn.set_two_phase_commit(true);
+        let value = f(&txn)?;
+        txn.commit().context("failed to commit a write transaction")?;
+        Ok(value)
+    }
+
+    fn read(&self) -> anyhow::Result<redb::ReadTransaction> {
+        self.db.begin_read().context("failed to begin a read transaction")
+    }
+}
+
+impl Store for RedbStore {
+    fn password_key(&self) -> [u8; 32] {
+        self.password_key
+    }
+}
+
+/// Checks the schema version, creating the tables on a new database.
+fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
+    let mut txn = db.begin_write()?;
+    txn.set_two_phase_commit(true);
+    let is_new = txn.list_tables()?.next().is_none() && txn.list_multimap_tables()?.next().is_none();
+    let key = {
+        let mut meta = txn.open_table(META)?;
+        let version = meta.get(META_SCHEMA)?.map(|v| decode_u32(v.value()));
+        match version {
+            None if !is_new => return Err(OpenError::NotOurs(path.to_path_buf()).into()),
+            None => {
+                meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                meta.insert(META_NEXT_USER, 1u64.to_le_bytes().as_slice())?;
+                meta.insert(META_PASSWORD_KEY, crate::auth::random_bytes::<32>().as_slice())?;
+            }
+            Some(Some(v)) if v == SCHEMA_VERSION => {}
+            Some(Some(v)) if v > SCHEMA_VERSION => {
+                return Err(OpenError::NewerSchema { path: path.to_path_buf(), found: v }.into());
+            }
+            Some(_) => return Err(OpenError::NotOurs(path.to_path_buf()).into()),
+        }
+        let key = meta.get(META_PASSWORD_KEY)?.map(|v| v.value().to_vec());
+        key.and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+            .ok_or_else(|| OpenError::NotOurs(path.to_path_buf()))?
+    };
+    // Open (and so create) every table, so that readers never meet a
+    // missing one.
+    txn.open_table(USERS)?;
+    txn.open_table(USERS_BY_EMAIL)?;
+    txn.open_table(USERS_BY_NAME)?;
+    txn.open_table(SESSIONS)?;
+    txn.open_multimap_table(SESSIONS_BY_USER)?;
+    txn.open_table(LOCKOUTS)?;
+    txn.commit()?;
+    Ok(key)
+}
+
+fn decode_u32(bytes: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(bytes).ok().map(u32::from_le_bytes)
+}
+
+fn decode_u64(bytes: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(bytes).ok().map(u64::from_le_bytes)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(bytes).with_context(|| format!("failed to decode a stored {what} record"))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise to JSON")
+}
+
+/// The data directory holds password hashes: only its owner may enter it.
+#[cfg(unix)]
+fn restrict_to_owner(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not make the data directory owner-only");
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_dir: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_gets_the_current_schema_and_keeps_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = RedbStore::open(dir.path()).unwrap().password_key();
+        let again = RedbStore::open(dir.path()).unwrap().password_key();
+        assert_eq!(key, again);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_not_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = RedbStore::open(dir.path()).unwrap();
+            store
+                .write(|txn| {
+                    let mut meta = txn.open_table(META)?;
+                    meta.insert(META_SCHEMA, 99u32.to_le_bytes().as_slice())?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let err = RedbStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, OpenError::NewerSchema { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_second_opener_is_told_the_database_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = RedbStore::open(dir.path()).unwrap();
+        let err = RedbStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, OpenError::InUse(_)), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), b"hello, not redb").unwrap();
+        assert!(RedbStore::open(dir.path()).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Sessions by key (the token's hash), indexed by user; and the login
+//! transaction that creates one.
+
+use super::{LOCKOUTS, RedbStore, SESSIONS, SESSIONS_BY_USER, USERS, decode, encode};
+use crate::auth::session::{Session, SessionKey};
+use crate::clock::Timestamp;
+use crate::domain::{User, UserId};
+use crate::store::{CompletedLogin, SessionStore};
+use anyhow::Context;
+use redb::{Durability, ReadableTable, WriteTransaction};
+
+impl SessionStore for RedbStore {
+    fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()> {
+        self.write(|txn| {
+            if let Some(old) = login.replaces {
+                remove_session(txn, &old)?;
+            }
+            let mut sessions = txn.open_table(SESSIONS)?;
+            sessions.insert(login.key.0, encode(&login.session).as_slice())?;
+            txn.open_multimap_table(SESSIONS_BY_USER)?.insert(login.user.0, login.key.0)?;
+            let mut lockouts = txn.open_table(LOCKOUTS)?;
+            for key in &login.reset_lockouts {
+                lockouts.remove(key.as_str())?;
+            }
+            let mut users = txn.open_table(USERS)?;
+            let stored = users.get(login.user.0)?.map(|v| v.value().to_vec());
+            let mut user: User = decode(&stored.context("the user logging in is gone")?, "user")?;
+            user.previous_login = user.last_login.take();
+            user.last_login = Some(login.login);
+            users.insert(login.user.0, encode(&user).as_slice())?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>> {
+        let txn = self.read()?;
+        let table = txn.open_table(SESSIONS)?;
+        let found = table.get(key.0)?;
+        found.map(|v| decode(v.value(), "session")).transpose()
+    }
+
+    fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool> {
+        self.write(|txn| remove_session(txn, key))
+    }
+
+    fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>> {
+        let txn = self.read()?;
+        let index = txn.open_multimap_table(SESSIONS_BY_USER)?;
+        let sessions = txn.open_table(SESSIONS)?;
+        let mut out = Vec::new();
+        for key in index.get(user.0)? {
+            let key = key?.value();
+            if let Some(v) = sessions.get(key)? {
+                out.push((SessionKey(key), decode(v.value(), "session")?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()> {
+        let mut txn = self.db.begin_write().context("failed to begin a write transaction")?;
+        // Last-seen times are a convenience: losing the latest batch to a
+        // crash only shortens an idle timeout, so skip the fsync.
+        txn.set_durability(Durability::None)
+            .context("failed to set durability")?;
+        {
+            let mut sessions = txn.open_table(SESSIONS)?;
+            for (key, at) in seen {
+                let stored = sessions.get(key.0)?.map(|v| v.value().to_vec());
+                let Some(bytes) = stored else { continue };
+                let mut session: Session = decode(&bytes, "session")?;
+                if *at > session.last_seen {
+                    session.last_seen = *at;
+                    sessions.insert(key.0, encode(&session).as_slice())?;
+                }
+            }
+        }
+        txn.commit().context("failed to commit last-seen times")
+    }
+
+    fn purge_sessions(&self, expired: &dyn Fn(&Session) -> bool) -> anyhow::Result<usize> {
+        let doomed: Vec<SessionKey> = {
+            let txn = self.read()?;
+            let table = txn.open_table(SESSIONS)?;
+            let mut doomed = Vec::new();
+            for row in table.iter()? {
+                let (k, v) = row?;
+                if expired(&decode::<Session>(v.value(), "session")?) {
+                    doomed.push(SessionKey(k.value()));
+                }
+            }
+            doomed
+        };
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        self.write(|txn| {
+            let mut n = 0;
+            for key in &doomed {
+                if remove_session(txn, key)? {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+}
+
+fn remove_session(txn: &WriteTransaction, key: &SessionKey) -> anyhow::Result<bool> {
+    let mut sessions = txn.open_table(SESSIONS)?;
+    let removed = sessions.remove(key.0)?.map(|v| v.value().to_vec());
+    let Some(bytes) = removed else { return Ok(false) };
+    let session: Session = decode(&bytes, "session")?;
+    txn.open_multimap_table(SESSIONS_BY_USER)?.remove(session.user.0, key.0)?;
+    Ok(true)
+}
