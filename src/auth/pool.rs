@@ -106,7 +106,9 @@ mod tests {
         assert_eq!(name.as_deref(), Some("gatehouse-hash-0"));
     }
 
-    #[tokio::test]
+    // Multi-threaded: the test thread blocks on std channels while the
+    // runtime's other thread drives the spawned tasks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_answers_busy_at_once() {
         let pool = HashPool::new(1, 1).unwrap();
         let (release_tx, release_rx) = mpsc::channel::<()>();

@@ -75,13 +75,6 @@ fn open(dir: &Path) -> anyhow::Result<RedbStore> {
 }
 
 fn add(dir: &Path, config: &Config, email: &str, username: Option<&str>, admin: bool, password_stdin: bool) -> anyhow::Result<()> {
-    let email = EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
-    let username = match username {
-        Some(u) => Username::parse(u).map_err(|m| UsageError(format!("{m} (got {u:?})")))?,
-        None => Username::from_email_local_part(email.as_str()).ok_or_else(|| {
-            UsageError("cannot make a username from this email address; give one with --username".into())
-        })?,
-    };
     if !password_stdin {
         return Err(UsageError(
             "give the new account's password on standard input with --password-stdin, for example: \
@@ -90,6 +83,13 @@ fn add(dir: &Path, config: &Config, email: &str, username: Option<&str>, admin: 
         )
         .into());
     }
+    let email = EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
+    let username = match username {
+        Some(u) => Username::parse(u).map_err(|m| UsageError(format!("{m} (got {u:?})")))?,
+        None => Username::from_email_local_part(email.as_str()).ok_or_else(|| {
+            UsageError("cannot make a username from this email address; give one with --username".into())
+        })?,
+    };
     let mut raw = String::new();
     std::io::stdin().read_to_string(&mut raw).context("failed to read the password from standard input")?;
     let raw = raw.strip_suffix('\n').map(|r| r.strip_suffix('\r').unwrap_or(r)).unwrap_or(&raw).to_string();

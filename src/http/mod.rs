@@ -46,8 +46,10 @@ pub fn router(state: AppState) -> Router {
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        // Reset and invitation tokens travel in URLs: never leak them.
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        // Reset and invitation tokens travel in URLs: never send them to
+        // another site. (Not "no-referrer": under it browsers send
+        // `Origin: null` on our own form posts.)
+        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
         .layer(header_layer(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
         .layer(header_layer(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
         // Pages hold personal data: not for shared caches (assets set their own).
@@ -83,8 +85,11 @@ async fn refuse_cross_origin(State(state): State<AppState>, request: Request, ne
         return next.run(request).await;
     }
     let headers = request.headers();
-    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
-        return cross_origin();
+    // Browsers set Sec-Fetch-Site themselves; no page can forge it.
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        Some(b"same-origin") => return next.run(request).await,
+        Some(b"cross-site" | b"same-site") => return cross_origin(),
+        _ => {}
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ours = state.base_url.origin().ascii_serialization();

@@ -60,6 +60,9 @@ pub trait UserStore {
     /// username.
     fn user_by_login_id(&self, id: &LoginId) -> anyhow::Result<Option<User>>;
     fn users(&self) -> anyhow::Result<Vec<User>>;
+    /// Replaces an account's password hash; false when there is no such
+    /// account.
+    fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool>;
 }
 
 pub trait LockoutStore {

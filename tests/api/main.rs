@@ -1,1 +1,12 @@
+//! The one integration test binary: every file here is a module, so the
+//! suite links once and runs in parallel. Each test gets its own temp data
+//! directory, its own app on port 0 and its own manual clock.
 
+mod bad_input;
+mod browser;
+mod cli;
+mod helpers;
+mod lockout;
+mod login;
+mod sessions;
+mod summary;

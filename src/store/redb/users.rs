@@ -70,6 +70,18 @@ impl UserStore for RedbStore {
         found.map(|v| decode(v.value(), "user")).transpose()
     }
 
+    fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS)?;
+            let stored = users.get(id.0)?.map(|v| v.value().to_vec());
+            let Some(bytes) = stored else { return Ok(false) };
+            let mut user: User = decode(&bytes, "user")?;
+            user.password_hash = hash;
+            users.insert(id.0, encode(&user).as_slice())?;
+            Ok(true)
+        })
+    }
+
     fn users(&self) -> anyhow::Result<Vec<User>> {
         let txn = self.db.begin_read()?;
         let users = txn.open_table(USERS)?;

@@ -1,0 +1,165 @@
+//! `spawn_app()` and a client with one helper per route.
+
+use gatehouse::auth::password::hash_now;
+use gatehouse::clock::Clock;
+use gatehouse::domain::{EmailAddress, Role, User, UserStatus, Username};
+use gatehouse::store::{NewUser, Store};
+use gatehouse::{App, AppState, Config};
+use reqwest::{Response, StatusCode};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A password that satisfies the default rule.
+pub const PASSWORD: &str = "Corr3ct-horse!";
+
+/// 2026-01-01T00:00:00Z: tests start at a fixed, known time.
+pub fn start_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub clock: Clock,
+    pub dir: Arc<TempDir>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The settings of every test app: port 0, cost 4, a manual clock.
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut c = Config::defaults(dir.path().to_path_buf());
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.bcrypt_cost = 4;
+    c.hash_workers = 2;
+    c.hash_queue = 256;
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    spawn_in(dir, Clock::manual(start_time()), configure).await
+}
+
+/// Starts an app on an existing data directory (a restart).
+pub async fn spawn_in(dir: Arc<TempDir>, clock: Clock, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&dir);
+    configure(&mut config);
+    let app = App::build(config, clock.clone()).await.expect("the app builds");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp { address, state, clock, dir, client: new_client(), stop: Some(tx), handle: Some(handle) }
+}
+
+/// A client that keeps cookies and does not follow redirects.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_from(html: &str) -> String {
+    let at = html.find(r#"name="csrf""#).expect("the page has a CSRF field");
+    let rest = &html[at..];
+    let start = rest.find(r#"value=""#).expect("the CSRF field has a value") + 7;
+    let end = rest[start..].find('"').unwrap();
+    rest[start..start + end].to_string()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops the server and waits until it has let go of the database.
+    pub async fn stop(mut self) -> (Arc<TempDir>, Clock) {
+        let _ = self.stop.take().unwrap().send(());
+        self.handle.take().unwrap().await.unwrap().unwrap();
+        let TestApp { dir, clock, state, .. } = self;
+        drop(state);
+        (dir, clock)
+    }
+
+    /// Creates an active account directly in the store.
+    pub fn add_user(&self, email: &str, username: &str, password: &str) -> User {
+        self.add_user_with(email, username, password, Role::User, UserStatus::Active)
+    }
+
+    pub fn add_user_with(&self, email: &str, username: &str, password: &str, role: Role, status: UserStatus) -> User {
+        let store: &dyn Store = self.state.store.as_ref();
+        store
+            .create_user(NewUser {
+                email: EmailAddress::parse(email).unwrap(),
+                username: Username::parse(username).unwrap(),
+                password_hash: hash_now(&store.password_key(), 4, password),
+                role,
+                status,
+                created_at: self.clock.now(),
+            })
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// The CSRF token of the form on `path`.
+    pub async fn csrf_of(&self, path: &str) -> String {
+        let (_, html) = self.get_text(path).await;
+        csrf_from(&html)
+    }
+
+    /// Posts a form, with the CSRF token of the page at `page`.
+    pub async fn post_form(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        let csrf = self.csrf_of(page).await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf", &csrf));
+        self.client.post(self.url(action)).form(&all).send().await.unwrap()
+    }
+
+    pub async fn post_login(&self, id: &str, password: &str) -> Response {
+        self.post_form("/login", "/login", &[("id", id), ("password", password), ("endpoint", "")]).await
+    }
+
+    /// Logs in and checks that it worked.
+    pub async fn login_ok(&self, id: &str, password: &str) {
+        let r = self.post_login(id, password).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {id} should succeed");
+        assert_eq!(r.headers()["location"], "/");
+    }
+
+    pub async fn post_logout(&self) -> Response {
+        self.post_form("/", "/logout", &[]).await
+    }
+
+    /// The value of our session cookie as the last response set it.
+    pub fn session_cookie(r: &Response) -> Option<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("gatehouse_session="))
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .filter(|v| !v.is_empty())
+    }
+}

@@ -1,0 +1,182 @@
+// gatehouse: small enhancements. Every page works without this file.
+(() => {
+  'use strict';
+
+  const root = document.documentElement;
+  const $ = (id) => document.getElementById(id);
+
+  // ---- Sidebar collapse (button and the "[" key) ----
+  const sidebarToggle = $('sidebar-toggle');
+
+  function toggleSidebar() {
+    const collapsed = root.classList.toggle('sidebar-collapsed');
+    document.cookie = `gatehouse_sidebar=${collapsed ? 'collapsed' : 'expanded'}; path=/; max-age=31536000; SameSite=Lax`;
+    const label = collapsed ? 'Expand sidebar' : 'Collapse sidebar';
+    sidebarToggle.setAttribute('aria-expanded', collapsed ? 'false' : 'true');
+    sidebarToggle.setAttribute('aria-label', label);
+    sidebarToggle.title = `${label} ([)`;
+  }
+
+  if (sidebarToggle) sidebarToggle.addEventListener('click', toggleSidebar);
+
+  const isEditable = (el) => !!el && el.nodeType === 1 && (/^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) || el.isContentEditable);
+
+  // ---- Drawer (phones) ----
+  const drawerToggle = $('drawer-toggle');
+  const sidebar = $('sidebar');
+
+  function setDrawer(open) {
+    root.classList.toggle('drawer-open', open);
+    if (drawerToggle) drawerToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+  }
+
+  if (drawerToggle) {
+    drawerToggle.setAttribute('aria-expanded', 'false');
+    drawerToggle.addEventListener('click', () => {
+      const open = !root.classList.contains('drawer-open');
+      setDrawer(open);
+      const first = open && sidebar && sidebar.querySelector('.nav-link');
+      if (first) first.focus();
+    });
+  }
+
+  // ---- User menu ----
+  const userMenu = $('user-menu');
+
+  document.addEventListener('click', (e) => {
+    if (userMenu && userMenu.open && !userMenu.contains(e.target)) userMenu.open = false;
+    if (root.classList.contains('drawer-open') && sidebar && !sidebar.contains(e.target) &&
+        !(drawerToggle && drawerToggle.contains(e.target))) {
+      setDrawer(false);
+    }
+  });
+
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      if (userMenu && userMenu.open) {
+        userMenu.open = false;
+        const summary = userMenu.querySelector('summary');
+        if (summary) summary.focus();
+      } else if (root.classList.contains('drawer-open')) {
+        setDrawer(false);
+        if (drawerToggle) drawerToggle.focus();
+      }
+      return;
+    }
+    if (e.key !== '[' || !sidebarToggle) return;
+    if (e.defaultPrevented || e.isComposing || e.ctrlKey || e.altKey || e.metaKey || e.shiftKey) return;
+    if (isEditable(e.target) || isEditable(document.activeElement)) return;
+    if (document.querySelector('dialog[open]')) return;
+    e.preventDefault();
+    toggleSidebar();
+  });
+
+  // ---- Summary: live refresh ----
+  if ($('usage-cards')) {
+    const setField = (name, value) => {
+      const el = document.querySelector(`[data-field="${name}"]`);
+      if (el && value !== undefined && value !== null) el.textContent = String(value);
+    };
+
+    const update = (json) => {
+      const host = json.host || {};
+      for (const key of ['cpu', 'memory', 'disk', 'load']) {
+        const gauge = host[key];
+        const card = document.querySelector(`[data-meter="${key}"]`);
+        if (!gauge || !card) continue;
+        const pct = Math.min(100, Math.max(0, Number(gauge.percent) || 0));
+        const meter = card.querySelector('.meter');
+        if (meter) {
+          meter.setAttribute('aria-valuenow', String(Math.round(pct)));
+          meter.setAttribute('aria-valuetext', gauge.text);
+          meter.dataset.level = pct >= 90 ? 'high' : pct >= 70 ? 'mid' : 'low';
+        }
+        const fill = card.querySelector('rect.meter-fill');
+        if (fill) fill.setAttribute('width', pct.toFixed(1));
+        setField(`${key}_text`, gauge.text);
+      }
+      setField('uptime_text', host.uptime_text);
+      setField('gatehouse_uptime_text', json.gatehouse && json.gatehouse.uptime_text);
+      setField('active_sessions', json.account && json.account.active_sessions);
+      setField('sampled', new Date().toLocaleTimeString());
+    };
+
+    let timer = null;
+    let busy = false;
+
+    const refresh = async () => {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        const res = await fetch('/api/v1/summary', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+        if (res.status === 401) window.location.href = '/login';
+        else if (res.ok) update(await res.json());
+      } catch (_) {
+        // Network trouble: keep the old figures, try again next tick.
+      } finally {
+        busy = false;
+      }
+    };
+
+    const start = () => { if (!timer && !document.hidden) timer = setInterval(refresh, 5000); };
+    const stop = () => { clearInterval(timer); timer = null; };
+
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) stop();
+      else { refresh(); start(); }
+    });
+    start();
+  }
+
+  // ---- Login: endpoint history and going to another server ----
+  const endpoint = $('login-endpoint');
+  const loginForm = $('login-form');
+
+  if (endpoint && !endpoint.readOnly) {
+    const KEY = 'gatehouse.endpoints';
+    const recent = () => {
+      try {
+        const list = JSON.parse(localStorage.getItem(KEY) || '[]');
+        return Array.isArray(list) ? list.filter((s) => typeof s === 'string' && s) : [];
+      } catch (_) { return []; }
+    };
+
+    const datalist = $('endpoint-history');
+    for (const url of datalist ? recent().slice(0, 5) : []) {
+      const option = document.createElement('option');
+      option.value = url;
+      datalist.appendChild(option);
+    }
+
+    if (loginForm) {
+      loginForm.addEventListener('submit', (e) => {
+        const value = endpoint.value.trim();
+        let url;
+        try { url = new URL(value); } catch (_) { return; } // not a URL: the server explains
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') return;
+
+        try {
+          localStorage.setItem(KEY, JSON.stringify([value, ...recent().filter((v) => v !== value)].slice(0, 5)));
+        } catch (_) { /* storage unavailable */ }
+
+        let own = window.location.origin;
+        try { own = new URL(endpoint.dataset.own || '', window.location.href).origin; } catch (_) { /* keep */ }
+        if (url.origin === own) return;
+
+        // Another server: go to its login page; the password stays here.
+        e.preventDefault();
+        url.search = url.hash = '';
+        if (!url.pathname.endsWith('/')) url.pathname += '/';
+        window.location.href = new URL('login', url).href;
+      });
+    }
+  }
+
+  // ---- Times: show local, keep UTC in the title ----
+  for (const el of document.querySelectorAll('time[datetime]')) {
+    const d = new Date(el.getAttribute('datetime'));
+    if (Number.isNaN(d.getTime())) continue;
+    el.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    el.title = `${d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '')} UTC`;
+  }
+})();
