@@ -86,14 +86,22 @@ impl App {
         };
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             let hint = match e.kind() {
-                std::io::ErrorKind::AddrInUse => "another program uses that port: stop it or choose another --listen",
-                std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: choose a port above 1024 with --listen",
-                std::io::ErrorKind::AddrNotAvailable => "this machine has no such address: use 127.0.0.1 or 0.0.0.0 in --listen",
+                std::io::ErrorKind::AddrInUse => {
+                    "another program uses that port: stop it or choose another --listen"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "ports below 1024 need privileges: choose a port above 1024 with --listen"
+                }
+                std::io::ErrorKind::AddrNotAvailable => {
+                    "this machine has no such address: use 127.0.0.1 or 0.0.0.0 in --listen"
+                }
                 _ => "check --listen",
             };
             anyhow::anyhow!("cannot listen on {}: {e}; {hint}", config.listen)
         })?;
-        let bound = listener.local_addr().context("failed to read the bound address")?;
+        let bound = listener
+            .local_addr()
+            .context("failed to read the bound address")?;
         let base_url = config.base_url_for(bound);
         let pool = HashPool::new(config.hash_workers, config.hash_queue)
             .context("failed to start the password hashing threads")?;
@@ -114,7 +122,9 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -123,16 +133,24 @@ impl App {
 
     /// Serves until `shutdown` resolves, then finishes the requests in
     /// flight, stops the background tasks and writes what is pending.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Self { listener, state } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = [
             tokio::spawn(flush_sessions(state.clone(), stop_rx.clone())),
             tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
-            tokio::spawn(state.host.clone().sample_every(Duration::from_secs(2), stop_rx)),
+            tokio::spawn(
+                state
+                    .host
+                    .clone()
+                    .sample_every(Duration::from_secs(2), stop_rx),
+            ),
         ];
-        let app = crate::http::router(state.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app =
+            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -142,9 +160,13 @@ impl App {
             let _ = task.await;
         }
         let store = Arc::clone(&state.store);
-        let written = tokio::task::spawn_blocking(move || state.sessions.flush(store.as_ref())).await;
+        let written =
+            tokio::task::spawn_blocking(move || state.sessions.flush(store.as_ref())).await;
         if let Ok(Err(e)) = written {
-            tracing::warn!(error = format!("{e:#}"), "could not write the last session activity at shutdown");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not write the last session activity at shutdown"
+            );
         }
         Ok(())
     }
@@ -161,7 +183,10 @@ async fn flush_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
         let s = state.clone();
         let result = tokio::task::spawn_blocking(move || s.sessions.flush(s.store.as_ref())).await;
         if let Ok(Err(e)) = result {
-            tracing::warn!(error = format!("{e:#}"), "could not write session activity; will retry");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not write session activity; will retry"
+            );
         }
     }
 }
@@ -181,12 +206,16 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
             // last seconds is not mistaken for an idle one.
             s.sessions.flush(s.store.as_ref())?;
             let (now, policy) = (s.clock.now(), s.config.session);
-            s.store.purge_sessions(&|session| policy.is_expired(session, session.last_seen, now))
+            s.store
+                .purge_sessions(&|session| policy.is_expired(session, session.last_seen, now))
         })
         .await;
         match purged {
             Ok(Ok(n)) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
-            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not remove expired sessions"),
+            Ok(Err(e)) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not remove expired sessions"
+            ),
             _ => {}
         }
     }

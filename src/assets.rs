@@ -13,7 +13,12 @@ use rust_embed::Embed;
 struct Web;
 
 fn version_of(path: &str) -> Option<String> {
-    Web::get(path).map(|f| f.metadata.sha256_hash()[..6].iter().map(|b| format!("{b:02x}")).collect())
+    Web::get(path).map(|f| {
+        f.metadata.sha256_hash()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
 }
 
 /// The URL of an asset, with its content hash. Names a file that must exist
@@ -51,7 +56,10 @@ pub async fn serve(Path(path): Path<String>, RawQuery(query): RawQuery) -> Respo
     (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path))),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(&path)),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         file.data.into_owned(),

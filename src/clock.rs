@@ -41,7 +41,10 @@ impl Timestamp {
     }
 
     pub fn plus(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        Self(
+            self.0
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// How long from `self` until `later`; zero when `later` is not later.
@@ -53,7 +56,11 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, to the second: `2026-11-28T14:35:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_seconds(self.to_system_time()))
+        write!(
+            f,
+            "{}",
+            humantime::format_rfc3339_seconds(self.to_system_time())
+        )
     }
 }
 
@@ -126,13 +133,19 @@ mod tests {
 
     #[test]
     fn timestamps_display_as_rfc3339_utc() {
-        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_millis(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn until_is_zero_for_the_past() {
         let t = Timestamp::from_millis(5_000);
         assert_eq!(t.until(Timestamp::from_millis(1_000)), Duration::ZERO);
-        assert_eq!(t.until(Timestamp::from_millis(7_000)), Duration::from_secs(2));
+        assert_eq!(
+            t.until(Timestamp::from_millis(7_000)),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -139,7 +139,10 @@ impl Config {
             bcrypt_cost: 12,
             hash_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_queue: 32,
-            lockout: LockoutPolicy { threshold: 10, duration: Duration::from_secs(20 * 60) },
+            lockout: LockoutPolicy {
+                threshold: 10,
+                duration: Duration::from_secs(20 * 60),
+            },
             login_rate_per_minute: NonZeroU32::new(60).expect("60 is not zero"),
             session: SessionPolicy {
                 idle_timeout: Duration::from_secs(24 * 3600),
@@ -157,7 +160,9 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let data_dir = data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         let mut c = Self::defaults(data_dir);
         macro_rules! layer {
             ($field:ident => $target:expr) => {
@@ -181,14 +186,21 @@ impl Config {
         layer!(session_lifetime => c.session.lifetime);
         layer!(request_timeout => c.request_timeout);
         if let Some(n) = args.login_rate_per_minute.or(file.login_rate_per_minute) {
-            c.login_rate_per_minute = NonZeroU32::new(n)
-                .context("--login-rate-per-minute must be at least 1")?;
+            c.login_rate_per_minute =
+                NonZeroU32::new(n).context("--login-rate-per-minute must be at least 1")?;
         }
-        let policy = args.password_policy.or(file.password_policy).unwrap_or(PolicyName::Seed);
+        let policy = args
+            .password_policy
+            .or(file.password_policy)
+            .unwrap_or(PolicyName::Seed);
         let min = args.password_min_length.or(file.password_min_length);
         c.password_policy = match policy {
-            PolicyName::Seed => PasswordPolicy::Seed { min_len: min.unwrap_or(9) },
-            PolicyName::Nist => PasswordPolicy::Nist { min_len: min.unwrap_or(15) },
+            PolicyName::Seed => PasswordPolicy::Seed {
+                min_len: min.unwrap_or(9),
+            },
+            PolicyName::Nist => PasswordPolicy::Nist {
+                min_len: min.unwrap_or(15),
+            },
         };
         c.validate()?;
         Ok(c)
@@ -197,7 +209,9 @@ impl Config {
     /// Refuses settings that cannot work, saying what to set instead.
     pub fn validate(&self) -> anyhow::Result<()> {
         if !(4..=31).contains(&self.bcrypt_cost) {
-            bail!("--bcrypt-cost must be between 4 and 31 (12 is the default; each step doubles the time)");
+            bail!(
+                "--bcrypt-cost must be between 4 and 31 (12 is the default; each step doubles the time)"
+            );
         }
         if self.hash_workers == 0 {
             bail!("--hash-workers must be at least 1");
@@ -209,7 +223,9 @@ impl Config {
             bail!("--lockout-duration must be longer than zero, such as 20m");
         }
         if self.session.idle_timeout.is_zero() || self.session.lifetime.is_zero() {
-            bail!("--session-idle-timeout and --session-lifetime must be longer than zero, such as 24h and 7d");
+            bail!(
+                "--session-idle-timeout and --session-lifetime must be longer than zero, such as 24h and 7d"
+            );
         }
         if self.request_timeout.is_zero() {
             bail!("--request-timeout must be longer than zero, such as 30s");
@@ -217,10 +233,14 @@ impl Config {
         let min = self.password_policy.min_len();
         match self.password_policy {
             PasswordPolicy::Seed { .. } if !(9..=1024).contains(&min) => {
-                bail!("--password-min-length must be between 9 and 1024 with --password-policy seed")
+                bail!(
+                    "--password-min-length must be between 9 and 1024 with --password-policy seed"
+                )
             }
             PasswordPolicy::Nist { .. } if !(15..=1024).contains(&min) => {
-                bail!("--password-min-length must be between 15 and 1024 with --password-policy nist")
+                bail!(
+                    "--password-min-length must be between 15 and 1024 with --password-policy nist"
+                )
             }
             _ => {}
         }
@@ -233,25 +253,40 @@ impl Config {
     /// The base URL, once the listener's real address is known.
     pub fn base_url_for(&self, bound: SocketAddr) -> Url {
         self.base_url.clone().unwrap_or_else(|| {
-            let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
-            let host = if bound.is_ipv6() && !bound.ip().is_unspecified() { format!("[{host}]") } else { host };
-            Url::parse(&format!("http://{host}:{}/", bound.port())).expect("a host and port make a URL")
+            let host = if bound.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                bound.ip().to_string()
+            };
+            let host = if bound.is_ipv6() && !bound.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            Url::parse(&format!("http://{host}:{}/", bound.port()))
+                .expect("a host and port make a URL")
         })
     }
 }
 
 /// Durations in the file are strings such as "20m" or "7d", as on the
 /// command line.
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<humantime::Duration>, D::Error> {
+fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<humantime::Duration>, D::Error> {
     let text = String::deserialize(d)?;
     text.parse().map(Some).map_err(|e| {
-        serde::de::Error::custom(format!("{e}: write a duration such as \"30s\", \"20m\", \"24h\" or \"7d\""))
+        serde::de::Error::custom(format!(
+            "{e}: write a duration such as \"30s\", \"20m\", \"24h\" or \"7d\""
+        ))
     })
 }
 
 fn check_base_url(url: &Url) -> anyhow::Result<()> {
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        bail!("--base-url must be an http:// or https:// URL with a host, such as https://login.example.com");
+        bail!(
+            "--base-url must be an http:// or https:// URL with a host, such as https://login.example.com"
+        );
     }
     if url.query().is_some() || url.fragment().is_some() {
         bail!("--base-url must not have a query or fragment");
@@ -260,9 +295,14 @@ fn check_base_url(url: &Url) -> anyhow::Result<()> {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the config file {}; check --config", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the config file {}; check --config",
+            path.display()
+        )
+    })?;
+    toml::from_str(&text)
+        .with_context(|| format!("the config file {} is not valid", path.display()))
 }
 
 #[cfg(test)]
@@ -280,8 +320,19 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("g.toml");
-        std::fs::write(&file, "lockout_threshold = 5\nbcrypt_cost = 10\nlisten = \"0.0.0.0:9000\"\n").unwrap();
-        let probe = Probe::try_parse_from(["x", "--config", file.to_str().unwrap(), "--bcrypt-cost", "11"]).unwrap();
+        std::fs::write(
+            &file,
+            "lockout_threshold = 5\nbcrypt_cost = 10\nlisten = \"0.0.0.0:9000\"\n",
+        )
+        .unwrap();
+        let probe = Probe::try_parse_from([
+            "x",
+            "--config",
+            file.to_str().unwrap(),
+            "--bcrypt-cost",
+            "11",
+        ])
+        .unwrap();
         let c = Config::load(None, &probe.serve).unwrap();
         assert_eq!(c.bcrypt_cost, 11);
         assert_eq!(c.lockout.threshold, 5);
@@ -294,7 +345,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("g.toml");
         std::fs::write(&file, "lockout_treshold = 5\n").unwrap();
-        let args = ServeArgs { config: Some(file), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
         let err = format!("{:#}", Config::load(None, &args).unwrap_err());
         assert!(err.contains("lockout_treshold"), "{err}");
     }
@@ -303,7 +357,12 @@ mod tests {
     fn impossible_values_say_what_to_set() {
         let mut c = Config::defaults("d".into());
         c.bcrypt_cost = 3;
-        assert!(c.validate().unwrap_err().to_string().contains("--bcrypt-cost"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--bcrypt-cost")
+        );
         let mut c = Config::defaults("d".into());
         c.base_url = Some(Url::parse("ftp://x").unwrap());
         assert!(c.validate().unwrap_err().to_string().contains("--base-url"));

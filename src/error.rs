@@ -17,7 +17,9 @@ pub enum AppError {
     Forbidden(&'static str),
     NotFound,
     /// Too many tries from this client.
-    TooManyRequests { retry_after: Duration },
+    TooManyRequests {
+        retry_after: Duration,
+    },
     /// Password hashing is saturated; come back shortly.
     Busy,
     /// Our fault: the cause is logged, never shown.
@@ -52,21 +54,36 @@ impl AppError {
     pub fn text(&self) -> (&'static str, String) {
         match self {
             Self::BadRequest(msg) => ("That did not work", (*msg).to_string()),
-            Self::TooLarge => ("Too much data", "The form was larger than gatehouse accepts. Shorten what you typed and try again.".into()),
+            Self::TooLarge => (
+                "Too much data",
+                "The form was larger than gatehouse accepts. Shorten what you typed and try again."
+                    .into(),
+            ),
             Self::Forbidden(msg) => ("Not allowed", (*msg).to_string()),
-            Self::NotFound => ("Page not found", "There is no page at this address. Check the link, or go to the start page.".into()),
+            Self::NotFound => (
+                "Page not found",
+                "There is no page at this address. Check the link, or go to the start page.".into(),
+            ),
             Self::TooManyRequests { retry_after } => (
                 "Too many attempts",
-                format!("Too many login attempts came from your network. Wait {} seconds and try again.", retry_after_secs(*retry_after)),
+                format!(
+                    "Too many login attempts came from your network. Wait {} seconds and try again.",
+                    retry_after_secs(*retry_after)
+                ),
             ),
-            Self::Busy => ("Busy", "gatehouse is busy checking other logins. Wait a few seconds and try again.".into()),
+            Self::Busy => (
+                "Busy",
+                "gatehouse is busy checking other logins. Wait a few seconds and try again.".into(),
+            ),
             Self::Internal(_) => ("Something went wrong", String::new()),
         }
     }
 
     /// Logs internal causes and returns the reference shown to the user.
     fn log(&self) -> Option<String> {
-        let Self::Internal(cause) = self else { return None };
+        let Self::Internal(cause) = self else {
+            return None;
+        };
         let reference = crate::auth::random_token::<6>();
         tracing::error!(reference = %reference, error = format!("{cause:#}"), "request failed");
         Some(reference)
@@ -85,7 +102,8 @@ impl AppError {
         let reference = self.log();
         let (title, mut message) = self.text();
         if let Some(r) = &reference {
-            message = format!("An internal error occurred; the log has the details under reference {r}.");
+            message =
+                format!("An internal error occurred; the log has the details under reference {r}.");
         }
         let code = match &self {
             Self::BadRequest(_) => "bad_request",
@@ -102,7 +120,9 @@ impl AppError {
 
     fn with_headers(&self, mut response: Response) -> Response {
         if let Some(secs) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

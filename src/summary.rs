@@ -41,7 +41,10 @@ impl HostStats {
     }
 
     pub fn snapshot(&self) -> HostSnapshot {
-        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Samples until `stop` changes. sysinfo reads /proc synchronously, so
@@ -92,14 +95,20 @@ impl HostStats {
 
     /// The disk whose mount point is the longest prefix of the data dir.
     fn disk(&self) -> (u64, u64, String) {
-        let Ok(disks) = Disks::new_with_refreshed_list() else { return (0, 0, String::new()) };
+        let Ok(disks) = Disks::new_with_refreshed_list() else {
+            return (0, 0, String::new());
+        };
         disks
             .iter()
             .filter(|d| self.data_dir.starts_with(d.mount_point()))
             .max_by_key(|d| d.mount_point().as_os_str().len())
             .map(|d| {
                 let total = d.total_space();
-                (total.saturating_sub(d.available_space()), total, d.mount_point().display().to_string())
+                (
+                    total.saturating_sub(d.available_space()),
+                    total,
+                    d.mount_point().display().to_string(),
+                )
             })
             .unwrap_or_default()
     }

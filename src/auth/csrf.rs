@@ -40,8 +40,12 @@ impl CsrfKey {
 
     /// Checks a submitted token in constant time.
     pub fn verify(&self, browser_secret: &str, session: &str, token: &str) -> bool {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(token) else { return false };
-        self.mac(browser_secret, session).verify_slice(&bytes).is_ok()
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        self.mac(browser_secret, session)
+            .verify_slice(&bytes)
+            .is_ok()
     }
 }
 

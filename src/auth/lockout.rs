@@ -52,19 +52,35 @@ impl LockoutPolicy {
     /// The state after one more failure at `now`. Callers have checked the
     /// gate first; a failure during a lock is not counted and changes
     /// nothing (the lock is not extended).
-    pub fn after_failure(&self, state: &LockoutState, now: Timestamp) -> (LockoutState, AfterFailure) {
+    pub fn after_failure(
+        &self,
+        state: &LockoutState,
+        now: Timestamp,
+    ) -> (LockoutState, AfterFailure) {
         if let Gate::Locked { until } = self.gate(state, now) {
             return (*state, AfterFailure::NowLocked { until });
         }
         // A lock that has run out leaves a fresh count behind it.
-        let previous = if state.locked_until.is_some() { 0 } else { state.failures };
+        let previous = if state.locked_until.is_some() {
+            0
+        } else {
+            state.failures
+        };
         let failures = previous.saturating_add(1);
         if failures > self.threshold {
             let until = now.plus(self.duration);
-            let next = LockoutState { failures: 0, last_failure: Some(now), locked_until: Some(until) };
+            let next = LockoutState {
+                failures: 0,
+                last_failure: Some(now),
+                locked_until: Some(until),
+            };
             (next, AfterFailure::NowLocked { until })
         } else {
-            let next = LockoutState { failures, last_failure: Some(now), locked_until: None };
+            let next = LockoutState {
+                failures,
+                last_failure: Some(now),
+                locked_until: None,
+            };
             (next, AfterFailure::Counted { failures })
         }
     }
@@ -81,7 +97,10 @@ impl LockoutPolicy {
 mod tests {
     use super::*;
 
-    const POLICY: LockoutPolicy = LockoutPolicy { threshold: 10, duration: Duration::from_secs(20 * 60) };
+    const POLICY: LockoutPolicy = LockoutPolicy {
+        threshold: 10,
+        duration: Duration::from_secs(20 * 60),
+    };
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_millis(secs * 1000)
@@ -106,8 +125,16 @@ mod tests {
     #[test]
     fn the_eleventh_failure_locks_for_twenty_minutes_from_then() {
         let (state, last) = fail_n(11, t(100));
-        assert_eq!(last, AfterFailure::NowLocked { until: t(100 + 1200) });
-        assert_eq!(POLICY.gate(&state, t(100 + 1199)), Gate::Locked { until: t(1300) });
+        assert_eq!(
+            last,
+            AfterFailure::NowLocked {
+                until: t(100 + 1200)
+            }
+        );
+        assert_eq!(
+            POLICY.gate(&state, t(100 + 1199)),
+            Gate::Locked { until: t(1300) }
+        );
         assert_eq!(POLICY.gate(&state, t(100 + 1200)), Gate::Open);
     }
 

@@ -62,8 +62,8 @@ impl Passwords {
 }
 
 fn prehash(key: &[u8; 32], password: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(password.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -80,7 +80,10 @@ pub fn hash_now(key: &[u8; 32], cost: u32, password: &str) -> String {
 pub fn verify_now(key: &[u8; 32], password: &str, stored: &str) -> bool {
     let result = if let Some(bcrypt_part) = stored.strip_prefix(SCHEME_PREFIX) {
         bcrypt::verify(prehash(key, password), bcrypt_part)
-    } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p)) {
+    } else if ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+    {
         bcrypt::verify(password, stored)
     } else {
         tracing::error!("a stored password hash has an unknown scheme; reset that user's password");

@@ -4,9 +4,9 @@
 //! shares it.
 
 use crate::clock::Clock;
-use governor::{Quota, RateLimiter};
-use governor::state::keyed::HashMapStateStore;
 use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
@@ -68,8 +68,14 @@ mod tests {
             assert!(limiter.check(ip).is_ok());
         }
         let wait = limiter.check(ip).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
-        assert!(limiter.check("192.0.2.2".parse().unwrap()).is_ok(), "others are not affected");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(
+            limiter.check("192.0.2.2".parse().unwrap()).is_ok(),
+            "others are not affected"
+        );
         clock.advance(wait);
         assert!(limiter.check(ip).is_ok());
     }

@@ -86,15 +86,24 @@ impl SessionCache {
     /// The latest known last-seen time of a stored session.
     pub fn last_seen(&self, key: &SessionKey, stored: &Session) -> Timestamp {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.get(key).copied().map_or(stored.last_seen, |t| t.max(stored.last_seen))
+        pending
+            .get(key)
+            .copied()
+            .map_or(stored.last_seen, |t| t.max(stored.last_seen))
     }
 
     pub fn touch(&self, key: SessionKey, now: Timestamp) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(key, now);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, now);
     }
 
     pub fn forget(&self, key: &SessionKey) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// Writes every pending last-seen time in one transaction. On failure

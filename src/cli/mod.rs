@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "gatehouse", version, about = "A self-hosted front door for small teams: sign up, log in, lockout, sessions.")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "A self-hosted front door for small teams: sign up, log in, lockout, sessions."
+)]
 pub struct Cli {
     /// Directory of the database [default: ./gatehouse-data].
     #[arg(long, global = true, env = "GATEHOUSE_DATA_DIR", value_name = "DIR")]

@@ -27,9 +27,13 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         );
         tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
         if users == 0 {
+            // Say it with the very command and data directory in use, so
+            // it can be pasted as it is.
+            let me = std::env::args().next().unwrap_or_else(|| "gatehouse".into());
             println!(
                 "No accounts yet. To make the first one, stop the server (Ctrl-C) and run:\n  \
-                 echo 'a-strong-Passw0rd!' | gatehouse user add you@example.com --admin --password-stdin"
+                 printf '%s' 'a-strong-Passw0rd!' | {me} --data-dir {} user add you@example.com --admin --password-stdin",
+                state.config.data_dir.display()
             );
         }
         drop(state);

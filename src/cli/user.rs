@@ -60,10 +60,32 @@ pub enum UserCommand {
 pub fn run(data_dir: Option<PathBuf>, cmd: UserCommand) -> anyhow::Result<()> {
     let dir = data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into());
     match cmd {
-        UserCommand::Add { email, username, admin, password_stdin, config, bcrypt_cost, password_policy, password_min_length } => {
-            let args = ServeArgs { config, bcrypt_cost, password_policy, password_min_length, ..Default::default() };
+        UserCommand::Add {
+            email,
+            username,
+            admin,
+            password_stdin,
+            config,
+            bcrypt_cost,
+            password_policy,
+            password_min_length,
+        } => {
+            let args = ServeArgs {
+                config,
+                bcrypt_cost,
+                password_policy,
+                password_min_length,
+                ..Default::default()
+            };
             let config = Config::load(data_dir, &args)?;
-            add(&config.data_dir, &config, &email, username.as_deref(), admin, password_stdin)
+            add(
+                &config.data_dir,
+                &config,
+                &email,
+                username.as_deref(),
+                admin,
+                password_stdin,
+            )
         }
         UserCommand::List { json } => list(&dir, json),
         UserCommand::Unlock { id } => unlock(&dir, &id),
@@ -74,7 +96,14 @@ fn open(dir: &Path) -> anyhow::Result<RedbStore> {
     Ok(RedbStore::open(dir)?)
 }
 
-fn add(dir: &Path, config: &Config, email: &str, username: Option<&str>, admin: bool, password_stdin: bool) -> anyhow::Result<()> {
+fn add(
+    dir: &Path,
+    config: &Config,
+    email: &str,
+    username: Option<&str>,
+    admin: bool,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     if !password_stdin {
         return Err(UsageError(
             "give the new account's password on standard input with --password-stdin, for example: \
@@ -83,21 +112,34 @@ fn add(dir: &Path, config: &Config, email: &str, username: Option<&str>, admin: 
         )
         .into());
     }
-    let email = EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
+    let email =
+        EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
     let username = match username {
         Some(u) => Username::parse(u).map_err(|m| UsageError(format!("{m} (got {u:?})")))?,
         None => Username::from_email_local_part(email.as_str()).ok_or_else(|| {
-            UsageError("cannot make a username from this email address; give one with --username".into())
+            UsageError(
+                "cannot make a username from this email address; give one with --username".into(),
+            )
         })?,
     };
     let mut raw = String::new();
-    std::io::stdin().read_to_string(&mut raw).context("failed to read the password from standard input")?;
-    let raw = raw.strip_suffix('\n').map(|r| r.strip_suffix('\r').unwrap_or(r)).unwrap_or(&raw).to_string();
-    let password = NewPassword::parse(config.password_policy, raw, &[email.as_str(), username.as_str()])
-        .map_err(|problems| {
-            let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            UsageError(format!("the password was refused: {}", why.join(" ")))
-        })?;
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .context("failed to read the password from standard input")?;
+    let raw = raw
+        .strip_suffix('\n')
+        .map(|r| r.strip_suffix('\r').unwrap_or(r))
+        .unwrap_or(&raw)
+        .to_string();
+    let password = NewPassword::parse(
+        config.password_policy,
+        raw,
+        &[email.as_str(), username.as_str()],
+    )
+    .map_err(|problems| {
+        let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        UsageError(format!("the password was refused: {}", why.join(" ")))
+    })?;
     let store = open(dir)?;
     let hash = hash_now(&store.password_key(), config.bcrypt_cost, password.expose());
     let new = NewUser {
@@ -110,11 +152,18 @@ fn add(dir: &Path, config: &Config, email: &str, username: Option<&str>, admin: 
     };
     let user = match store.create_user(new) {
         Ok(u) => u,
-        Err(CreateUserError::EmailTaken) => anyhow::bail!("an account with this email address already exists; see `gatehouse user list`"),
-        Err(CreateUserError::UsernameTaken) => anyhow::bail!("the username is taken; choose another with --username"),
+        Err(CreateUserError::EmailTaken) => anyhow::bail!(
+            "an account with this email address already exists; see `gatehouse user list`"
+        ),
+        Err(CreateUserError::UsernameTaken) => {
+            anyhow::bail!("the username is taken; choose another with --username")
+        }
         Err(CreateUserError::Other(e)) => return Err(e.context("failed to create the account")),
     };
-    println!("created {} {} <{}> (id {})", user.role, user.username, user.email, user.id);
+    println!(
+        "created {} {} <{}> (id {})",
+        user.role, user.username, user.email, user.id
+    );
     Ok(())
 }
 
@@ -149,10 +198,15 @@ fn list(dir: &Path, as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if rows.is_empty() {
-        println!("No accounts yet. Create one with: gatehouse user add EMAIL --admin --password-stdin");
+        println!(
+            "No accounts yet. Create one with: gatehouse user add EMAIL --admin --password-stdin"
+        );
         return Ok(());
     }
-    println!("{:<5} {:<32} {:<20} {:<6} {:<22} {:<20} LOCKED UNTIL", "ID", "EMAIL", "USERNAME", "ROLE", "STATUS", "LAST LOGIN");
+    println!(
+        "{:<5} {:<32} {:<20} {:<6} {:<22} {:<20} LOCKED UNTIL",
+        "ID", "EMAIL", "USERNAME", "ROLE", "STATUS", "LAST LOGIN"
+    );
     for (u, locked) in rows {
         println!(
             "{:<5} {:<32} {:<20} {:<6} {:<22} {:<20} {}",
@@ -161,7 +215,8 @@ fn list(dir: &Path, as_json: bool) -> anyhow::Result<()> {
             u.username.as_str(),
             u.role.to_string(),
             u.status.to_string(),
-            u.last_login.map_or("never".to_string(), |l| l.at.to_string()),
+            u.last_login
+                .map_or("never".to_string(), |l| l.at.to_string()),
             locked.map_or("-".to_string(), |t| t.to_string()),
         );
     }
@@ -178,8 +233,14 @@ fn unlock(dir: &Path, raw: &str) -> anyhow::Result<()> {
     }
     let cleared = store.clear_lockouts(&keys)?;
     match (user, cleared) {
-        (Some(u), 0) => println!("{} <{}> had no failed logins or lock; nothing to do", u.username, u.email),
-        (Some(u), _) => println!("unlocked {} <{}>: the next login with the right password gets in", u.username, u.email),
+        (Some(u), 0) => println!(
+            "{} <{}> had no failed logins or lock; nothing to do",
+            u.username, u.email
+        ),
+        (Some(u), _) => println!(
+            "unlocked {} <{}>: the next login with the right password gets in",
+            u.username, u.email
+        ),
         (None, 0) => println!("no account has the ID {id:?}, and it had no failed logins or lock"),
         (None, _) => println!("cleared the failed logins of {id:?} (no account has this ID)"),
     }

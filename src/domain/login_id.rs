@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn ids_are_normalised() {
-        assert_eq!(LoginId::parse(" Alice@Example.com ").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            LoginId::parse(" Alice@Example.com ").unwrap().as_str(),
+            "alice@example.com"
+        );
         assert!(LoginId::parse("ALICE").unwrap().lockout_key() == "id:alice");
     }
 

@@ -10,6 +10,6 @@ mod username;
 
 pub use email::EmailAddress;
 pub use login_id::LoginId;
-pub use password::{NewPassword, Password, PasswordPolicy, PasswordProblem, MAX_PASSWORD_BYTES};
+pub use password::{MAX_PASSWORD_BYTES, NewPassword, Password, PasswordPolicy, PasswordProblem};
 pub use user::{LoginRecord, Role, User, UserId, UserStatus};
 pub use username::Username;

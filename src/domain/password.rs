@@ -115,7 +115,10 @@ impl NewPassword {
             }
         }
         let lowered = raw.to_lowercase();
-        if ids.iter().any(|id| !id.is_empty() && id.to_lowercase() == lowered) {
+        if ids
+            .iter()
+            .any(|id| !id.is_empty() && id.to_lowercase() == lowered)
+        {
             problems.push(PasswordProblem::SameAsId);
         }
         if problems.is_empty() {

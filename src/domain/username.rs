@@ -90,7 +90,9 @@ mod tests {
     #[test]
     fn a_username_is_proposed_from_an_email() {
         assert_eq!(
-            Username::from_email_local_part("bob.smith+x@example.com").unwrap().as_str(),
+            Username::from_email_local_part("bob.smith+x@example.com")
+                .unwrap()
+                .as_str(),
             "bob.smithx"
         );
         assert!(Username::from_email_local_part("b@example.com").is_none());

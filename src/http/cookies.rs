@@ -32,12 +32,18 @@ pub struct Browser {
 
 impl Browser {
     pub fn csrf_token(&self, state: &AppState) -> String {
-        state.csrf.token(&self.secret, self.session.as_deref().unwrap_or(""))
+        state
+            .csrf
+            .token(&self.secret, self.session.as_deref().unwrap_or(""))
     }
 }
 
 fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((name, value)).path("/").http_only(true).secure(secure).build()
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .build()
 }
 
 pub fn session(value: String, state: &AppState) -> Cookie<'static> {
@@ -70,7 +76,9 @@ pub fn set_cookie_header(c: &Cookie<'_>) -> HeaderValue {
 
 /// A CSRF secret as we make them: 32 random bytes, URL-safe base64.
 fn is_well_formed_secret(v: &str) -> bool {
-    v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    v.len() == 43
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Middleware: reads our cookies into a `Browser`, giving a browser without
@@ -81,7 +89,10 @@ pub async fn ensure_browser_secret(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let existing = jar.get(CSRF).map(|c| c.value().to_owned()).filter(|v| is_well_formed_secret(v));
+    let existing = jar
+        .get(CSRF)
+        .map(|c| c.value().to_owned())
+        .filter(|v| is_well_formed_secret(v));
     let is_new = existing.is_none();
     let secret = existing.unwrap_or_else(random_token::<32>);
     request.extensions_mut().insert(Browser {
@@ -97,7 +108,9 @@ pub async fn ensure_browser_secret(
         .iter()
         .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
     if is_new && !handler_set_it {
-        response.headers_mut().append(header::SET_COOKIE, set_cookie_header(&csrf(secret, &state)));
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie_header(&csrf(secret, &state)));
     }
     response
 }

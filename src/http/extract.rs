@@ -11,8 +11,8 @@ use crate::auth::session::{Session, SessionKey, SessionToken};
 use crate::domain::{User, UserStatus};
 use crate::error::{ApiError, AppError};
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::percent_decode;
@@ -41,7 +41,10 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         if !is_form {
             return Err(AppError::BadRequest(
                 "This address takes a form sent as application/x-www-form-urlencoded, as a browser sends it.",
@@ -56,14 +59,20 @@ where
         for (key, value) in parse_pairs(&body)? {
             if key == "csrf" {
                 if csrf.replace(value).is_some() {
-                    return Err(AppError::BadRequest("The form had two CSRF tokens. Reload the page and try again."));
+                    return Err(AppError::BadRequest(
+                        "The form had two CSRF tokens. Reload the page and try again.",
+                    ));
                 }
             } else {
                 fields.push((key, value));
             }
         }
         let valid = match (browser, csrf) {
-            (Some(b), Some(token)) => state.csrf.verify(&b.secret, b.session.as_deref().unwrap_or(""), &token),
+            (Some(b), Some(token)) => {
+                state
+                    .csrf
+                    .verify(&b.secret, b.session.as_deref().unwrap_or(""), &token)
+            }
             _ => false,
         };
         if !valid {
@@ -73,7 +82,9 @@ where
         }
         let de = MapDeserializer::<_, serde::de::value::Error>::new(fields.into_iter());
         T::deserialize(de).map(Form).map_err(|_| {
-            AppError::BadRequest("The form was incomplete or had repeated fields. Reload the page and try again.")
+            AppError::BadRequest(
+                "The form was incomplete or had repeated fields. Reload the page and try again.",
+            )
         })
     }
 }
@@ -94,10 +105,18 @@ fn parse_pairs(body: &[u8]) -> Result<Vec<(String, String)>, AppError> {
 }
 
 fn decode_component(raw: &[u8]) -> Result<String, AppError> {
-    let spaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-    percent_decode(&spaced).decode_utf8().map(|s| s.into_owned()).map_err(|_| {
-        AppError::BadRequest("The form held text that is not valid UTF-8. Retype it and send it again.")
-    })
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_decode(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            AppError::BadRequest(
+                "The form held text that is not valid UTF-8. Retype it and send it again.",
+            )
+        })
 }
 
 pub struct Query<T>(pub T);
@@ -109,7 +128,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
-            .map_err(|_| AppError::BadRequest("The address has a malformed query string. Check the link."))
+            .map_err(|_| {
+                AppError::BadRequest("The address has a malformed query string. Check the link.")
+            })
     }
 }
 
@@ -141,16 +162,27 @@ pub struct Authenticated {
 /// Checks the session cookie: only reads the store; the last-seen time goes
 /// to the in-memory cache (no write on this path; issue 2 §6).
 pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<Authenticated>> {
-    let Some(token) = jar.get(SESSION).and_then(|c| SessionToken::from_cookie(c.value())) else {
+    let Some(token) = jar
+        .get(SESSION)
+        .and_then(|c| SessionToken::from_cookie(c.value()))
+    else {
         return Ok(None);
     };
     let key = token.key();
-    let Some(session) = state.store.session(&key)? else { return Ok(None) };
+    let Some(session) = state.store.session(&key)? else {
+        return Ok(None);
+    };
     let now = state.clock.now();
-    if state.config.session.is_expired(&session, state.sessions.last_seen(&key, &session), now) {
+    if state
+        .config
+        .session
+        .is_expired(&session, state.sessions.last_seen(&key, &session), now)
+    {
         return Ok(None);
     }
-    let Some(user) = state.store.user(session.user)? else { return Ok(None) };
+    let Some(user) = state.store.user(session.user)? else {
+        return Ok(None);
+    };
     if user.status != UserStatus::Active {
         return Ok(None);
     }
@@ -158,7 +190,10 @@ pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<
     Ok(Some(Authenticated { user, key, session }))
 }
 
-async fn authenticate_parts<S>(parts: &mut Parts, state: &S) -> anyhow::Result<Option<Authenticated>>
+async fn authenticate_parts<S>(
+    parts: &mut Parts,
+    state: &S,
+) -> anyhow::Result<Option<Authenticated>>
 where
     AppState: FromRef<S>,
 {

@@ -29,7 +29,10 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(routes::summary::page))
-        .route("/login", get(routes::login::page).post(routes::login::submit))
+        .route(
+            "/login",
+            get(routes::login::page).post(routes::login::submit),
+        )
         .route("/logout", post(routes::logout::submit))
         .route("/account", get(routes::account::page))
         .route("/api/v1/summary", get(routes::summary::api))
@@ -50,8 +53,14 @@ pub fn router(state: AppState) -> Router {
         // another site. (Not "no-referrer": under it browsers send
         // `Origin: null` on our own form posts.)
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
-        .layer(header_layer(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
-        .layer(header_layer(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
+        .layer(header_layer(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(header_layer(
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ))
         // Pages hold personal data: not for shared caches (assets set their own).
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
         // 3. A request that takes too long is cut off with 408.
@@ -60,9 +69,15 @@ pub fn router(state: AppState) -> Router {
             state.config.request_timeout,
         ))
         // 4. Refuse state changes from other sites before any handler runs.
-        .layer(middleware::from_fn_with_state(state.clone(), refuse_cross_origin))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_cross_origin,
+        ))
         // 5. Give every browser its CSRF secret (see auth::csrf).
-        .layer(middleware::from_fn_with_state(state.clone(), cookies::ensure_browser_secret));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cookies::ensure_browser_secret,
+        ));
 
     routes.layer(layers).with_state(state)
 }
@@ -80,8 +95,15 @@ async fn not_found() -> AppError {
 /// with standard headers"). Our origin is the base URL's, or the Host the
 /// request came to (someone opening http://localhost:8080 when the base URL
 /// says 127.0.0.1 is not an attacker).
-async fn refuse_cross_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+async fn refuse_cross_origin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -93,11 +115,15 @@ async fn refuse_cross_origin(State(state): State<AppState>, request: Request, ne
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ours = state.base_url.origin().ascii_serialization();
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
         let same = origin.to_str().is_ok_and(|o| {
             o == ours
                 || (!host.is_empty()
-                    && (o.strip_prefix("http://") == Some(host) || o.strip_prefix("https://") == Some(host)))
+                    && (o.strip_prefix("http://") == Some(host)
+                        || o.strip_prefix("https://") == Some(host)))
         });
         if !same {
             return cross_origin();

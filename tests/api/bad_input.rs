@@ -4,7 +4,12 @@ use crate::helpers::{PASSWORD, spawn_app};
 use reqwest::StatusCode;
 
 fn assert_plain_page(body: &str) {
-    for leak in ["panicked", "RUST_BACKTRACE", "src/", "Failed to deserialize"] {
+    for leak in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "src/",
+        "Failed to deserialize",
+    ] {
         assert!(!body.contains(leak), "leaks {leak:?}: {body}");
     }
 }
@@ -65,7 +70,11 @@ async fn a_cross_origin_post_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(same.status(), StatusCode::UNAUTHORIZED, "our own origin passes");
+    assert_eq!(
+        same.status(),
+        StatusCode::UNAUTHORIZED,
+        "our own origin passes"
+    );
 }
 
 #[tokio::test]
@@ -99,7 +108,12 @@ async fn an_oversize_form_is_refused_with_a_message() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(r.text().await.unwrap().contains("larger than gatehouse accepts"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("larger than gatehouse accepts")
+    );
 }
 
 #[tokio::test]
@@ -152,7 +166,12 @@ async fn unknown_paths_get_a_404_page() {
     let app = spawn_app().await;
     let r = app.get("/no/such/page").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let body = r.text().await.unwrap();
     assert!(body.contains("Page not found"));
     assert_plain_page(&body);
@@ -165,12 +184,20 @@ async fn get_never_changes_state_logout_needs_a_post() {
     app.login_ok("alice", PASSWORD).await;
     let r = app.get("/logout").await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::OK, "still logged in");
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
 }
 
 #[tokio::test]
 async fn a_malformed_query_string_gets_a_page_not_a_500() {
     let app = spawn_app().await;
     let r = app.get("/login?logged_out=%FF").await;
-    assert!(r.status().is_success() || r.status().is_client_error(), "{}", r.status());
+    assert!(
+        r.status().is_success() || r.status().is_client_error(),
+        "{}",
+        r.status()
+    );
 }

@@ -31,7 +31,11 @@ impl Browser {
             );
         }
         // chromedriver cannot take port 0, so ask the OS for a free port.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::piped())
@@ -67,7 +71,11 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a Chromium session starts");
-        Self { client, _driver: driver, _profile: profile }
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -89,14 +97,24 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
 
     /// Waits (bounded) until the page is at `path`.
     pub async fn wait_for_path(&self, path: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.path().await != path {
-            assert!(tokio::time::Instant::now() < deadline, "never reached {path}, at {}", self.path().await);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached {path}, at {}",
+                self.path().await
+            );
             tokio::task::yield_now().await;
         }
     }
@@ -114,7 +132,10 @@ impl Browser {
             if fresh.ok() == Some(json!(true)) {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "the form never produced a new page");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the form never produced a new page"
+            );
             tokio::task::yield_now().await;
         }
     }
@@ -124,7 +145,9 @@ impl Browser {
     }
 
     pub async fn is_collapsed(&self) -> bool {
-        self.js("return document.documentElement.classList.contains('sidebar-collapsed')").await == json!(true)
+        self.js("return document.documentElement.classList.contains('sidebar-collapsed')")
+            .await
+            == json!(true)
     }
 
     /// Presses one key with the keyboard, on whatever has focus.
@@ -136,7 +159,13 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn close(self) {
@@ -160,14 +189,26 @@ async fn log_in_see_the_summary_collapse_the_sidebar_and_log_out() {
     log_in(&browser, &app, "alice@example.com", PASSWORD).await;
     browser.wait_for_path("/").await;
     assert_eq!(browser.text("h1.page-title").await, "Summary");
-    assert_eq!(browser.js("return document.querySelectorAll('[role=meter]').length").await, json!(4));
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('[role=meter]').length")
+            .await,
+        json!(4)
+    );
 
     // The button on the sidebar's edge collapses and expands it.
     assert!(!browser.is_collapsed().await);
     browser.click("#sidebar-toggle").await;
     assert!(browser.is_collapsed().await);
     assert_eq!(
-        browser.client.find(Locator::Css("#sidebar-toggle")).await.unwrap().attr("aria-expanded").await.unwrap(),
+        browser
+            .client
+            .find(Locator::Css("#sidebar-toggle"))
+            .await
+            .unwrap()
+            .attr("aria-expanded")
+            .await
+            .unwrap(),
         Some("false".into())
     );
     browser.click("#sidebar-toggle").await;
@@ -184,8 +225,16 @@ async fn log_in_see_the_summary_collapse_the_sidebar_and_log_out() {
         .await;
     browser.click("#probe").await;
     browser.press('[').await;
-    assert!(!browser.is_collapsed().await, "[ typed into a field is text, not a shortcut");
-    assert_eq!(browser.js("return document.getElementById('probe').value").await, json!("["));
+    assert!(
+        !browser.is_collapsed().await,
+        "[ typed into a field is text, not a shortcut"
+    );
+    assert_eq!(
+        browser
+            .js("return document.getElementById('probe').value")
+            .await,
+        json!("[")
+    );
     browser.click("main").await;
     let ctrl_bracket = KeyActions::new("keyboard".into())
         .then(KeyAction::Down { value: '\u{E009}' })
@@ -201,15 +250,26 @@ async fn log_in_see_the_summary_collapse_the_sidebar_and_log_out() {
     browser.client.refresh().await.unwrap();
     assert!(browser.is_collapsed().await, "still collapsed after reload");
     let source = browser.client.source().await.unwrap();
-    assert!(source.contains(r#"class="sidebar-collapsed""#), "collapsed in the served HTML itself");
+    assert!(
+        source.contains(r#"class="sidebar-collapsed""#),
+        "collapsed in the served HTML itself"
+    );
 
     // The user menu in the upper right: name, email, role, Log Out.
     browser.click("#user-menu summary").await;
     let menu = browser.text(".menu-panel").await;
-    assert!(menu.contains("alice") && menu.contains("alice@example.com") && menu.contains("user"), "{menu}");
+    assert!(
+        menu.contains("alice") && menu.contains("alice@example.com") && menu.contains("user"),
+        "{menu}"
+    );
     browser.submit("#logout-button").await;
     browser.wait_for_path("/login?logged_out=1").await;
-    assert!(browser.text("#login-status").await.contains("You have logged out."));
+    assert!(
+        browser
+            .text("#login-status")
+            .await
+            .contains("You have logged out.")
+    );
 
     // Logged out on the server too: the Summary sends us to log in.
     browser.goto(&app.url("/")).await;
@@ -224,10 +284,18 @@ async fn the_eleventh_wrong_password_shows_the_lock_page() {
     let browser = Browser::start().await;
     for _ in 0..10 {
         log_in(&browser, &app, "bob", "Wrong-pass1!").await;
-        assert!(browser.text("#login-status").await.contains("ID or password is incorrect."));
+        assert!(
+            browser
+                .text("#login-status")
+                .await
+                .contains("ID or password is incorrect.")
+        );
     }
     log_in(&browser, &app, "bob", "Wrong-pass1!").await;
     let lock = browser.text("#lock-notice").await;
-    assert!(lock.contains("This ID is locked") && lock.contains("20 minutes"), "{lock}");
+    assert!(
+        lock.contains("This ID is locked") && lock.contains("20 minutes"),
+        "{lock}"
+    );
     browser.close().await;
 }

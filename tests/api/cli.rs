@@ -38,9 +38,23 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn user_add_then_list_shows_the_account() {
     let dir = tempfile::tempdir().unwrap();
-    let add = gatehouse(dir.path(), &["user", "add", "Alice@Example.com", "--admin", "--password-stdin"], Some(&format!("{PASSWORD}\n")));
+    let add = gatehouse(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "Alice@Example.com",
+            "--admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
     assert!(add.status.success(), "{}", stderr(&add));
-    assert!(stdout(&add).contains("created admin alice <alice@example.com>"), "{}", stdout(&add));
+    assert!(
+        stdout(&add).contains("created admin alice <alice@example.com>"),
+        "{}",
+        stdout(&add)
+    );
 
     let list = gatehouse(dir.path(), &["user", "list", "--json"], None);
     assert!(list.status.success());
@@ -57,16 +71,43 @@ fn user_add_then_list_shows_the_account() {
 #[tokio::test]
 async fn a_user_made_by_the_cli_logs_in_to_the_server() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let add = gatehouse(dir.path(), &["user", "add", "bob@example.com", "--username", "Bob", "--password-stdin"], Some(PASSWORD));
+    let add = gatehouse(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "bob@example.com",
+            "--username",
+            "Bob",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     assert!(add.status.success(), "{}", stderr(&add));
-    let app = crate::helpers::spawn_in(dir, gatehouse::Clock::manual(crate::helpers::start_time()), |_| {}).await;
+    let app = crate::helpers::spawn_in(
+        dir,
+        gatehouse::Clock::manual(crate::helpers::start_time()),
+        |_| {},
+    )
+    .await;
     app.login_ok("bob", PASSWORD).await;
 }
 
 #[test]
 fn a_weak_password_is_refused_with_the_reason_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let add = gatehouse(dir.path(), &["user", "add", "a@example.com", "--username", "abc", "--password-stdin"], Some("short"));
+    let add = gatehouse(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "a@example.com",
+            "--username",
+            "abc",
+            "--password-stdin",
+        ],
+        Some("short"),
+    );
     assert_eq!(add.status.code(), Some(2));
     let err = stderr(&add);
     assert!(err.contains("Use at least 9 characters"), "{err}");
@@ -76,11 +117,48 @@ fn a_weak_password_is_refused_with_the_reason_and_exit_code_2() {
 #[test]
 fn a_duplicate_account_is_refused_with_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(gatehouse(dir.path(), &["user", "add", "a@example.com", "--username", "abc", "--password-stdin"], Some(PASSWORD)).status.success());
-    let again = gatehouse(dir.path(), &["user", "add", "A@EXAMPLE.com", "--username", "xyz", "--password-stdin"], Some(PASSWORD));
+    assert!(
+        gatehouse(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "a@example.com",
+                "--username",
+                "abc",
+                "--password-stdin"
+            ],
+            Some(PASSWORD)
+        )
+        .status
+        .success()
+    );
+    let again = gatehouse(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "A@EXAMPLE.com",
+            "--username",
+            "xyz",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already exists"));
-    let name = gatehouse(dir.path(), &["user", "add", "b@example.com", "--username", "ABC", "--password-stdin"], Some(PASSWORD));
+    let name = gatehouse(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "b@example.com",
+            "--username",
+            "ABC",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     assert_eq!(name.status.code(), Some(1));
     assert!(stderr(&name).contains("username is taken"));
 }
@@ -88,7 +166,11 @@ fn a_duplicate_account_is_refused_with_exit_code_1() {
 #[test]
 fn bad_usage_exits_2_with_a_plain_message() {
     let dir = tempfile::tempdir().unwrap();
-    let o = gatehouse(dir.path(), &["user", "add", "not-an-email", "--password-stdin"], Some(PASSWORD));
+    let o = gatehouse(
+        dir.path(),
+        &["user", "add", "not-an-email", "--password-stdin"],
+        Some(PASSWORD),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("valid email address"));
     let o = gatehouse(dir.path(), &["user", "frobnicate"], None);
@@ -126,7 +208,10 @@ fn serve_on_a_data_dir_that_is_a_file_fails_with_what_to_do() {
     let o = gatehouse(&file, &["serve", "--listen", "127.0.0.1:0"], None);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("is a file, not a directory") && err.contains("--data-dir"), "{err}");
+    assert!(
+        err.contains("is a file, not a directory") && err.contains("--data-dir"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -135,10 +220,17 @@ fn serve_on_a_port_in_use_fails_with_what_to_do() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let o = gatehouse(dir.path(), &["serve", "--listen", &format!("127.0.0.1:{port}")], None);
+    let o = gatehouse(
+        dir.path(),
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        None,
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("cannot listen on") && err.contains("choose another --listen"), "{err}");
+    assert!(
+        err.contains("cannot listen on") && err.contains("choose another --listen"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,7 +240,11 @@ fn serve_refuses_impossible_settings() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--bcrypt-cost must be between 4 and 31"));
     let o = gatehouse(dir.path(), &["serve", "--lockout-duration", "soon"], None);
-    assert_eq!(o.status.code(), Some(2), "clap rejects a malformed duration as bad usage");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "clap rejects a malformed duration as bad usage"
+    );
 }
 
 #[test]
@@ -165,18 +261,34 @@ fn serve_starts_says_where_and_stops_cleanly_on_sigterm() {
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("listening on http://127.0.0.1:"), "{first}");
     assert!(first.contains("gatehouse.redb"), "{first}");
-    let addr = first.split("bound to ").nth(1).unwrap().split(')').next().unwrap().to_string();
+    let addr = first
+        .split("bound to ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
 
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut reply = String::new();
     std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     // The database was closed cleanly: a command can open it now.
-    assert!(gatehouse(dir.path(), &["user", "list"], None).status.success());
+    assert!(
+        gatehouse(dir.path(), &["user", "list"], None)
+            .status
+            .success()
+    );
 }

@@ -50,17 +50,31 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Starts an app on an existing data directory (a restart).
-pub async fn spawn_in(dir: Arc<TempDir>, clock: Clock, configure: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn spawn_in(
+    dir: Arc<TempDir>,
+    clock: Clock,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = test_config(&dir);
     configure(&mut config);
-    let app = App::build(config, clock.clone()).await.expect("the app builds");
+    let app = App::build(config, clock.clone())
+        .await
+        .expect("the app builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
-    TestApp { address, state, clock, dir, client: new_client(), stop: Some(tx), handle: Some(handle) }
+    TestApp {
+        address,
+        state,
+        clock,
+        dir,
+        client: new_client(),
+        stop: Some(tx),
+        handle: Some(handle),
+    }
 }
 
 /// A client that keeps cookies and does not follow redirects.
@@ -74,7 +88,9 @@ pub fn new_client() -> reqwest::Client {
 
 /// The value of the first `name="csrf"` field of a page.
 pub fn csrf_from(html: &str) -> String {
-    let at = html.find(r#"name="csrf""#).expect("the page has a CSRF field");
+    let at = html
+        .find(r#"name="csrf""#)
+        .expect("the page has a CSRF field");
     let rest = &html[at..];
     let start = rest.find(r#"value=""#).expect("the CSRF field has a value") + 7;
     let end = rest[start..].find('"').unwrap();
@@ -90,7 +106,9 @@ impl TestApp {
     pub async fn stop(mut self) -> (Arc<TempDir>, Clock) {
         let _ = self.stop.take().unwrap().send(());
         self.handle.take().unwrap().await.unwrap().unwrap();
-        let TestApp { dir, clock, state, .. } = self;
+        let TestApp {
+            dir, clock, state, ..
+        } = self;
         drop(state);
         (dir, clock)
     }
@@ -100,7 +118,14 @@ impl TestApp {
         self.add_user_with(email, username, password, Role::User, UserStatus::Active)
     }
 
-    pub fn add_user_with(&self, email: &str, username: &str, password: &str, role: Role, status: UserStatus) -> User {
+    pub fn add_user_with(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+        role: Role,
+        status: UserStatus,
+    ) -> User {
         let store: &dyn Store = self.state.store.as_ref();
         store
             .create_user(NewUser {
@@ -134,17 +159,31 @@ impl TestApp {
         let csrf = self.csrf_of(page).await;
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push(("csrf", &csrf));
-        self.client.post(self.url(action)).form(&all).send().await.unwrap()
+        self.client
+            .post(self.url(action))
+            .form(&all)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_login(&self, id: &str, password: &str) -> Response {
-        self.post_form("/login", "/login", &[("id", id), ("password", password), ("endpoint", "")]).await
+        self.post_form(
+            "/login",
+            "/login",
+            &[("id", id), ("password", password), ("endpoint", "")],
+        )
+        .await
     }
 
     /// Logs in and checks that it worked.
     pub async fn login_ok(&self, id: &str, password: &str) {
         let r = self.post_login(id, password).await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {id} should succeed");
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "login of {id} should succeed"
+        );
         assert_eq!(r.headers()["location"], "/");
     }
 

@@ -8,7 +8,11 @@ use std::time::Duration;
 async fn fail(app: &crate::helpers::TestApp, id: &str, times: usize) {
     for n in 1..=times {
         let r = app.post_login(id, "Wrong-pass1!").await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "failure {n} of {id} is an ordinary failure");
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "failure {n} of {id} is an ordinary failure"
+        );
     }
 }
 
@@ -26,7 +30,11 @@ async fn the_eleventh_failure_locks_the_id_and_the_right_password_is_refused() {
     assert!(html.contains("20 minutes"));
 
     let right = app.post_login("alice@example.com", PASSWORD).await;
-    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "locked even with the right password");
+    assert_eq!(
+        right.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
 }
 
 #[tokio::test]
@@ -42,12 +50,19 @@ async fn the_lock_lifts_once_twenty_minutes_have_passed_and_tries_do_not_extend_
     let app = spawn_app().await;
     app.add_user("alice@example.com", "alice", PASSWORD);
     fail(&app, "alice", 10).await;
-    assert_eq!(app.post_login("alice", "Wrong-pass1!").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.post_login("alice", "Wrong-pass1!").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     app.clock.advance(Duration::from_secs(10 * 60));
     let during = app.post_login("alice", PASSWORD).await;
     assert_eq!(during.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(during.headers()["retry-after"], "600", "the try did not extend the lock");
+    assert_eq!(
+        during.headers()["retry-after"],
+        "600",
+        "the try did not extend the lock"
+    );
 
     app.clock.advance(Duration::from_secs(10 * 60));
     app.login_ok("alice", PASSWORD).await;
@@ -77,29 +92,53 @@ async fn the_lock_survives_a_restart() {
     let app = spawn_app().await;
     app.add_user("alice@example.com", "alice", PASSWORD);
     fail(&app, "alice", 10).await;
-    assert_eq!(app.post_login("alice", "Wrong-pass1!").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.post_login("alice", "Wrong-pass1!").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     let (dir, clock) = app.stop().await;
     let app = spawn_in(dir, clock, |_| {}).await;
     let r = app.post_login("alice", PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the lock is in the database, not in memory");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the lock is in the database, not in memory"
+    );
 }
 
 #[tokio::test]
 async fn one_client_guessing_across_many_ids_is_slowed_with_retry_after() {
     let app = spawn_with(|c| c.login_rate_per_minute = std::num::NonZeroU32::new(3).unwrap()).await;
     for n in 0..3 {
-        let r = app.post_login(&format!("user{n}@example.com"), "Wrong-pass1!").await;
+        let r = app
+            .post_login(&format!("user{n}@example.com"), "Wrong-pass1!")
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let limited = app.post_login("user9@example.com", "Wrong-pass1!").await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    let wait: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=20).contains(&wait), "{wait}");
-    assert!(limited.text().await.unwrap().contains("Too many login attempts"));
+    assert!(
+        limited
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many login attempts")
+    );
 
     app.clock.advance(Duration::from_secs(wait));
-    assert_eq!(app.post_login("user9@example.com", "Wrong-pass1!").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.post_login("user9@example.com", "Wrong-pass1!")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -107,11 +146,20 @@ async fn unlock_from_the_cli_lifts_a_lock_at_once() {
     let app = spawn_app().await;
     app.add_user("alice@example.com", "alice", PASSWORD);
     fail(&app, "alice@example.com", 10).await;
-    assert_eq!(app.post_login("alice@example.com", "Wrong-pass1!").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.post_login("alice@example.com", "Wrong-pass1!")
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
     let (dir, clock) = app.stop().await;
 
     let out = crate::cli::gatehouse(dir.path(), &["user", "unlock", "ALICE"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("unlocked alice"));
 
     let app = spawn_in(dir, clock, |_| {}).await;

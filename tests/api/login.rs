@@ -8,12 +8,23 @@ async fn the_login_page_has_the_seeds_fields_and_a_pinned_endpoint() {
     let app = spawn_app().await;
     let (status, html) = app.get_text("/login").await;
     assert_eq!(status, StatusCode::OK);
-    for field in [r#"name="id""#, r#"name="password""#, r#"name="endpoint""#, r#"name="csrf""#] {
+    for field in [
+        r#"name="id""#,
+        r#"name="password""#,
+        r#"name="endpoint""#,
+        r#"name="csrf""#,
+    ] {
         assert!(html.contains(field), "missing {field}");
     }
     assert!(html.contains(r#"autocomplete="current-password""#));
-    assert!(html.contains("readonly"), "the endpoint is pinned by default");
-    assert!(html.contains(&format!(r#"value="{}/""#, app.address)), "pinned to the base URL");
+    assert!(
+        html.contains("readonly"),
+        "the endpoint is pinned by default"
+    );
+    assert!(
+        html.contains(&format!(r#"value="{}/""#, app.address)),
+        "pinned to the base URL"
+    );
 }
 
 #[tokio::test]
@@ -27,12 +38,24 @@ async fn a_user_logs_in_with_email_or_username_in_any_case() {
 
     let other = crate::helpers::new_client();
     let csrf = {
-        let html = other.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+        let html = other
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         csrf_from(&html)
     };
     let r = other
         .post(app.url("/login"))
-        .form(&[("id", "alice"), ("password", PASSWORD), ("endpoint", ""), ("csrf", &csrf)])
+        .form(&[
+            ("id", "alice"),
+            ("password", PASSWORD),
+            ("endpoint", ""),
+            ("csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -47,11 +70,19 @@ async fn an_unknown_id_and_a_wrong_password_get_the_same_answer() {
     let wrong = app.post_login("alice@example.com", "Wrong-pass1!").await;
     let wrong_status = wrong.status();
     let wrong_headers: Vec<String> = wrong.headers().keys().map(|k| k.to_string()).collect();
-    let wrong_body = wrong.text().await.unwrap().replace("alice@example.com", "ID");
+    let wrong_body = wrong
+        .text()
+        .await
+        .unwrap()
+        .replace("alice@example.com", "ID");
     let unknown = app.post_login("ghost@example.com", "Wrong-pass1!").await;
     let unknown_status = unknown.status();
     let unknown_headers: Vec<String> = unknown.headers().keys().map(|k| k.to_string()).collect();
-    let unknown_body = unknown.text().await.unwrap().replace("ghost@example.com", "ID");
+    let unknown_body = unknown
+        .text()
+        .await
+        .unwrap()
+        .replace("ghost@example.com", "ID");
 
     assert_eq!(wrong_status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown_status, wrong_status);
@@ -63,7 +94,12 @@ async fn an_unknown_id_and_a_wrong_password_get_the_same_answer() {
 #[tokio::test]
 async fn the_typed_id_is_kept_after_a_failure_but_never_the_password() {
     let app = spawn_app().await;
-    let html = app.post_login("bob@example.com", "Secret-guess9!").await.text().await.unwrap();
+    let html = app
+        .post_login("bob@example.com", "Secret-guess9!")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains(r#"value="bob@example.com""#));
     assert!(!html.contains("Secret-guess9!"));
 }
@@ -102,13 +138,29 @@ async fn an_editable_endpoint_elsewhere_sends_the_browser_there_without_the_pass
     let html = app.get_text("/login").await.1;
     assert!(!html.contains("readonly"));
     let r = app
-        .post_form("/login", "/login", &[("id", "a"), ("password", "p"), ("endpoint", "https://other.example.org/")])
+        .post_form(
+            "/login",
+            "/login",
+            &[
+                ("id", "a"),
+                ("password", "p"),
+                ("endpoint", "https://other.example.org/"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "https://other.example.org/login");
 
     let bad = app
-        .post_form("/login", "/login", &[("id", "a"), ("password", "p"), ("endpoint", "javascript:alert(1)")])
+        .post_form(
+            "/login",
+            "/login",
+            &[
+                ("id", "a"),
+                ("password", "p"),
+                ("endpoint", "javascript:alert(1)"),
+            ],
+        )
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("http:// or https://"));
@@ -119,7 +171,15 @@ async fn a_pinned_endpoint_ignores_what_is_posted() {
     let app = spawn_app().await;
     app.add_user("alice@example.com", "alice", PASSWORD);
     let r = app
-        .post_form("/login", "/login", &[("id", "alice"), ("password", PASSWORD), ("endpoint", "https://evil.example/")])
+        .post_form(
+            "/login",
+            "/login",
+            &[
+                ("id", "alice"),
+                ("password", PASSWORD),
+                ("endpoint", "https://evil.example/"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/");

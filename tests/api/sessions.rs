@@ -23,9 +23,16 @@ async fn the_session_cookie_is_httponly_and_samesite_lax() {
     let cookie = set_cookie_of(&r, "gatehouse_session").unwrap();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http without --secure-cookies: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http without --secure-cookies: {cookie}"
+    );
     let token = TestApp::session_cookie(&r).unwrap();
-    assert_eq!(SessionToken::from_cookie(&token).map(|_| ()), Some(()), "256 random bits");
+    assert_eq!(
+        SessionToken::from_cookie(&token).map(|_| ()),
+        Some(()),
+        "256 random bits"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +40,11 @@ async fn secure_cookies_are_marked_secure() {
     let app = spawn_with(|c| c.secure_cookies = true).await;
     app.add_user("alice@example.com", "alice", PASSWORD);
     let r = app.post_login("alice", PASSWORD).await;
-    assert!(set_cookie_of(&r, "gatehouse_session").unwrap().contains("Secure"));
+    assert!(
+        set_cookie_of(&r, "gatehouse_session")
+            .unwrap()
+            .contains("Secure")
+    );
 }
 
 #[tokio::test]
@@ -47,7 +58,10 @@ async fn only_the_hash_of_the_session_token_is_stored() {
     assert_eq!(stored[0].0, token.key());
     let raw = std::fs::read(app.dir.path().join("gatehouse.redb")).unwrap();
     let cookie = TestApp::session_cookie(&r).unwrap();
-    assert!(!raw.windows(cookie.len()).any(|w| w == cookie.as_bytes()), "the token itself is not in the file");
+    assert!(
+        !raw.windows(cookie.len()).any(|w| w == cookie.as_bytes()),
+        "the token itself is not in the file"
+    );
 }
 
 #[tokio::test]
@@ -61,14 +75,22 @@ async fn the_session_id_changes_at_every_login_and_the_old_one_ends() {
     let r = app
         .client
         .post(app.url("/login"))
-        .form(&[("id", "alice"), ("password", PASSWORD), ("endpoint", ""), ("csrf", &csrf)])
+        .form(&[
+            ("id", "alice"),
+            ("password", PASSWORD),
+            ("endpoint", ""),
+            ("csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
     let second = TestApp::session_cookie(&r).unwrap();
     assert_ne!(first, second);
     let old = SessionToken::from_cookie(&first).unwrap().key();
-    assert!(app.state.store.session(&old).unwrap().is_none(), "the replaced session is gone");
+    assert!(
+        app.state.store.session(&old).unwrap().is_none(),
+        "the replaced session is gone"
+    );
 }
 
 #[tokio::test]
@@ -80,7 +102,12 @@ async fn logout_ends_the_session_on_the_server() {
     let r = app.post_logout().await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login?logged_out=1");
-    assert!(app.get_text("/login?logged_out=1").await.1.contains("You have logged out."));
+    assert!(
+        app.get_text("/login?logged_out=1")
+            .await
+            .1
+            .contains("You have logged out.")
+    );
 
     // A copy of the old cookie, replayed by someone else, is worthless.
     let replay = reqwest::Client::new()
@@ -98,11 +125,18 @@ async fn an_idle_session_expires() {
     app.add_user("alice@example.com", "alice", PASSWORD);
     app.login_ok("alice", PASSWORD).await;
     app.clock.advance(Duration::from_secs(3500));
-    assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::OK, "use keeps it alive");
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::OK,
+        "use keeps it alive"
+    );
     app.clock.advance(Duration::from_secs(3500));
     assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::OK);
     app.clock.advance(Duration::from_secs(3600));
-    assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let page = app.get("/").await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     assert_eq!(page.headers()["location"], "/login");
@@ -118,7 +152,11 @@ async fn a_session_ends_at_its_absolute_lifetime_however_busy() {
         assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::OK);
     }
     app.clock.advance(Duration::from_secs(7 * 3600 + 1));
-    assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::UNAUTHORIZED, "7 days is the limit");
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "7 days is the limit"
+    );
 }
 
 #[tokio::test]
@@ -131,7 +169,10 @@ async fn checking_a_session_does_not_write_to_the_database() {
     app.clock.advance(Duration::from_secs(60));
     assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::OK);
     let stored_after = app.state.store.sessions_of(alice.id).unwrap()[0].1.clone();
-    assert_eq!(stored_after, stored_before, "the check itself wrote nothing");
+    assert_eq!(
+        stored_after, stored_before,
+        "the check itself wrote nothing"
+    );
 
     // The batch writer records the activity later.
     app.state.sessions.flush(app.state.store.as_ref()).unwrap();

@@ -8,7 +8,12 @@ async fn the_summary_json_needs_a_login() {
     let app = spawn_app().await;
     let r = app.get("/api/v1/summary").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "not_logged_in");
 }
@@ -23,14 +28,20 @@ async fn the_summary_json_has_the_hosts_usage_and_the_users_account() {
 
     let body: serde_json::Value = app.get("/api/v1/summary").await.json().await.unwrap();
     for gauge in ["cpu", "memory", "disk", "load"] {
-        assert!(body["host"][gauge]["percent"].is_number(), "{gauge}: {body}");
+        assert!(
+            body["host"][gauge]["percent"].is_number(),
+            "{gauge}: {body}"
+        );
         assert!(body["host"][gauge]["text"].is_string(), "{gauge}: {body}");
     }
     assert!(body["host"]["uptime_seconds"].is_number());
     assert_eq!(body["account"]["email"], "alice@example.com");
     assert_eq!(body["account"]["role"], "user");
     assert_eq!(body["account"]["active_sessions"], 1);
-    assert!(body["account"]["last_login"]["at"].is_number(), "the login before this one: {body}");
+    assert!(
+        body["account"]["last_login"]["at"].is_number(),
+        "the login before this one: {body}"
+    );
 }
 
 #[tokio::test]
@@ -40,7 +51,11 @@ async fn the_summary_page_shows_bars_and_the_shell() {
     app.login_ok("alice", PASSWORD).await;
     let (status, html) = app.get_text("/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(html.matches(r#"role="meter""#).count(), 4, "CPU, memory, disk, load");
+    assert_eq!(
+        html.matches(r#"role="meter""#).count(),
+        4,
+        "CPU, memory, disk, load"
+    );
     assert!(html.contains(r#"id="sidebar-toggle""#));
     assert!(html.contains("Log Out"));
     assert!(html.contains(r#"action="/logout""#));
@@ -50,10 +65,14 @@ async fn the_summary_page_shows_bars_and_the_shell() {
 async fn a_collapsed_sidebar_is_rendered_collapsed_by_the_server() {
     let app = spawn_app().await;
     app.add_user("alice@example.com", "alice", PASSWORD);
-    let token = crate::helpers::TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
+    let token =
+        crate::helpers::TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
     let html = reqwest::Client::new()
         .get(app.url("/"))
-        .header("cookie", format!("gatehouse_session={token}; gatehouse_sidebar=collapsed"))
+        .header(
+            "cookie",
+            format!("gatehouse_session={token}; gatehouse_sidebar=collapsed"),
+        )
         .send()
         .await
         .unwrap()
@@ -71,7 +90,10 @@ async fn every_response_carries_the_security_headers() {
         let r = app.get(path).await;
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"));
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["referrer-policy"], "same-origin");
@@ -84,13 +106,23 @@ async fn assets_are_served_with_their_content_hash() {
     let app = spawn_app().await;
     let html = app.get_text("/login").await.1;
     for asset in ["css/app.css", "js/app.js", "img/logo.svg"] {
-        let start = html.find(&format!("/assets/{asset}?v=")).unwrap_or_else(|| panic!("{asset} linked"));
+        let start = html
+            .find(&format!("/assets/{asset}?v="))
+            .unwrap_or_else(|| panic!("{asset} linked"));
         let end = start + html[start..].find('"').unwrap();
         let r = app.get(&html[start..end]).await;
         assert_eq!(r.status(), StatusCode::OK, "{asset}");
-        assert!(r.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+        assert!(
+            r.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
     }
-    assert_eq!(app.get("/assets/nope.css").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/assets/nope.css").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]

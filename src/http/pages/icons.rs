@@ -17,7 +17,9 @@ pub fn logo() -> Markup {
 }
 
 pub fn summary() -> Markup {
-    svg(r#"<rect x="3" y="3" width="7" height="9" rx="1"/><rect x="14" y="3" width="7" height="5" rx="1"/><rect x="14" y="12" width="7" height="9" rx="1"/><rect x="3" y="16" width="7" height="5" rx="1"/>"#)
+    svg(
+        r#"<rect x="3" y="3" width="7" height="9" rx="1"/><rect x="14" y="3" width="7" height="5" rx="1"/><rect x="14" y="12" width="7" height="9" rx="1"/><rect x="3" y="16" width="7" height="5" rx="1"/>"#,
+    )
 }
 
 pub fn account() -> Markup {
@@ -29,7 +31,9 @@ pub fn chevron_left() -> Markup {
 }
 
 pub fn logout() -> Markup {
-    svg(r#"<path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="M16 17l5-5-5-5"/><path d="M21 12H9"/>"#)
+    svg(
+        r#"<path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="M16 17l5-5-5-5"/><path d="M21 12H9"/>"#,
+    )
 }
 
 pub fn menu() -> Markup {

@@ -67,8 +67,19 @@ fn nav_link(href: &str, label: &str, icon: Markup, active: bool) -> Markup {
 /// A page after login.
 pub fn shell(ctx: &ShellContext<'_>, title: &str, content: Markup) -> Markup {
     let user = ctx.user;
-    let initial = user.username.as_str().chars().next().unwrap_or('?').to_uppercase().to_string();
-    let (toggle_label, expanded) = if ctx.collapsed { ("Expand sidebar", "false") } else { ("Collapse sidebar", "true") };
+    let initial = user
+        .username
+        .as_str()
+        .chars()
+        .next()
+        .unwrap_or('?')
+        .to_uppercase()
+        .to_string();
+    let (toggle_label, expanded) = if ctx.collapsed {
+        ("Expand sidebar", "false")
+    } else {
+        ("Collapse sidebar", "true")
+    };
     document(
         title,
         ctx.collapsed.then_some("sidebar-collapsed"),

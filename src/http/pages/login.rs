@@ -9,7 +9,10 @@ pub enum Notice {
     Info(String),
     Error(String),
     /// The ID is locked (seed: 20 minutes after more than 10 failures).
-    Locked { until: Timestamp, minutes: u64 },
+    Locked {
+        until: Timestamp,
+        minutes: u64,
+    },
 }
 
 pub struct LoginView<'a> {

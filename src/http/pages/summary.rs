@@ -8,7 +8,13 @@ use maud::{Markup, html};
 /// A labelled bar: an SVG whose fill width is the percentage.
 fn meter(key: &str, label: &str, percent: f64, text: &str) -> Markup {
     let pct = percent.clamp(0.0, 100.0);
-    let level = if pct >= 90.0 { "high" } else if pct >= 70.0 { "mid" } else { "low" };
+    let level = if pct >= 90.0 {
+        "high"
+    } else if pct >= 70.0 {
+        "mid"
+    } else {
+        "low"
+    };
     html! {
         article.card.meter-card data-meter=(key) {
             h2 { (label) }

@@ -16,12 +16,24 @@ pub async fn page(
     PageUser(me): PageUser,
 ) -> Result<Markup, AppError> {
     let mut sessions = state.store.sessions_of(me.user.id)?;
-    sessions.sort_by(|a, b| b.1.last_seen.cmp(&a.1.last_seen));
+    sessions.sort_by_key(|(_, s)| std::cmp::Reverse(s.last_seen));
     let rows: Vec<_> = sessions
         .iter()
-        .map(|(key, session)| SessionRow { session, current: *key == me.key })
+        .map(|(key, session)| SessionRow {
+            session,
+            current: *key == me.key,
+        })
         .collect();
     let csrf = browser.csrf_token(&state);
-    let ctx = ShellContext { user: &me.user, csrf: &csrf, collapsed: browser.sidebar_collapsed, active: Nav::Account };
-    Ok(layout::shell(&ctx, "Account", account::content(&me.user, &rows)))
+    let ctx = ShellContext {
+        user: &me.user,
+        csrf: &csrf,
+        collapsed: browser.sidebar_collapsed,
+        active: Nav::Account,
+    };
+    Ok(layout::shell(
+        &ctx,
+        "Account",
+        account::content(&me.user, &rows),
+    ))
 }

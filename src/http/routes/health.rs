@@ -11,7 +11,10 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str
     match state.store.lockout(&probe.lockout_key()) {
         Ok(_) => (StatusCode::OK, "ok\n"),
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "health check: the store does not answer");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "health check: the store does not answer"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
         }
     }

@@ -19,10 +19,10 @@ use crate::http::cookies::{self, Browser};
 use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
 use crate::store::{CompletedLogin, lockout_keys_of};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use url::Url;
@@ -44,7 +44,9 @@ pub async fn page(
     if me.is_some() {
         return Redirect::to("/").into_response();
     }
-    let notice = q.logged_out.map(|_| Notice::Info("You have logged out.".into()));
+    let notice = q
+        .logged_out
+        .map(|_| Notice::Info("You have logged out.".into()));
     render(&state, &browser, "", notice, StatusCode::OK)
 }
 
@@ -69,10 +71,24 @@ pub async fn submit(
     if let Some(elsewhere) = other_endpoint(&state, &form.endpoint) {
         return match elsewhere {
             Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
-            Err(msg) => Ok(render(&state, &browser, &form.id, Some(Notice::Error(msg.into())), StatusCode::BAD_REQUEST)),
+            Err(msg) => Ok(render(
+                &state,
+                &browser,
+                &form.id,
+                Some(Notice::Error(msg.into())),
+                StatusCode::BAD_REQUEST,
+            )),
         };
     }
-    let bad = |msg: &str| render(&state, &browser, &form.id, Some(Notice::Error(msg.into())), StatusCode::BAD_REQUEST);
+    let bad = |msg: &str| {
+        render(
+            &state,
+            &browser,
+            &form.id,
+            Some(Notice::Error(msg.into())),
+            StatusCode::BAD_REQUEST,
+        )
+    };
     let id = match LoginId::parse(&form.id) {
         Ok(id) => id,
         Err(msg) => return Ok(bad(msg)),
@@ -81,7 +97,10 @@ pub async fn submit(
         Ok(p) => p,
         Err(msg) => return Ok(bad(msg)),
     };
-    state.limiter.check(ip).map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
+    state
+        .limiter
+        .check(ip)
+        .map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
 
     let policy = state.config.lockout;
     let key = id.lockout_key();
@@ -92,7 +111,11 @@ pub async fn submit(
 
     let user = state.store.user_by_login_id(&id)?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state.passwords.verify(&password, stored).await.map_err(|Busy| AppError::Busy)?;
+    let matches = state
+        .passwords
+        .verify(&password, stored)
+        .await
+        .map_err(|Busy| AppError::Busy)?;
 
     match user {
         Some(user) if matches => {
@@ -100,13 +123,24 @@ pub async fn submit(
                 // Said only to someone who knew the password: reveals
                 // nothing to a guesser (SPEC §3).
                 let msg = match user.status {
-                    UserStatus::PendingVerification => "This account's email address is not verified yet. Follow the link in the verification email, or ask your administrator to verify it.",
+                    UserStatus::PendingVerification => {
+                        "This account's email address is not verified yet. Follow the link in the verification email, or ask your administrator to verify it."
+                    }
                     _ => "This account is disabled. Contact your administrator.",
                 };
-                return Ok(render(&state, &browser, &form.id, Some(Notice::Error(msg.into())), StatusCode::FORBIDDEN));
+                return Ok(render(
+                    &state,
+                    &browser,
+                    &form.id,
+                    Some(Notice::Error(msg.into())),
+                    StatusCode::FORBIDDEN,
+                ));
             }
             let token = SessionToken::generate();
-            let replaces = jar.get(cookies::SESSION).and_then(|c| SessionToken::from_cookie(c.value())).map(|t| t.key());
+            let replaces = jar
+                .get(cookies::SESSION)
+                .and_then(|c| SessionToken::from_cookie(c.value()))
+                .map(|t| t.key());
             let mut reset_lockouts = lockout_keys_of(&user);
             if !reset_lockouts.contains(&key) {
                 reset_lockouts.push(key);
@@ -123,7 +157,10 @@ pub async fn submit(
                 },
                 replaces,
                 reset_lockouts,
-                login: LoginRecord { at: now, ip: ip.to_string() },
+                login: LoginRecord {
+                    at: now,
+                    ip: ip.to_string(),
+                },
             };
             state.blocking(move |s| s.complete_login(login)).await?;
             if let Some(old) = replaces {
@@ -154,9 +191,13 @@ pub async fn submit(
                     tracing::warn!(%ip, until = %until, "an ID was locked after repeated failed logins");
                     Ok(locked(&state, &browser, &form.id, now, until))
                 }
-                AfterFailure::Counted { .. } => {
-                    Ok(render(&state, &browser, &form.id, Some(Notice::Error(INCORRECT.into())), StatusCode::UNAUTHORIZED))
-                }
+                AfterFailure::Counted { .. } => Ok(render(
+                    &state,
+                    &browser,
+                    &form.id,
+                    Some(Notice::Error(INCORRECT.into())),
+                    StatusCode::UNAUTHORIZED,
+                )),
             }
         }
     }
@@ -171,26 +212,54 @@ fn other_endpoint(state: &AppState, typed: &str) -> Option<Result<Url, &'static 
         return None;
     }
     let Ok(url) = Url::parse(typed) else {
-        return Some(Err("The API endpoint must be a full http:// or https:// address, such as https://login.example.com."));
+        return Some(Err(
+            "The API endpoint must be a full http:// or https:// address, such as https://login.example.com.",
+        ));
     };
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Some(Err("The API endpoint must be a full http:// or https:// address, such as https://login.example.com."));
+        return Some(Err(
+            "The API endpoint must be a full http:// or https:// address, such as https://login.example.com.",
+        ));
     }
     if url.origin() == state.base_url.origin() {
         return None;
     }
-    Some(url.join("login").map_err(|_| "The API endpoint is not a usable address."))
+    Some(
+        url.join("login")
+            .map_err(|_| "The API endpoint is not a usable address."),
+    )
 }
 
-fn locked(state: &AppState, browser: &Browser, id: &str, now: Timestamp, until: Timestamp) -> Response {
+fn locked(
+    state: &AppState,
+    browser: &Browser,
+    id: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Response {
     let wait = now.until(until);
     let minutes = retry_after_secs(wait).div_ceil(60);
-    let mut response = render(state, browser, id, Some(Notice::Locked { until, minutes }), StatusCode::TOO_MANY_REQUESTS);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+    let mut response = render(
+        state,
+        browser,
+        id,
+        Some(Notice::Locked { until, minutes }),
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(wait)),
+    );
     response
 }
 
-fn render(state: &AppState, browser: &Browser, id: &str, notice: Option<Notice>, status: StatusCode) -> Response {
+fn render(
+    state: &AppState,
+    browser: &Browser,
+    id: &str,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
     let csrf = browser.csrf_token(state);
     let view = LoginView {
         csrf: &csrf,

@@ -20,7 +20,10 @@ pub async fn submit(
     jar: CookieJar,
     Form(LogoutForm {}): Form<LogoutForm>,
 ) -> Result<Response, AppError> {
-    if let Some(token) = jar.get(cookies::SESSION).and_then(|c| SessionToken::from_cookie(c.value())) {
+    if let Some(token) = jar
+        .get(cookies::SESSION)
+        .and_then(|c| SessionToken::from_cookie(c.value()))
+    {
         let key = token.key();
         state.sessions.forget(&key);
         state.blocking(move |s| s.delete_session(&key)).await?;

@@ -61,7 +61,11 @@ pub struct SummaryJson {
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
 }
 
 fn bytes(n: u64) -> String {
@@ -72,7 +76,11 @@ fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// "3d 4h 12m": to the minute.
@@ -98,7 +106,10 @@ fn build(state: &AppState, me: &Authenticated) -> anyhow::Result<SummaryJson> {
     Ok(SummaryJson {
         now,
         host: HostJson {
-            cpu: Gauge { percent: f64::from(h.cpu_percent), text: format!("{:.0}% of {cpus} cores", h.cpu_percent) },
+            cpu: Gauge {
+                percent: f64::from(h.cpu_percent),
+                text: format!("{:.0}% of {cpus} cores", h.cpu_percent),
+            },
             memory: Gauge {
                 percent: percent(h.memory_used, h.memory_total),
                 text: format!("{} of {} used", bytes(h.memory_used), bytes(h.memory_total)),
@@ -109,7 +120,10 @@ fn build(state: &AppState, me: &Authenticated) -> anyhow::Result<SummaryJson> {
             },
             load: Gauge {
                 percent: h.load_one * 100.0 / cpus as f64,
-                text: format!("{:.2} · {:.2} · {:.2} (1, 5, 15 min) on {cpus} cores", h.load_one, h.load_five, h.load_fifteen),
+                text: format!(
+                    "{:.2} · {:.2} · {:.2} (1, 5, 15 min) on {cpus} cores",
+                    h.load_one, h.load_five, h.load_fifteen
+                ),
             },
             uptime_text: duration_text(h.uptime_seconds),
             raw: h,
@@ -136,11 +150,19 @@ pub async fn page(
 ) -> Result<Markup, AppError> {
     let data = build(&state, &me)?;
     let csrf = browser.csrf_token(&state);
-    let ctx = ShellContext { user: &me.user, csrf: &csrf, collapsed: browser.sidebar_collapsed, active: Nav::Summary };
+    let ctx = ShellContext {
+        user: &me.user,
+        csrf: &csrf,
+        collapsed: browser.sidebar_collapsed,
+        active: Nav::Summary,
+    };
     Ok(layout::shell(&ctx, "Summary", summary::content(&data)))
 }
 
-pub async fn api(State(state): State<AppState>, ApiUser(me): ApiUser) -> Result<Json<SummaryJson>, ApiError> {
+pub async fn api(
+    State(state): State<AppState>,
+    ApiUser(me): ApiUser,
+) -> Result<Json<SummaryJson>, ApiError> {
     Ok(Json(build(&state, &me)?))
 }
 

@@ -10,7 +10,10 @@ impl LockoutStore for RedbStore {
         let txn = self.read()?;
         let table = txn.open_table(LOCKOUTS)?;
         let found = table.get(key)?;
-        Ok(found.map(|v| decode(v.value(), "lockout")).transpose()?.unwrap_or_default())
+        Ok(found
+            .map(|v| decode(v.value(), "lockout"))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     fn update_lockout(
@@ -20,7 +23,10 @@ impl LockoutStore for RedbStore {
     ) -> anyhow::Result<LockoutState> {
         self.write(|txn| {
             let mut table = txn.open_table(LOCKOUTS)?;
-            let current = table.get(key)?.map(|v| decode(v.value(), "lockout")).transpose()?;
+            let current = table
+                .get(key)?
+                .map(|v| decode(v.value(), "lockout"))
+                .transpose()?;
             let next = f(current.unwrap_or_default());
             if next == LockoutState::default() {
                 table.remove(key)?;

@@ -74,7 +74,10 @@ pub struct RedbStore {
 impl RedbStore {
     /// Opens (creating when missing) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
-        let dir_err = |cause: String| OpenError::DataDir { path: data_dir.to_path_buf(), cause };
+        let dir_err = |cause: String| OpenError::DataDir {
+            path: data_dir.to_path_buf(),
+            cause,
+        };
         if data_dir.exists() && !data_dir.is_dir() {
             return Err(dir_err("it is a file, not a directory".into()));
         }
@@ -87,28 +90,46 @@ impl RedbStore {
             Err(DatabaseError::Storage(redb::StorageError::Io(e))) => {
                 return Err(dir_err(e.to_string()));
             }
-            Err(e) => return Err(OpenError::Unreadable { path, cause: e.to_string() }),
+            Err(e) => {
+                return Err(OpenError::Unreadable {
+                    path,
+                    cause: e.to_string(),
+                });
+            }
         };
-        let unreadable = |e: anyhow::Error| OpenError::Unreadable { path: path.clone(), cause: format!("{e:#}") };
-        let password_key = init_schema(&db, &path).map_err(|e| match e.downcast::<OpenError>() {
-            Ok(open) => open,
-            Err(other) => unreadable(other),
-        })?;
+        let unreadable = |e: anyhow::Error| OpenError::Unreadable {
+            path: path.clone(),
+            cause: format!("{e:#}"),
+        };
+        let password_key =
+            init_schema(&db, &path).map_err(|e| match e.downcast::<OpenError>() {
+                Ok(open) => open,
+                Err(other) => unreadable(other),
+            })?;
         Ok(Self { db, password_key })
     }
 
     /// Runs `f` in a two-phase-commit write transaction and commits it; an
     /// error from `f` aborts the transaction.
-    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let mut txn = self.db.begin_write().context("failed to begin a write transaction")?;
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .context("failed to begin a write transaction")?;
         txn.set_two_phase_commit(true);
         let value = f(&txn)?;
-        txn.commit().context("failed to commit a write transaction")?;
+        txn.commit()
+            .context("failed to commit a write transaction")?;
         Ok(value)
     }
 
     fn read(&self) -> anyhow::Result<redb::ReadTransaction> {
-        self.db.begin_read().context("failed to begin a read transaction")
+        self.db
+            .begin_read()
+            .context("failed to begin a read transaction")
     }
 }
 
@@ -122,7 +143,8 @@ impl Store for RedbStore {
 fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     let mut txn = db.begin_write()?;
     txn.set_two_phase_commit(true);
-    let is_new = txn.list_tables()?.next().is_none() && txn.list_multimap_tables()?.next().is_none();
+    let is_new =
+        txn.list_tables()?.next().is_none() && txn.list_multimap_tables()?.next().is_none();
     let key = {
         let mut meta = txn.open_table(META)?;
         let version = meta.get(META_SCHEMA)?.map(|v| decode_u32(v.value()));
@@ -131,11 +153,18 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
             None => {
                 meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 meta.insert(META_NEXT_USER, 1u64.to_le_bytes().as_slice())?;
-                meta.insert(META_PASSWORD_KEY, crate::auth::random_bytes::<32>().as_slice())?;
+                meta.insert(
+                    META_PASSWORD_KEY,
+                    crate::auth::random_bytes::<32>().as_slice(),
+                )?;
             }
             Some(Some(v)) if v == SCHEMA_VERSION => {}
             Some(Some(v)) if v > SCHEMA_VERSION => {
-                return Err(OpenError::NewerSchema { path: path.to_path_buf(), found: v }.into());
+                return Err(OpenError::NewerSchema {
+                    path: path.to_path_buf(),
+                    found: v,
+                }
+                .into());
             }
             Some(_) => return Err(OpenError::NotOurs(path.to_path_buf()).into()),
         }
@@ -164,7 +193,8 @@ fn decode_u64(bytes: &[u8]) -> Option<u64> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
-    serde_json::from_slice(bytes).with_context(|| format!("failed to decode a stored {what} record"))
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("failed to decode a stored {what} record"))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -209,7 +239,10 @@ mod tests {
                 .unwrap();
         }
         let err = RedbStore::open(dir.path()).err().unwrap();
-        assert!(matches!(err, OpenError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, OpenError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
     }
 
     #[test]

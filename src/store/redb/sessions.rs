@@ -17,7 +17,8 @@ impl SessionStore for RedbStore {
             }
             let mut sessions = txn.open_table(SESSIONS)?;
             sessions.insert(login.key.0, encode(&login.session).as_slice())?;
-            txn.open_multimap_table(SESSIONS_BY_USER)?.insert(login.user.0, login.key.0)?;
+            txn.open_multimap_table(SESSIONS_BY_USER)?
+                .insert(login.user.0, login.key.0)?;
             let mut lockouts = txn.open_table(LOCKOUTS)?;
             for key in &login.reset_lockouts {
                 lockouts.remove(key.as_str())?;
@@ -58,7 +59,10 @@ impl SessionStore for RedbStore {
     }
 
     fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()> {
-        let mut txn = self.db.begin_write().context("failed to begin a write transaction")?;
+        let mut txn = self
+            .db
+            .begin_write()
+            .context("failed to begin a write transaction")?;
         // Last-seen times are a convenience: losing the latest batch to a
         // crash only shortens an idle timeout, so skip the fsync.
         txn.set_durability(Durability::None)
@@ -109,8 +113,11 @@ impl SessionStore for RedbStore {
 fn remove_session(txn: &WriteTransaction, key: &SessionKey) -> anyhow::Result<bool> {
     let mut sessions = txn.open_table(SESSIONS)?;
     let removed = sessions.remove(key.0)?.map(|v| v.value().to_vec());
-    let Some(bytes) = removed else { return Ok(false) };
+    let Some(bytes) = removed else {
+        return Ok(false);
+    };
     let session: Session = decode(&bytes, "session")?;
-    txn.open_multimap_table(SESSIONS_BY_USER)?.remove(session.user.0, key.0)?;
+    txn.open_multimap_table(SESSIONS_BY_USER)?
+        .remove(session.user.0, key.0)?;
     Ok(true)
 }

@@ -1,0 +1,34 @@
+# gatehouse — the two commands of the quick start are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+DATA_DIR ?= ./gatehouse-data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: help run test check deps fmt clippy build release
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+run: ## Build (release) and serve on http://127.0.0.1:8080 with data in ./gatehouse-data
+	$(CARGO) build --release --locked
+	./target/release/gatehouse serve --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver)
+	@./.ci/install-test-deps
+
+test: deps ## Install missing test tools, then run every test (unit, integration, browser)
+	$(CARGO) test --locked
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+clippy: ## Lint, warnings are errors
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+check: deps ## The gate: formatting, lints, all tests (what CI should pass)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked
+
+release: ## Build the release binary
+	$(CARGO) build --release --locked
