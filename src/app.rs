@@ -191,7 +191,7 @@ async fn flush_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Deletes expired sessions and forgets idle rate-limit entries hourly.
+/// Hourly: `purge_expired`, and forgets idle rate-limit entries.
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -201,22 +201,36 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         state.limiter.forget_idle();
         let s = state.clone();
-        let purged = tokio::task::spawn_blocking(move || {
-            // Write pending activity first, so that a session used in the
-            // last seconds is not mistaken for an idle one.
-            s.sessions.flush(s.store.as_ref())?;
-            let (now, policy) = (s.clock.now(), s.config.session);
-            s.store
-                .purge_sessions(&|session| policy.is_expired(session, session.last_seen, now))
-        })
-        .await;
-        match purged {
-            Ok(Ok(n)) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
-            Ok(Err(e)) => tracing::warn!(
-                error = format!("{e:#}"),
-                "could not remove expired sessions"
-            ),
+        match tokio::task::spawn_blocking(move || purge_expired(&s)).await {
+            Ok(Ok((sessions, counters))) if sessions + counters > 0 => {
+                tracing::info!(
+                    sessions,
+                    counters,
+                    "removed expired sessions and stale lockout counters"
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = format!("{e:#}"), "could not remove expired records")
+            }
             _ => {}
         }
     }
+}
+
+/// Deletes expired sessions and lockout counters that no longer matter;
+/// returns how many of each. Blocking: call it off the async threads.
+pub fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
+    // Write pending activity first, so that a session used in the last
+    // seconds is not mistaken for an idle one.
+    state.sessions.flush(state.store.as_ref())?;
+    let (now, session, lockout) = (
+        state.clock.now(),
+        state.config.session,
+        state.config.lockout,
+    );
+    let sessions = state
+        .store
+        .purge_sessions(&|s| session.is_expired(s, s.last_seen, now))?;
+    let counters = state.store.purge_lockouts(&|l| lockout.is_idle(l, now))?;
+    Ok((sessions, counters))
 }

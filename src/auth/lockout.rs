@@ -3,11 +3,16 @@
 //! ID lock it for `duration`, counted from the failure that set the lock.
 //! Tries during the lock are refused before any hashing and do not extend
 //! it. A success resets the count. When a lock has run out the ID starts
-//! afresh.
+//! afresh, and a streak of failures is forgotten a day after its last
+//! failure (so that the table of counters does not grow without end, and
+//! a typo a month ago does not count towards today's lock).
 
 use crate::clock::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// How long after its last failure a streak of failures is forgotten.
+pub const STREAK_FORGOTTEN_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockoutPolicy {
@@ -60,8 +65,9 @@ impl LockoutPolicy {
         if let Gate::Locked { until } = self.gate(state, now) {
             return (*state, AfterFailure::NowLocked { until });
         }
-        // A lock that has run out leaves a fresh count behind it.
-        let previous = if state.locked_until.is_some() {
+        // A lock that has run out, or a streak that is stale, leaves a
+        // fresh count behind it.
+        let previous = if state.locked_until.is_some() || is_stale(state, now) {
             0
         } else {
             state.failures
@@ -85,12 +91,18 @@ impl LockoutPolicy {
         }
     }
 
-    /// Whether a stored state still matters at `now`; one that does not can
-    /// be deleted. Failures older than a lock's duration are kept too: the
-    /// seed counts *consecutive* failures, however far apart.
+    /// Whether a stored state no longer matters at `now`, so that it can be
+    /// deleted: no lock in force and no streak that still counts.
     pub fn is_idle(&self, state: &LockoutState, now: Timestamp) -> bool {
-        state.failures == 0 && self.gate(state, now) == Gate::Open
+        self.gate(state, now) == Gate::Open
+            && (state.failures == 0 || state.locked_until.is_some() || is_stale(state, now))
     }
+}
+
+fn is_stale(state: &LockoutState, now: Timestamp) -> bool {
+    state
+        .last_failure
+        .is_none_or(|t| now >= t.plus(STREAK_FORGOTTEN_AFTER))
 }
 
 #[cfg(test)]
@@ -155,10 +167,25 @@ mod tests {
     }
 
     #[test]
+    fn a_streak_is_forgotten_a_day_after_its_last_failure() {
+        let (state, _) = fail_n(10, t(0));
+        let (_, outcome) = POLICY.after_failure(&state, t(24 * 3600 - 1));
+        assert_eq!(
+            outcome,
+            AfterFailure::NowLocked {
+                until: t(24 * 3600 - 1 + 1200)
+            }
+        );
+        let (_, outcome) = POLICY.after_failure(&state, t(24 * 3600));
+        assert_eq!(outcome, AfterFailure::Counted { failures: 1 });
+    }
+
+    #[test]
     fn idle_states_can_be_forgotten() {
         assert!(POLICY.is_idle(&LockoutState::default(), t(0)));
         let (state, _) = fail_n(1, t(0));
         assert!(!POLICY.is_idle(&state, t(10_000)));
+        assert!(POLICY.is_idle(&state, t(24 * 3600)));
         let (locked, _) = fail_n(11, t(0));
         assert!(!POLICY.is_idle(&locked, t(10)));
         assert!(POLICY.is_idle(&locked, t(1200)));

@@ -44,6 +44,16 @@ impl Passwords {
         self.pool.run(move || hash_now(&key, cost, &pw)).await
     }
 
+    /// Hashes the password of a successful login again when its stored
+    /// hash is of an old scheme or cost (see `needs_rehash`).
+    pub async fn upgrade(&self, attempt: &Password, stored: &str) -> Result<Option<String>, Busy> {
+        if !needs_rehash(stored, self.cost) {
+            return Ok(None);
+        }
+        let (key, cost, pw) = (self.key, self.cost, attempt.expose().to_owned());
+        self.pool.run(move || Some(hash_now(&key, cost, &pw))).await
+    }
+
     /// Checks `attempt` against `stored`. With no stored hash (unknown ID)
     /// it still does one full bcrypt of the same cost, so that an unknown
     /// ID takes as long as a wrong password (SPEC §4).
@@ -59,6 +69,18 @@ impl Passwords {
             })
             .await
     }
+}
+
+/// Whether `stored` should be replaced by a hash of the current scheme
+/// and cost: imported plain bcrypt, or a cost other than the configured
+/// one. Done at the next successful login, when the password is at hand;
+/// afterwards that account costs exactly what an unknown ID costs.
+pub fn needs_rehash(stored: &str, cost: u32) -> bool {
+    let Some(bcrypt_part) = stored.strip_prefix(SCHEME_PREFIX) else {
+        return true;
+    };
+    // `$2b$12$…`: the cost is the two digits after the version.
+    bcrypt_part.get(4..6).and_then(|c| c.parse::<u32>().ok()) != Some(cost)
 }
 
 fn prehash(key: &[u8; 32], password: &str) -> String {
@@ -86,11 +108,13 @@ pub fn verify_now(key: &[u8; 32], password: &str, stored: &str) -> bool {
     {
         bcrypt::verify(password, stored)
     } else {
-        tracing::error!("a stored password hash has an unknown scheme; reset that user's password");
+        tracing::error!(
+            "a stored password hash has an unknown scheme: that account cannot log in until its password is set anew"
+        );
         return false;
     };
     result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a stored password hash is damaged; reset that user's password");
+        tracing::error!(error = %e, "a stored password hash is damaged: that account cannot log in until its password is set anew");
         false
     })
 }
@@ -125,6 +149,13 @@ mod tests {
         assert!(legacy.starts_with("$2b$"));
         assert!(verify_now(&KEY, "hunter2", &legacy));
         assert!(!verify_now(&KEY, "hunter3", &legacy));
+    }
+
+    #[test]
+    fn old_schemes_and_other_costs_want_a_rehash() {
+        assert!(!needs_rehash(&hash_now(&KEY, 4, "pw"), 4));
+        assert!(needs_rehash(&hash_now(&KEY, 4, "pw"), 5));
+        assert!(needs_rehash(&bcrypt::hash("pw", 4).unwrap(), 4));
     }
 
     #[test]

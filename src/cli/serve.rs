@@ -1,5 +1,6 @@
 //! `gatehouse serve`: load the settings, bind, serve until SIGTERM/Ctrl-C.
 
+use super::UsageError;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Config, ServeArgs};
@@ -8,7 +9,8 @@ use anyhow::Context;
 use std::path::PathBuf;
 
 pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
-    let config = Config::load(data_dir, args)?;
+    // A setting that cannot work is bad usage (exit code 2).
+    let config = Config::load(data_dir, args).map_err(|e| UsageError(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -77,7 +77,7 @@ pub fn run(data_dir: Option<PathBuf>, cmd: UserCommand) -> anyhow::Result<()> {
                 password_min_length,
                 ..Default::default()
             };
-            let config = Config::load(data_dir, &args)?;
+            let config = Config::load(data_dir, &args).map_err(|e| UsageError(format!("{e:#}")))?;
             add(
                 &config.data_dir,
                 &config,
@@ -87,13 +87,28 @@ pub fn run(data_dir: Option<PathBuf>, cmd: UserCommand) -> anyhow::Result<()> {
                 password_stdin,
             )
         }
-        UserCommand::List { json } => list(&dir, json),
-        UserCommand::Unlock { id } => unlock(&dir, &id),
+        UserCommand::List { json } => list(&open_existing(&dir)?, &dir, json),
+        UserCommand::Unlock { id } => unlock(&open_existing(&dir)?, &id),
     }
 }
 
 fn open(dir: &Path) -> anyhow::Result<RedbStore> {
     Ok(RedbStore::open(dir)?)
+}
+
+/// Opens a database that must exist already: reading or changing accounts
+/// in a directory without one is a mistyped --data-dir, not a wish for a
+/// new, empty database.
+fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
+    let file = dir.join(crate::store::DATABASE_FILE);
+    if !file.exists() {
+        return Err(UsageError(format!(
+            "there is no gatehouse database at {}; check --data-dir (or GATEHOUSE_DATA_DIR)",
+            file.display()
+        ))
+        .into());
+    }
+    open(dir)
 }
 
 fn add(
@@ -167,8 +182,7 @@ fn add(
     Ok(())
 }
 
-fn list(dir: &Path, as_json: bool) -> anyhow::Result<()> {
-    let store = open(dir)?;
+fn list(store: &RedbStore, dir: &Path, as_json: bool) -> anyhow::Result<()> {
     let now = Clock::system().now();
     // The lockout rule's duration does not matter for reading a lock.
     let policy = Config::defaults(dir.to_path_buf()).lockout;
@@ -223,9 +237,8 @@ fn list(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn unlock(dir: &Path, raw: &str) -> anyhow::Result<()> {
+fn unlock(store: &RedbStore, raw: &str) -> anyhow::Result<()> {
     let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
-    let store = open(dir)?;
     let user = store.user_by_login_id(&id)?;
     let mut keys = user.as_ref().map(lockout_keys_of).unwrap_or_default();
     if !keys.contains(&id.lockout_key()) {

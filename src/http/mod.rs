@@ -16,9 +16,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// Content Security Policy: our own scripts and styles only, no inline
 /// script, never framed (clickjacking), forms post only to us.
@@ -43,8 +45,15 @@ pub fn router(state: AppState) -> Router {
 
     // Layers run top to bottom on the way in (ServiceBuilder order):
     let layers = ServiceBuilder::new()
-        // 1. Trace every request (method, path, status, latency).
-        .layer(TraceLayer::new_for_http())
+        // 1. Trace every request: method and path (never the query, which
+        //    will carry reset and invitation tokens), status, latency.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
         // 2. Security headers on every response, errors included.
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -60,6 +69,11 @@ pub fn router(state: AppState) -> Router {
         .layer(header_layer(
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ))
+        // Under https, browsers are to use nothing else for a year (RFC 6797).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            (state.base_url.scheme() == "https").then(|| HeaderValue::from_static("max-age=31536000")),
         ))
         // Pages hold personal data: not for shared caches (assets set their own).
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))

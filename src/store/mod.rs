@@ -49,6 +49,8 @@ pub struct CompletedLogin {
     /// Lockout counters that this success resets.
     pub reset_lockouts: Vec<String>,
     pub login: LoginRecord,
+    /// A new password hash replacing one of an old scheme or cost.
+    pub new_password_hash: Option<String>,
 }
 
 pub trait UserStore {
@@ -68,9 +70,8 @@ pub trait UserStore {
 pub trait LockoutStore {
     fn lockout(&self, key: &str) -> anyhow::Result<LockoutState>;
     /// Reads, changes with `f` and writes one counter in one transaction, so
-    /// that concurrent failures are all counted. An idle result (see
-    /// `LockoutPolicy::is_idle`) should be passed back as the default state,
-    /// which deletes the record.
+    /// that concurrent failures are all counted. A result equal to the
+    /// default state deletes the record.
     fn update_lockout(
         &self,
         key: &str,
@@ -78,6 +79,8 @@ pub trait LockoutStore {
     ) -> anyhow::Result<LockoutState>;
     /// Deletes the named counters; returns how many there were.
     fn clear_lockouts(&self, keys: &[String]) -> anyhow::Result<usize>;
+    /// Deletes every counter `idle` says no longer matters; returns how many.
+    fn purge_lockouts(&self, idle: &dyn Fn(&LockoutState) -> bool) -> anyhow::Result<usize>;
 }
 
 pub trait SessionStore {

@@ -184,6 +184,7 @@ fn bad_usage_exits_2_with_a_plain_message() {
 fn commands_say_plainly_when_a_server_holds_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let _held = gatehouse::store::redb::RedbStore::open(dir.path()).unwrap();
+    std::fs::File::create(dir.path().join("probe")).unwrap();
     let o = gatehouse(dir.path(), &["user", "list"], None);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -195,9 +196,44 @@ fn commands_say_plainly_when_a_server_holds_the_database() {
 #[test]
 fn unlock_reports_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
+    assert!(
+        gatehouse(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "a@example.com",
+                "--username",
+                "abc",
+                "--password-stdin"
+            ],
+            Some(PASSWORD)
+        )
+        .status
+        .success()
+    );
     let o = gatehouse(dir.path(), &["user", "unlock", "nobody"], None);
     assert!(o.status.success());
     assert!(stdout(&o).contains("no account has the ID"));
+    let o = gatehouse(dir.path(), &["user", "unlock", "abc"], None);
+    assert!(stdout(&o).contains("had no failed logins or lock; nothing to do"));
+}
+
+#[test]
+fn list_and_unlock_refuse_a_directory_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["user", "list"][..], &["user", "unlock", "alice"][..]] {
+        let o = gatehouse(dir.path(), args, None);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("there is no gatehouse database")
+                && stderr(&o).contains("--data-dir")
+        );
+    }
+    assert!(
+        !dir.path().join("gatehouse.redb").exists(),
+        "no empty database was made"
+    );
 }
 
 #[test]
@@ -237,7 +273,11 @@ fn serve_on_a_port_in_use_fails_with_what_to_do() {
 fn serve_refuses_impossible_settings() {
     let dir = tempfile::tempdir().unwrap();
     let o = gatehouse(dir.path(), &["serve", "--bcrypt-cost", "40"], None);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an impossible setting is bad usage"
+    );
     assert!(stderr(&o).contains("--bcrypt-cost must be between 4 and 31"));
     let o = gatehouse(dir.path(), &["serve", "--lockout-duration", "soon"], None);
     assert_eq!(

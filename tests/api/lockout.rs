@@ -165,3 +165,23 @@ async fn unlock_from_the_cli_lifts_a_lock_at_once() {
     let app = spawn_in(dir, clock, |_| {}).await;
     app.login_ok("alice@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn stale_counters_and_expired_sessions_are_purged() {
+    let app = spawn_app().await;
+    app.add_user("alice@example.com", "alice", PASSWORD);
+    fail(&app, "ghost", 3).await;
+    app.login_ok("alice", PASSWORD).await;
+    assert_eq!(
+        gatehouse::app::purge_expired(&app.state).unwrap(),
+        (0, 0),
+        "all still matter"
+    );
+
+    app.clock.advance(Duration::from_secs(8 * 24 * 3600));
+    assert_eq!(gatehouse::app::purge_expired(&app.state).unwrap(), (1, 1));
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

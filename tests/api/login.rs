@@ -194,6 +194,21 @@ async fn plain_bcrypt_hashes_from_another_system_still_log_in() {
     assert!(legacy.starts_with("$2b$"));
     set_hash(&app, user.id, legacy);
     app.login_ok("oldtimer", PASSWORD).await;
+
+    // That login moved the account to the current scheme and cost.
+    let upgraded = app
+        .state
+        .store
+        .user(user.id)
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        upgraded.starts_with("hmac-sha256-bcrypt$2b$04$"),
+        "{upgraded}"
+    );
+    app.post_logout().await;
+    app.login_ok("oldtimer", PASSWORD).await;
 }
 
 fn set_hash(app: &crate::helpers::TestApp, id: gatehouse::domain::UserId, hash: String) {

@@ -1,5 +1,5 @@
-//! `GET /healthz`: 200 when the store answers a read, else 503. For
-//! load balancers and `gatehouse healthcheck`; says nothing about users.
+//! `GET /healthz`: 200 when the store answers a read, else 503. For load
+//! balancers and container health checks; says nothing about users.
 
 use crate::app::AppState;
 use crate::domain::LoginId;

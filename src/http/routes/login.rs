@@ -119,6 +119,11 @@ pub async fn submit(
 
     match user {
         Some(user) if matches => {
+            // Failures hashed alongside this try may have set the lock
+            // meanwhile: a locked ID is refused even with the right password.
+            if let Gate::Locked { until } = policy.gate(&state.store.lockout(&key)?, now) {
+                return Ok(locked(&state, &browser, &form.id, now, until));
+            }
             if user.status != UserStatus::Active {
                 // Said only to someone who knew the password: reveals
                 // nothing to a guesser (SPEC §3).
@@ -136,6 +141,11 @@ pub async fn submit(
                     StatusCode::FORBIDDEN,
                 ));
             }
+            let new_password_hash = state
+                .passwords
+                .upgrade(&password, &user.password_hash)
+                .await
+                .map_err(|Busy| AppError::Busy)?;
             let token = SessionToken::generate();
             let replaces = jar
                 .get(cookies::SESSION)
@@ -161,6 +171,7 @@ pub async fn submit(
                     at: now,
                     ip: ip.to_string(),
                 },
+                new_password_hash,
             };
             state.blocking(move |s| s.complete_login(login)).await?;
             if let Some(old) = replaces {
@@ -186,9 +197,11 @@ pub async fn submit(
                 })
                 .await?;
             tracing::info!(%ip, "login failed");
+            let typed = id.to_string();
             match outcome {
                 AfterFailure::NowLocked { until } => {
-                    tracing::warn!(%ip, until = %until, "an ID was locked after repeated failed logins");
+                    // The admin needs the ID to lift the lock (`user unlock`).
+                    tracing::warn!(id = %typed, %ip, until = %until, "an ID was locked after repeated failed logins");
                     Ok(locked(&state, &browser, &form.id, now, until))
                 }
                 AfterFailure::Counted { .. } => Ok(render(

@@ -49,4 +49,19 @@ impl LockoutStore for RedbStore {
             Ok(removed)
         })
     }
+
+    fn purge_lockouts(&self, idle: &dyn Fn(&LockoutState) -> bool) -> anyhow::Result<usize> {
+        self.write(|txn| {
+            let mut table = txn.open_table(LOCKOUTS)?;
+            let mut n = 0;
+            table.retain(|_, v| match serde_json::from_slice::<LockoutState>(v) {
+                Ok(state) if idle(&state) => {
+                    n += 1;
+                    false
+                }
+                _ => true,
+            })?;
+            Ok(n)
+        })
+    }
 }

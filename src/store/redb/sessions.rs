@@ -28,6 +28,9 @@ impl SessionStore for RedbStore {
             let mut user: User = decode(&stored.context("the user logging in is gone")?, "user")?;
             user.previous_login = user.last_login.take();
             user.last_login = Some(login.login);
+            if let Some(hash) = login.new_password_hash {
+                user.password_hash = hash;
+            }
             users.insert(login.user.0, encode(&user).as_slice())?;
             Ok(())
         })
