@@ -27,6 +27,22 @@ pub fn gatehouse(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `user add EMAIL --username NAME --password-stdin` with a good password.
+fn add_account(dir: &Path, email: &str, username: &str) -> Output {
+    gatehouse(
+        dir,
+        &[
+            "user",
+            "add",
+            email,
+            "--username",
+            username,
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    )
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -71,18 +87,7 @@ fn user_add_then_list_shows_the_account() {
 #[tokio::test]
 async fn a_user_made_by_the_cli_logs_in_to_the_server() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let add = gatehouse(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "bob@example.com",
-            "--username",
-            "Bob",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    );
+    let add = add_account(dir.path(), "bob@example.com", "Bob");
     assert!(add.status.success(), "{}", stderr(&add));
     let app = crate::helpers::spawn_in(
         dir,
@@ -118,47 +123,14 @@ fn a_weak_password_is_refused_with_the_reason_and_exit_code_2() {
 fn a_duplicate_account_is_refused_with_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();
     assert!(
-        gatehouse(
-            dir.path(),
-            &[
-                "user",
-                "add",
-                "a@example.com",
-                "--username",
-                "abc",
-                "--password-stdin"
-            ],
-            Some(PASSWORD)
-        )
-        .status
-        .success()
+        add_account(dir.path(), "a@example.com", "abc")
+            .status
+            .success()
     );
-    let again = gatehouse(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "A@EXAMPLE.com",
-            "--username",
-            "xyz",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    );
+    let again = add_account(dir.path(), "A@EXAMPLE.com", "xyz");
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already exists"));
-    let name = gatehouse(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "b@example.com",
-            "--username",
-            "ABC",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    );
+    let name = add_account(dir.path(), "b@example.com", "ABC");
     assert_eq!(name.status.code(), Some(1));
     assert!(stderr(&name).contains("username is taken"));
 }
@@ -197,20 +169,9 @@ fn commands_say_plainly_when_a_server_holds_the_database() {
 fn unlock_reports_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
     assert!(
-        gatehouse(
-            dir.path(),
-            &[
-                "user",
-                "add",
-                "a@example.com",
-                "--username",
-                "abc",
-                "--password-stdin"
-            ],
-            Some(PASSWORD)
-        )
-        .status
-        .success()
+        add_account(dir.path(), "a@example.com", "abc")
+            .status
+            .success()
     );
     let o = gatehouse(dir.path(), &["user", "unlock", "nobody"], None);
     assert!(o.status.success());

@@ -5,7 +5,7 @@ use crate::error::AppError;
 use crate::http::cookies::Browser;
 use crate::http::extract::PageUser;
 use crate::http::pages::account::{self, SessionRow};
-use crate::http::pages::layout::{self, Nav, ShellContext};
+use crate::http::pages::layout::Nav;
 use axum::Extension;
 use axum::extract::State;
 use maud::Markup;
@@ -24,15 +24,11 @@ pub async fn page(
             current: *key == me.key,
         })
         .collect();
-    let csrf = browser.csrf_token(&state);
-    let ctx = ShellContext {
-        user: &me.user,
-        csrf: &csrf,
-        collapsed: browser.sidebar_collapsed,
-        active: Nav::Account,
-    };
-    Ok(layout::shell(
-        &ctx,
+    Ok(super::shell_page(
+        &state,
+        &browser,
+        &me,
+        Nav::Account,
         "Account",
         account::content(&me.user, &rows),
     ))

@@ -5,3 +5,28 @@ pub mod health;
 pub mod login;
 pub mod logout;
 pub mod summary;
+
+use crate::app::AppState;
+use crate::http::cookies::Browser;
+use crate::http::extract::Authenticated;
+use crate::http::pages::layout::{self, Nav, ShellContext};
+use maud::Markup;
+
+/// A logged-in page: `content` inside the sidebar-and-top-bar frame.
+pub fn shell_page(
+    state: &AppState,
+    browser: &Browser,
+    me: &Authenticated,
+    active: Nav,
+    title: &str,
+    content: Markup,
+) -> Markup {
+    let csrf = browser.csrf_token(state);
+    let ctx = ShellContext {
+        user: &me.user,
+        csrf: &csrf,
+        collapsed: browser.sidebar_collapsed,
+        active,
+    };
+    layout::shell(&ctx, title, content)
+}

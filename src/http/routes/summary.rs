@@ -8,7 +8,7 @@ use crate::domain::LoginRecord;
 use crate::error::{ApiError, AppError};
 use crate::http::cookies::Browser;
 use crate::http::extract::{ApiUser, Authenticated, PageUser};
-use crate::http::pages::layout::{self, Nav, ShellContext};
+use crate::http::pages::layout::Nav;
 use crate::http::pages::summary;
 use crate::summary::HostSnapshot;
 use axum::extract::State;
@@ -149,14 +149,14 @@ pub async fn page(
     PageUser(me): PageUser,
 ) -> Result<Markup, AppError> {
     let data = build(&state, &me)?;
-    let csrf = browser.csrf_token(&state);
-    let ctx = ShellContext {
-        user: &me.user,
-        csrf: &csrf,
-        collapsed: browser.sidebar_collapsed,
-        active: Nav::Summary,
-    };
-    Ok(layout::shell(&ctx, "Summary", summary::content(&data)))
+    Ok(super::shell_page(
+        &state,
+        &browser,
+        &me,
+        Nav::Summary,
+        "Summary",
+        summary::content(&data),
+    ))
 }
 
 pub async fn api(
