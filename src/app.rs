@@ -8,8 +8,11 @@ use crate::auth::pool::HashPool;
 use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::session::SessionCache;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, SignupMode};
+use crate::documents::Documents;
+use crate::domain::{CommonPasswords, InviteToken, Role};
 use crate::error::AppError;
+use crate::store::NewInvite;
 use crate::store::Store;
 use crate::store::redb::RedbStore;
 use crate::summary::HostStats;
@@ -35,6 +38,9 @@ pub struct Inner {
     pub passwords: Passwords,
     pub sessions: SessionCache,
     pub limiter: LoginLimiter,
+    pub signup_limiter: LoginLimiter,
+    pub documents: Documents,
+    pub common_passwords: CommonPasswords,
     pub csrf: CsrfKey,
     pub clock: Clock,
     pub host: HostStats,
@@ -62,10 +68,24 @@ impl AppState {
             .map_err(AppError::from)
     }
 
+    /// The signup link that carries an invitation token.
+    pub fn invite_link(&self, token: &InviteToken) -> String {
+        invite_link(&self.base_url, token)
+    }
+
     /// Cookies get `Secure` under https or with `--secure-cookies`.
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies || self.base_url.scheme() == "https"
     }
+}
+
+/// `<base-url>/signup?token=…`
+pub fn invite_link(base_url: &Url, token: &InviteToken) -> String {
+    let mut url = base_url
+        .join("signup")
+        .expect("a base URL joins a relative path");
+    url.query_pairs_mut().append_pair("token", token.as_str());
+    url.into()
 }
 
 /// A bound, ready-to-serve gatehouse.
@@ -78,6 +98,8 @@ impl App {
     /// Opens the store and binds the listener; `config.listen` with port 0
     /// picks a free port (tests).
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let documents =
+            Documents::load(config.terms_file.as_deref(), config.privacy_file.as_deref())?;
         let store = {
             let dir = config.data_dir.clone();
             tokio::task::spawn_blocking(move || RedbStore::open(&dir))
@@ -110,6 +132,9 @@ impl App {
             passwords: Passwords::new(key, config.bcrypt_cost, pool),
             csrf: CsrfKey::derive(&key),
             limiter: LoginLimiter::new(config.login_rate_per_minute, clock.clone()),
+            signup_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            documents,
+            common_passwords: CommonPasswords::embedded(),
             sessions: SessionCache::default(),
             store: Arc::new(store),
             host: HostStats::new(&config.data_dir),
@@ -129,6 +154,28 @@ impl App {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// First start (SPEC §3): while no admin account exists, a new
+    /// single-use admin invitation (valid 24 hours; earlier ones are
+    /// revoked) and its link, for the person installing gatehouse. None
+    /// once an admin exists, or when signup is closed.
+    pub fn first_run_link(&self) -> anyhow::Result<Option<String>> {
+        if self.state.config.signup == SignupMode::Closed {
+            return Ok(None);
+        }
+        let token = InviteToken::generate();
+        let now = self.state.clock.now();
+        let made = self.state.store.replace_first_run_invite(NewInvite {
+            token_hash: token.hash(),
+            created_at: now,
+            expires_at: Some(now.plus(Duration::from_secs(24 * 3600))),
+            max_uses: 1,
+            email: None,
+            role: Role::Admin,
+            first_run: true,
+        })?;
+        Ok(made.map(|_| self.state.invite_link(&token)))
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in

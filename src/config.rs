@@ -69,9 +69,33 @@ pub struct ServeArgs {
     /// Minimum password length [default: 9 for seed, 15 for nist].
     #[arg(long, env = "GATEHOUSE_PASSWORD_MIN_LENGTH", value_name = "N")]
     pub password_min_length: Option<usize>,
+    /// Who may sign up: open, invite (a valid invitation is needed) or closed [default: invite].
+    #[arg(long, env = "GATEHOUSE_SIGNUP", value_name = "open|invite|closed")]
+    pub signup: Option<SignupMode>,
+    /// Signups per minute from one client address [default: 10].
+    #[arg(long, env = "GATEHOUSE_SIGNUP_RATE_PER_MINUTE", value_name = "N")]
+    pub signup_rate_per_minute: Option<u32>,
+    /// Terms of Service to show instead of the template (Markdown, or HTML if it ends in .html).
+    #[arg(long, env = "GATEHOUSE_TERMS_FILE", value_name = "FILE")]
+    pub terms_file: Option<PathBuf>,
+    /// Privacy Policy to show instead of the template (Markdown, or HTML if it ends in .html).
+    #[arg(long, env = "GATEHOUSE_PRIVACY_FILE", value_name = "FILE")]
+    pub privacy_file: Option<PathBuf>,
     /// Longest time one request may take [default: 30s].
     #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<humantime::Duration>,
+}
+
+/// Who may sign up (SPEC §3).
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Anyone.
+    Open,
+    /// Only with a valid invitation token.
+    Invite,
+    /// Nobody; admins create accounts with the CLI.
+    Closed,
 }
 
 #[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +128,10 @@ struct FileConfig {
     session_lifetime: Option<humantime::Duration>,
     password_policy: Option<PolicyName>,
     password_min_length: Option<usize>,
+    signup: Option<SignupMode>,
+    signup_rate_per_minute: Option<u32>,
+    terms_file: Option<PathBuf>,
+    privacy_file: Option<PathBuf>,
     #[serde(default, deserialize_with = "duration")]
     request_timeout: Option<humantime::Duration>,
 }
@@ -124,6 +152,10 @@ pub struct Config {
     pub login_rate_per_minute: NonZeroU32,
     pub session: SessionPolicy,
     pub password_policy: PasswordPolicy,
+    pub signup: SignupMode,
+    pub signup_rate_per_minute: NonZeroU32,
+    pub terms_file: Option<PathBuf>,
+    pub privacy_file: Option<PathBuf>,
     pub request_timeout: Duration,
 }
 
@@ -149,6 +181,10 @@ impl Config {
                 lifetime: Duration::from_secs(7 * 24 * 3600),
             },
             password_policy: PasswordPolicy::Seed { min_len: 9 },
+            signup: SignupMode::Invite,
+            signup_rate_per_minute: NonZeroU32::new(10).expect("10 is not zero"),
+            terms_file: None,
+            privacy_file: None,
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -185,6 +221,17 @@ impl Config {
         layer!(session_idle_timeout => c.session.idle_timeout);
         layer!(session_lifetime => c.session.lifetime);
         layer!(request_timeout => c.request_timeout);
+        layer!(signup => c.signup);
+        if let Some(path) = args.terms_file.clone().or(file.terms_file) {
+            c.terms_file = Some(path);
+        }
+        if let Some(path) = args.privacy_file.clone().or(file.privacy_file) {
+            c.privacy_file = Some(path);
+        }
+        if let Some(n) = args.signup_rate_per_minute.or(file.signup_rate_per_minute) {
+            c.signup_rate_per_minute =
+                NonZeroU32::new(n).context("--signup-rate-per-minute must be at least 1")?;
+        }
         if let Some(n) = args.login_rate_per_minute.or(file.login_rate_per_minute) {
             c.login_rate_per_minute =
                 NonZeroU32::new(n).context("--login-rate-per-minute must be at least 1")?;

@@ -167,7 +167,12 @@ mod tests {
     #[tokio::test]
     async fn the_service_hashes_and_verifies_on_the_pool() {
         let svc = Passwords::new(KEY, 4, HashPool::new(1, 4).unwrap());
-        let pw = NewPassword::parse(PasswordPolicy::Seed { min_len: 9 }, "abcdef1!x".into(), &[])
+        let pw = NewPassword::parse(
+            PasswordPolicy::Seed { min_len: 9 },
+            &crate::domain::CommonPasswords::embedded(),
+            "abcdef1!x".into(),
+            &[],
+        )
             .unwrap();
         let stored = svc.hash(&pw).await.unwrap();
         let attempt = Password::parse("abcdef1!x".into()).unwrap();

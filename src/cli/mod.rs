@@ -2,6 +2,7 @@
 //! for people by default and JSON with `--json`; exit codes are 0 ok,
 //! 1 failed, 2 bad usage.
 
+mod invite;
 mod serve;
 mod user;
 
@@ -31,6 +32,14 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage invitations to sign up.
+    #[command(subcommand)]
+    Invite(invite::InviteCommand),
+}
+
+/// `--data-dir`, or the default.
+pub fn data_dir_or_default(data_dir: Option<PathBuf>) -> PathBuf {
+    data_dir.unwrap_or_else(|| crate::config::DEFAULT_DATA_DIR.into())
 }
 
 /// A mistake in how a command was called (exit code 2), as opposed to a
@@ -45,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(cli.data_dir, &args),
         Command::User(cmd) => user::run(cli.data_dir, cmd),
+        Command::Invite(cmd) => invite::run(cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

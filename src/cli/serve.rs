@@ -28,12 +28,18 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             db.display()
         );
         tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
-        if users == 0 {
-            // Say it with the very command and data directory in use, so
-            // it can be pasted as it is.
+        if let Some(link) = app.first_run_link()? {
+            println!(
+                "\nNo admin account yet. Open this link in a browser to create the first (admin) account.\n\
+                 It works once, for 24 hours; a restart before then prints a new one:\n\n  {link}\n"
+            );
+            tracing::info!(link = %link, "first-run admin invitation");
+        } else if users == 0 {
+            // Signup is closed: the first account comes from the CLI. Say it
+            // with the very command and data directory in use.
             let me = std::env::args().next().unwrap_or_else(|| "gatehouse".into());
             println!(
-                "No accounts yet. To make the first one, stop the server (Ctrl-C) and run:\n  \
+                "No accounts yet, and signing up is closed. To make the first one, stop the server (Ctrl-C) and run:\n  \
                  printf '%s' 'a-strong-Passw0rd!' | {me} --data-dir {} user add you@example.com --admin --password-stdin",
                 state.config.data_dir.display()
             );

@@ -7,7 +7,9 @@ use crate::auth::lockout::Gate;
 use crate::auth::password::hash_now;
 use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_DATA_DIR, PolicyName, ServeArgs};
-use crate::domain::{EmailAddress, LoginId, NewPassword, Role, UserStatus, Username};
+use crate::domain::{
+    CommonPasswords, EmailAddress, LoginId, NewPassword, Role, UserStatus, Username,
+};
 use crate::store::redb::RedbStore;
 use crate::store::{CreateUserError, LockoutStore, NewUser, Store, UserStore, lockout_keys_of};
 use anyhow::Context;
@@ -99,7 +101,7 @@ fn open(dir: &Path) -> anyhow::Result<RedbStore> {
 /// Opens a database that must exist already: reading or changing accounts
 /// in a directory without one is a mistyped --data-dir, not a wish for a
 /// new, empty database.
-fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
+pub(super) fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
     let file = dir.join(crate::store::DATABASE_FILE);
     if !file.exists() {
         return Err(UsageError(format!(
@@ -148,6 +150,7 @@ fn add(
         .to_string();
     let password = NewPassword::parse(
         config.password_policy,
+        &CommonPasswords::embedded(),
         raw,
         &[email.as_str(), username.as_str()],
     )
@@ -164,8 +167,10 @@ fn add(
         role: if admin { Role::Admin } else { Role::User },
         status: UserStatus::Active,
         created_at: Clock::system().now(),
+        // Not accepted yet: asked at the first login.
+        consent: None,
     };
-    let user = match store.create_user(new) {
+    let user = match store.create_user(new, None) {
         Ok(u) => u,
         Err(CreateUserError::EmailTaken) => anyhow::bail!(
             "an account with this email address already exists; see `gatehouse user list`"
@@ -174,6 +179,7 @@ fn add(
             anyhow::bail!("the username is taken; choose another with --username")
         }
         Err(CreateUserError::Other(e)) => return Err(e.context("failed to create the account")),
+        Err(CreateUserError::Invite(problem)) => anyhow::bail!("{problem}"),
     };
     println!(
         "created {} {} <{}> (id {})",

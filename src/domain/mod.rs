@@ -3,13 +3,17 @@
 //! that says, in words fit for a form, what is wrong with a bad input.
 
 mod email;
+mod invite;
 mod login_id;
 mod password;
 mod user;
 mod username;
 
 pub use email::EmailAddress;
+pub use invite::{Invitation, InviteProblem, InviteStatus, InviteToken, Redeemed};
 pub use login_id::LoginId;
-pub use password::{MAX_PASSWORD_BYTES, NewPassword, Password, PasswordPolicy, PasswordProblem};
-pub use user::{LoginRecord, Role, User, UserId, UserStatus};
+pub use password::{
+    CommonPasswords, MAX_PASSWORD_BYTES, NewPassword, Password, PasswordPolicy, PasswordProblem,
+};
+pub use user::{Consent, LoginRecord, Role, User, UserId, UserStatus};
 pub use username::Username;

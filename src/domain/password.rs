@@ -3,6 +3,7 @@
 //! be hashed and stored. Neither prints its content in `Debug`, so a stray
 //! `{:?}` can never put a password in the log.
 
+use std::collections::HashSet;
 use std::fmt;
 
 /// Longest accepted password. Long passphrases in any script must work
@@ -53,6 +54,33 @@ impl PasswordPolicy {
     }
 }
 
+/// Passwords too common to allow: 20,000 from Django's list (BSD; see
+/// `data/README.md`), compared ignoring case. Built once at start.
+pub struct CommonPasswords(HashSet<&'static str>);
+
+impl CommonPasswords {
+    pub fn embedded() -> Self {
+        Self(
+            include_str!("data/common-passwords.txt")
+                .lines()
+                .filter(|l| !l.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn contains(&self, password: &str) -> bool {
+        self.0.contains(password.to_lowercase().as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Why a new password was refused; each says what to change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordProblem {
@@ -62,6 +90,7 @@ pub enum PasswordProblem {
     NeedsDigit,
     NeedsSpecial,
     SameAsId,
+    Common,
 }
 
 impl fmt::Display for PasswordProblem {
@@ -77,6 +106,9 @@ impl fmt::Display for PasswordProblem {
             Self::SameAsId => {
                 f.write_str("Choose a password that is not your email address or username.")
             }
+            Self::Common => f.write_str(
+                "This password is on a list of commonly used passwords. Choose a less common one.",
+            ),
         }
     }
 }
@@ -85,10 +117,12 @@ impl fmt::Display for PasswordProblem {
 pub struct NewPassword(String);
 
 impl NewPassword {
-    /// Checks `raw` against `policy`; `ids` are the account's email and
-    /// username, which the password may not equal (ignoring case).
+    /// Checks `raw` against `policy` and the common list; `ids` are the
+    /// account's email and username, which the password may not equal
+    /// (ignoring case).
     pub fn parse(
         policy: PasswordPolicy,
+        common: &CommonPasswords,
         raw: String,
         ids: &[&str],
     ) -> Result<Self, Vec<PasswordProblem>> {
@@ -121,6 +155,9 @@ impl NewPassword {
         {
             problems.push(PasswordProblem::SameAsId);
         }
+        if common.contains(&raw) {
+            problems.push(PasswordProblem::Common);
+        }
         if problems.is_empty() {
             Ok(Self(raw))
         } else {
@@ -146,41 +183,64 @@ mod tests {
     const SEED: PasswordPolicy = PasswordPolicy::Seed { min_len: 9 };
     const NIST: PasswordPolicy = PasswordPolicy::Nist { min_len: 15 };
 
+    fn check(
+        policy: PasswordPolicy,
+        raw: &str,
+        ids: &[&str],
+    ) -> Result<NewPassword, Vec<PasswordProblem>> {
+        NewPassword::parse(policy, &CommonPasswords::embedded(), raw.to_string(), ids)
+    }
+
     #[test]
     fn the_seed_rule_wants_length_letter_digit_and_special() {
-        assert!(NewPassword::parse(SEED, "abcdef1!x".into(), &[]).is_ok());
+        assert!(check(SEED, "abcdef1!x", &[]).is_ok());
         assert_eq!(
-            NewPassword::parse(SEED, "abcdef1!".into(), &[]).unwrap_err(),
+            check(SEED, "abcdef1!", &[]).unwrap_err(),
             vec![PasswordProblem::TooShort(9)]
         );
         assert_eq!(
-            NewPassword::parse(SEED, "abcdefghij".into(), &[]).unwrap_err(),
+            check(SEED, "zqxjkvbnmw", &[]).unwrap_err(),
             vec![PasswordProblem::NeedsDigit, PasswordProblem::NeedsSpecial]
         );
     }
 
     #[test]
     fn nist_wants_length_only() {
-        assert!(NewPassword::parse(NIST, "correct horse battery".into(), &[]).is_ok());
-        assert!(NewPassword::parse(NIST, "short one".into(), &[]).is_err());
+        assert!(check(NIST, "correct horse battery", &[]).is_ok());
+        assert!(check(NIST, "short one", &[]).is_err());
     }
 
     #[test]
     fn long_passwords_in_any_script_are_accepted_up_to_1024_bytes() {
         let korean = format!("{}1!", "비밀번호".repeat(16));
-        assert!(NewPassword::parse(SEED, korean, &[]).is_ok());
+        assert!(check(SEED, &korean, &[]).is_ok());
         let too_long = "a1!".repeat(341) + "ab"; // 1025 bytes
         assert_eq!(too_long.len(), 1025);
         assert_eq!(
-            NewPassword::parse(SEED, too_long, &[]).unwrap_err(),
+            check(SEED, &too_long, &[]).unwrap_err(),
             vec![PasswordProblem::TooLong]
         );
     }
 
     #[test]
     fn a_password_equal_to_the_id_is_refused() {
-        let err = NewPassword::parse(NIST, "Alice@Example.com".into(), &["alice@example.com"]);
+        let err = check(NIST, "Alice@Example.com", &["alice@example.com"]);
         assert!(err.unwrap_err().contains(&PasswordProblem::SameAsId));
+    }
+
+    #[test]
+    fn common_passwords_are_refused_in_any_case() {
+        assert!(CommonPasswords::embedded().len() > 19_000);
+        // Long enough, with a letter, digit and special: only too common.
+        assert_eq!(
+            check(SEED, "Password1!", &[]).unwrap_err(),
+            vec![PasswordProblem::Common]
+        );
+        assert_eq!(
+            check(NIST, "1q2w3e4r5t6y7u8i", &[]).unwrap_err(),
+            vec![PasswordProblem::Common]
+        );
+        assert!(check(SEED, "Tr0ub4dor&3x", &[]).is_ok());
     }
 
     #[test]

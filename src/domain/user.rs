@@ -58,6 +58,15 @@ pub struct LoginRecord {
     pub ip: String,
 }
 
+/// Which versions (content hashes) of the Terms of Service and the
+/// Privacy Policy a user accepted, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub terms: String,
+    pub privacy: String,
+    pub at: Timestamp,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
@@ -74,6 +83,9 @@ pub struct User {
     /// to someone who has just logged in.
     #[serde(default)]
     pub previous_login: Option<LoginRecord>,
+    /// None: never accepted (an account made with the CLI): asked at login.
+    #[serde(default)]
+    pub consent: Option<Consent>,
 }
 
 impl User {

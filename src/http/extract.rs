@@ -202,10 +202,39 @@ where
     authenticate(&state, &jar)
 }
 
-/// The user of a page; without a valid session, a redirect to `/login`.
+impl Authenticated {
+    /// Has the user accepted the current Terms and Privacy Policy?
+    pub fn has_current_consent(&self, state: &AppState) -> bool {
+        state.documents.is_current(self.user.consent.as_ref())
+    }
+}
+
+/// The user of a page; without a valid session, a redirect to `/login`;
+/// without consent to the current documents, a redirect to `/consent`
+/// (SPEC §3: asked again before they reach the Summary).
 pub struct PageUser(pub Authenticated);
 
 impl<S: Send + Sync> FromRequestParts<S> for PageUser
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match authenticate_parts(parts, state).await {
+            Ok(Some(a)) if a.has_current_consent(&AppState::from_ref(state)) => Ok(Self(a)),
+            Ok(Some(_)) => Err(Redirect::to("/consent").into_response()),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(AppError::Internal(e).into_response()),
+        }
+    }
+}
+
+/// A logged-in user whether or not they have accepted the current
+/// documents: for the consent page itself.
+pub struct SessionUser(pub Authenticated);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionUser
 where
     AppState: FromRef<S>,
 {
@@ -220,7 +249,8 @@ where
     }
 }
 
-/// The user of an API call; without a valid session, 401 JSON.
+/// The user of an API call; without a valid session, 401 JSON; without
+/// consent to the current documents, 403 JSON.
 pub struct ApiUser(pub Authenticated);
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiUser
@@ -231,7 +261,15 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         match authenticate_parts(parts, state).await {
-            Ok(Some(a)) => Ok(Self(a)),
+            Ok(Some(a)) if a.has_current_consent(&AppState::from_ref(state)) => Ok(Self(a)),
+            Ok(Some(_)) => Err((
+                axum::http::StatusCode::FORBIDDEN,
+                axum::Json(serde_json::json!({
+                    "error": "consent_required",
+                    "message": "Accept the current Terms of Service and Privacy Policy first: open /consent in a browser."
+                })),
+            )
+                .into_response()),
             Ok(None) => Err((
                 axum::http::StatusCode::UNAUTHORIZED,
                 axum::Json(serde_json::json!({

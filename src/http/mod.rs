@@ -36,6 +36,16 @@ pub fn router(state: AppState) -> Router {
             get(routes::login::page).post(routes::login::submit),
         )
         .route("/logout", post(routes::logout::submit))
+        .route(
+            "/signup",
+            get(routes::signup::page).post(routes::signup::submit),
+        )
+        .route(
+            "/consent",
+            get(routes::consent::page).post(routes::consent::submit),
+        )
+        .route("/terms", get(routes::documents::terms))
+        .route("/privacy", get(routes::documents::privacy))
         .route("/account", get(routes::account::page))
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::summary::session_api))

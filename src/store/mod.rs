@@ -12,7 +12,10 @@ pub mod redb;
 use crate::auth::lockout::LockoutState;
 use crate::auth::session::{Session, SessionKey};
 use crate::clock::Timestamp;
-use crate::domain::{EmailAddress, LoginId, LoginRecord, Role, User, UserId, UserStatus, Username};
+use crate::domain::{
+    Consent, EmailAddress, Invitation, InviteProblem, LoginId, LoginRecord, Role, User, UserId,
+    UserStatus, Username,
+};
 
 /// The file name of the embedded database inside the data directory.
 pub const DATABASE_FILE: &str = "gatehouse.redb";
@@ -26,10 +29,22 @@ pub struct NewUser {
     pub role: Role,
     pub status: UserStatus,
     pub created_at: Timestamp,
+    pub consent: Option<Consent>,
+}
+
+/// Spending one use of an invitation on a new account.
+#[derive(Debug, Clone, Copy)]
+pub struct Redemption {
+    pub token_hash: [u8; 32],
+    pub at: Timestamp,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
+    /// Checked first, so that someone without a valid invitation learns
+    /// nothing about which emails or usernames are taken.
+    #[error("{0}")]
+    Invite(InviteProblem),
     #[error("an account with this email address already exists")]
     EmailTaken,
     #[error("an account with this username already exists")]
@@ -55,8 +70,14 @@ pub struct CompletedLogin {
 
 pub trait UserStore {
     /// Creates an account, refusing an email or username (ignoring case)
-    /// that is taken.
-    fn create_user(&self, new: NewUser) -> Result<User, CreateUserError>;
+    /// that is taken. With `redeem`, the invitation is checked and one of
+    /// its uses spent in the same transaction: concurrent signups can never
+    /// overspend it. The invitation's role overrides `new.role`.
+    fn create_user(
+        &self,
+        new: NewUser,
+        redeem: Option<Redemption>,
+    ) -> Result<User, CreateUserError>;
     fn user(&self, id: UserId) -> anyhow::Result<Option<User>>;
     /// The account an ID names: by email when it has an `@`, else by
     /// username.
@@ -65,6 +86,32 @@ pub trait UserStore {
     /// Replaces an account's password hash; false when there is no such
     /// account.
     fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool>;
+    /// Records that the user accepted the current documents.
+    fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool>;
+}
+
+/// What is needed to make an invitation.
+#[derive(Debug)]
+pub struct NewInvite {
+    pub token_hash: [u8; 32],
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: u32,
+    pub email: Option<EmailAddress>,
+    pub role: Role,
+    pub first_run: bool,
+}
+
+pub trait InviteStore {
+    fn create_invite(&self, new: NewInvite) -> anyhow::Result<Invitation>;
+    fn invite_by_token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<Invitation>>;
+    fn invites(&self) -> anyhow::Result<Vec<Invitation>>;
+    /// Revokes one; false when there is no such invitation.
+    fn revoke_invite(&self, id: u64, at: Timestamp) -> anyhow::Result<bool>;
+    /// When no admin account exists: revokes earlier unused first-run
+    /// invitations and stores `new` (one transaction). None once an admin
+    /// exists.
+    fn replace_first_run_invite(&self, new: NewInvite) -> anyhow::Result<Option<Invitation>>;
 }
 
 pub trait LockoutStore {
@@ -95,7 +142,9 @@ pub trait SessionStore {
 }
 
 /// Everything gatehouse keeps.
-pub trait Store: UserStore + LockoutStore + SessionStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + InviteStore + LockoutStore + SessionStore + Send + Sync + 'static
+{
     /// The key of the password pre-hash (see `auth::password`), made when
     /// the database was created.
     fn password_key(&self) -> [u8; 32];

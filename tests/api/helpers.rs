@@ -113,7 +113,8 @@ impl TestApp {
         (dir, clock)
     }
 
-    /// Creates an active account directly in the store.
+    /// Creates an active account directly in the store, as if it had
+    /// signed up and accepted the current documents.
     pub fn add_user(&self, email: &str, username: &str, password: &str) -> User {
         self.add_user_with(email, username, password, Role::User, UserStatus::Active)
     }
@@ -128,14 +129,18 @@ impl TestApp {
     ) -> User {
         let store: &dyn Store = self.state.store.as_ref();
         store
-            .create_user(NewUser {
-                email: EmailAddress::parse(email).unwrap(),
-                username: Username::parse(username).unwrap(),
-                password_hash: hash_now(&store.password_key(), 4, password),
-                role,
-                status,
-                created_at: self.clock.now(),
-            })
+            .create_user(
+                NewUser {
+                    email: EmailAddress::parse(email).unwrap(),
+                    username: Username::parse(username).unwrap(),
+                    password_hash: hash_now(&store.password_key(), 4, password),
+                    role,
+                    status,
+                    created_at: self.clock.now(),
+                    consent: Some(self.state.documents.consent(self.clock.now())),
+                },
+                None,
+            )
             .unwrap()
     }
 

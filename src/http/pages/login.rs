@@ -1,6 +1,7 @@
 //! The login dialog (seed "Log in"): ID, password, API endpoint, LOGIN.
 
 use super::layout;
+use super::signup::CLOSED_TEXT;
 use crate::clock::Timestamp;
 use maud::{Markup, html};
 
@@ -22,6 +23,8 @@ pub struct LoginView<'a> {
     /// The pinned endpoint: this server's public URL.
     pub endpoint: &'a str,
     pub endpoint_editable: bool,
+    /// Show SIGN UP (open or invite mode); otherwise say it is closed.
+    pub signup_open: bool,
     pub notice: Option<Notice>,
 }
 
@@ -80,6 +83,13 @@ pub fn page(view: &LoginView<'_>) -> Markup {
                     }
                 }
                 button.button.primary.wide type="submit" { "Login" }
+            }
+            div.auth-links {
+                @if view.signup_open {
+                    a.button.secondary href="/signup" id="signup-link" { "Sign up" }
+                } @else {
+                    p.muted id="signup-closed" { (CLOSED_TEXT) }
+                }
             }
         },
     )

@@ -2,8 +2,11 @@
 //! and no user-supplied text outside maud's escaping.
 
 pub mod account;
+pub mod consent;
+pub mod documents;
 pub mod error;
 pub mod icons;
 pub mod layout;
 pub mod login;
+pub mod signup;
 pub mod summary;

@@ -33,6 +33,7 @@ pub const INCORRECT: &str = "ID or password is incorrect.";
 #[derive(Deserialize)]
 pub struct LoginQuery {
     logged_out: Option<String>,
+    signed_up: Option<String>,
 }
 
 pub async fn page(
@@ -44,9 +45,14 @@ pub async fn page(
     if me.is_some() {
         return Redirect::to("/").into_response();
     }
-    let notice = q
-        .logged_out
-        .map(|_| Notice::Info("You have logged out.".into()));
+    let notice = if q.signed_up.is_some() {
+        Some(Notice::Info(
+            "Your account is ready. Log in with your email address or username.".into(),
+        ))
+    } else {
+        q.logged_out
+            .map(|_| Notice::Info("You have logged out.".into()))
+    };
     render(&state, &browser, "", notice, StatusCode::OK)
 }
 
@@ -279,6 +285,7 @@ fn render(
         id,
         endpoint: state.base_url.as_str(),
         endpoint_editable: state.config.endpoint_editable,
+        signup_open: state.config.signup != crate::config::SignupMode::Closed,
         notice,
     };
     (status, login::page(&view)).into_response()

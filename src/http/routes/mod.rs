@@ -1,9 +1,12 @@
 //! Route handlers, one file per page or API.
 
 pub mod account;
+pub mod consent;
+pub mod documents;
 pub mod health;
 pub mod login;
 pub mod logout;
+pub mod signup;
 pub mod summary;
 
 use crate::app::AppState;

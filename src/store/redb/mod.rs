@@ -6,6 +6,7 @@
 //! collide with (redb docs, `set_two_phase_commit`). Records are JSON, so
 //! a field added later reads back from an old record with its default.
 
+mod invites;
 mod lockout;
 mod sessions;
 mod users;
@@ -30,10 +31,13 @@ const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("session
 const SESSIONS_BY_USER: MultimapTableDefinition<u64, [u8; 32]> =
     MultimapTableDefinition::new("sessions_by_user");
 const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
+const INVITES: TableDefinition<u64, &[u8]> = TableDefinition::new("invites");
+const INVITES_BY_HASH: TableDefinition<[u8; 32], u64> = TableDefinition::new("invites_by_hash");
 
 const META_SCHEMA: &str = "schema_version";
 const META_PASSWORD_KEY: &str = "password_key";
 const META_NEXT_USER: &str = "next_user_id";
+const META_NEXT_INVITE: &str = "next_invite_id";
 
 /// Why the database could not be opened, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -180,8 +184,21 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     txn.open_table(SESSIONS)?;
     txn.open_multimap_table(SESSIONS_BY_USER)?;
     txn.open_table(LOCKOUTS)?;
+    txn.open_table(INVITES)?;
+    txn.open_table(INVITES_BY_HASH)?;
     txn.commit()?;
     Ok(key)
+}
+
+/// Takes the next number of a counter kept in `meta` (ids start at 1).
+fn next_id(txn: &WriteTransaction, counter: &str) -> anyhow::Result<u64> {
+    let mut meta = txn.open_table(META)?;
+    let id = meta
+        .get(counter)?
+        .and_then(|v| decode_u64(v.value()))
+        .unwrap_or(1);
+    meta.insert(counter, (id + 1).to_le_bytes().as_slice())?;
+    Ok(id)
 }
 
 fn decode_u32(bytes: &[u8]) -> Option<u32> {

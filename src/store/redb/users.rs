@@ -2,76 +2,93 @@
 //! username) that make both unique.
 
 use super::{
-    META, META_NEXT_USER, RedbStore, USERS, USERS_BY_EMAIL, USERS_BY_NAME, decode, decode_u64,
-    encode,
+    INVITES, INVITES_BY_HASH, META_NEXT_USER, RedbStore, USERS, USERS_BY_EMAIL, USERS_BY_NAME,
+    decode, encode, next_id,
 };
-use crate::domain::{LoginId, User, UserId};
-use crate::store::{CreateUserError, NewUser, UserStore};
+use crate::domain::{Consent, Invitation, InviteProblem, LoginId, Redeemed, User, UserId};
+use crate::store::{CreateUserError, NewUser, Redemption, UserStore};
 use anyhow::Context;
 use redb::{ReadableDatabase, ReadableTable};
 
+fn db(e: impl Into<anyhow::Error>) -> CreateUserError {
+    CreateUserError::Other(e.into())
+}
+
 impl UserStore for RedbStore {
-    fn create_user(&self, new: NewUser) -> Result<User, CreateUserError> {
-        let mut txn = self
-            .db
-            .begin_write()
-            .context("failed to begin a write transaction")?;
+    fn create_user(
+        &self,
+        new: NewUser,
+        redeem: Option<Redemption>,
+    ) -> Result<User, CreateUserError> {
+        let mut txn = self.db.begin_write().map_err(db)?;
         txn.set_two_phase_commit(true);
         let user = {
-            let mut by_email = txn
-                .open_table(USERS_BY_EMAIL)
-                .context("failed to open users_by_email")?;
-            let mut by_name = txn
-                .open_table(USERS_BY_NAME)
-                .context("failed to open users_by_name")?;
-            if by_email
-                .get(new.email.as_str())
-                .context("failed to read users_by_email")?
-                .is_some()
-            {
+            // The invitation first: without a valid one, nothing is said
+            // about which emails or usernames exist.
+            let mut role = new.role;
+            let mut invite = None;
+            if let Some(r) = redeem {
+                let by_hash = txn.open_table(INVITES_BY_HASH).map_err(db)?;
+                let id = by_hash.get(r.token_hash).map_err(db)?.map(|v| v.value());
+                let id = id.ok_or(CreateUserError::Invite(InviteProblem::Unknown))?;
+                let invites = txn.open_table(INVITES).map_err(db)?;
+                let stored = invites.get(id).map_err(db)?.map(|v| v.value().to_vec());
+                let inv: Invitation = decode(
+                    &stored.ok_or(CreateUserError::Invite(InviteProblem::Unknown))?,
+                    "invitation",
+                )?;
+                inv.check(r.at, &new.email)
+                    .map_err(CreateUserError::Invite)?;
+                role = inv.role;
+                invite = Some((inv, r.at));
+            }
+            let mut by_email = txn.open_table(USERS_BY_EMAIL).map_err(db)?;
+            let mut by_name = txn.open_table(USERS_BY_NAME).map_err(db)?;
+            if by_email.get(new.email.as_str()).map_err(db)?.is_some() {
                 return Err(CreateUserError::EmailTaken);
             }
             let name_key = new.username.key();
-            if by_name
-                .get(name_key.as_str())
-                .context("failed to read users_by_name")?
-                .is_some()
-            {
+            if by_name.get(name_key.as_str()).map_err(db)?.is_some() {
                 return Err(CreateUserError::UsernameTaken);
             }
-            let mut meta = txn.open_table(META).context("failed to open meta")?;
-            let id = meta
-                .get(META_NEXT_USER)
-                .context("failed to read the next user id")?
-                .and_then(|v| decode_u64(v.value()))
-                .context("the next user id is missing")?;
-            meta.insert(META_NEXT_USER, (id + 1).to_le_bytes().as_slice())
-                .context("failed to write the next user id")?;
+            let id = next_id(&txn, META_NEXT_USER)?;
             let user = User {
                 id: UserId(id),
                 email: new.email,
                 username: new.username,
                 password_hash: new.password_hash,
-                role: new.role,
+                role,
                 status: new.status,
                 created_at: new.created_at,
                 last_login: None,
                 previous_login: None,
+                consent: new.consent,
             };
-            by_email
-                .insert(user.email.as_str(), id)
-                .context("failed to index the email")?;
-            by_name
-                .insert(name_key.as_str(), id)
-                .context("failed to index the username")?;
+            by_email.insert(user.email.as_str(), id).map_err(db)?;
+            by_name.insert(name_key.as_str(), id).map_err(db)?;
             txn.open_table(USERS)
-                .context("failed to open users")?
+                .map_err(db)?
                 .insert(id, encode(&user).as_slice())
-                .context("failed to write the user")?;
+                .map_err(db)?;
+            if let Some((mut inv, at)) = invite {
+                inv.redeemed.push(Redeemed {
+                    user: user.id,
+                    username: user.username.to_string(),
+                    at,
+                });
+                txn.open_table(INVITES)
+                    .map_err(db)?
+                    .insert(inv.id, encode(&inv).as_slice())
+                    .map_err(db)?;
+            }
             user
         };
         txn.commit().context("failed to commit the new user")?;
         Ok(user)
+    }
+
+    fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool> {
+        self.update_user(id, |u| u.consent = Some(consent))
     }
 
     fn user(&self, id: UserId) -> anyhow::Result<Option<User>> {
@@ -97,17 +114,7 @@ impl UserStore for RedbStore {
     }
 
     fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool> {
-        self.write(|txn| {
-            let mut users = txn.open_table(USERS)?;
-            let stored = users.get(id.0)?.map(|v| v.value().to_vec());
-            let Some(bytes) = stored else {
-                return Ok(false);
-            };
-            let mut user: User = decode(&bytes, "user")?;
-            user.password_hash = hash;
-            users.insert(id.0, encode(&user).as_slice())?;
-            Ok(true)
-        })
+        self.update_user(id, |u| u.password_hash = hash)
     }
 
     fn users(&self) -> anyhow::Result<Vec<User>> {
@@ -120,6 +127,24 @@ impl UserStore for RedbStore {
                 decode(v.value(), "user")
             })
             .collect()
+    }
+}
+
+impl RedbStore {
+    /// Reads, changes with `f` and writes one user in one transaction;
+    /// false when there is no such user.
+    fn update_user(&self, id: UserId, f: impl FnOnce(&mut User)) -> anyhow::Result<bool> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS)?;
+            let stored = users.get(id.0)?.map(|v| v.value().to_vec());
+            let Some(bytes) = stored else {
+                return Ok(false);
+            };
+            let mut user: User = decode(&bytes, "user")?;
+            f(&mut user);
+            users.insert(id.0, encode(&user).as_slice())?;
+            Ok(true)
+        })
     }
 }
 
@@ -137,6 +162,7 @@ mod tests {
             role: Role::User,
             status: UserStatus::Active,
             created_at: Timestamp::from_millis(0),
+            consent: None,
         }
     }
 
@@ -145,7 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path()).unwrap();
         let alice = store
-            .create_user(new_user("alice@example.com", "Alice"))
+            .create_user(new_user("alice@example.com", "Alice"), None)
             .unwrap();
         let by_mail = store
             .user_by_login_id(&LoginId::parse("ALICE@example.com").unwrap())
@@ -168,11 +194,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path()).unwrap();
         store
-            .create_user(new_user("alice@example.com", "alice"))
+            .create_user(new_user("alice@example.com", "alice"), None)
             .unwrap();
-        let by_mail = store.create_user(new_user("Alice@Example.com", "other"));
+        let by_mail = store.create_user(new_user("Alice@Example.com", "other"), None);
         assert!(matches!(by_mail, Err(CreateUserError::EmailTaken)));
-        let by_name = store.create_user(new_user("other@example.com", "ALICE"));
+        let by_name = store.create_user(new_user("other@example.com", "ALICE"), None);
         assert!(matches!(by_name, Err(CreateUserError::UsernameTaken)));
         assert_eq!(store.users().unwrap().len(), 1);
     }

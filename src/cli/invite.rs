@@ -1,0 +1,205 @@
+//! `gatehouse invite create | list | revoke` (SPEC §3, §7), on the
+//! database directly (a running server holds it: stop it first for now).
+
+use super::UsageError;
+use super::user::open_existing;
+use crate::app::invite_link;
+use crate::clock::Clock;
+use crate::config::{Config, ServeArgs};
+use crate::domain::{EmailAddress, InviteToken, Role};
+use crate::store::redb::RedbStore;
+use crate::store::{InviteStore, NewInvite};
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+use url::Url;
+
+#[derive(Subcommand, Debug)]
+pub enum InviteCommand {
+    /// Make an invitation and print its signup link (shown only now).
+    Create {
+        /// How many accounts it may create.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        uses: u32,
+        /// How long it stays valid, such as 7d or 12h; `never` for no expiry.
+        #[arg(long, default_value = "7d", value_name = "DURATION|never")]
+        expires: String,
+        /// Only this email address may use it.
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
+        /// Accounts made with it are administrators.
+        #[arg(long)]
+        admin: bool,
+        /// The public URL of gatehouse, for the link [default: the server's].
+        #[arg(long, env = "GATEHOUSE_BASE_URL", value_name = "URL")]
+        base_url: Option<Url>,
+        /// The server's config file (for its base_url and data_dir).
+        #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List invitations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an invitation by its number (see `invite list`).
+    Revoke { id: u64 },
+}
+
+pub fn run(data_dir: Option<PathBuf>, cmd: InviteCommand) -> anyhow::Result<()> {
+    match cmd {
+        InviteCommand::Create {
+            uses,
+            expires,
+            email,
+            admin,
+            base_url,
+            config,
+            json,
+        } => {
+            let args = ServeArgs {
+                config,
+                base_url,
+                ..Default::default()
+            };
+            let config = Config::load(data_dir, &args).map_err(|e| UsageError(format!("{e:#}")))?;
+            create(&config, uses, &expires, email.as_deref(), admin, json)
+        }
+        InviteCommand::List { json } => {
+            let dir = super::data_dir_or_default(data_dir);
+            list(&open_existing(&dir)?, json)
+        }
+        InviteCommand::Revoke { id } => {
+            let dir = super::data_dir_or_default(data_dir);
+            let store = open_existing(&dir)?;
+            if store.revoke_invite(id, Clock::system().now())? {
+                println!("revoked invitation {id}: its link no longer works");
+                Ok(())
+            } else {
+                Err(UsageError(format!(
+                    "there is no invitation {id}; see `gatehouse invite list`"
+                ))
+                .into())
+            }
+        }
+    }
+}
+
+fn create(
+    config: &Config,
+    uses: u32,
+    expires: &str,
+    email: Option<&str>,
+    admin: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if uses == 0 {
+        return Err(UsageError("--uses must be at least 1".into()).into());
+    }
+    let lifetime = match expires.trim() {
+        "never" => None,
+        text => Some(humantime::parse_duration(text).map_err(|e| {
+            UsageError(format!(
+                "--expires {text:?}: {e}; write a duration such as 7d or 12h, or `never`"
+            ))
+        })?),
+    };
+    let email = email
+        .map(|e| EmailAddress::parse(e).map_err(|m| UsageError(format!("--email: {m}"))))
+        .transpose()?;
+    let store = RedbStore::open(&config.data_dir)?;
+    let now = Clock::system().now();
+    let token = InviteToken::generate();
+    let invite = store.create_invite(NewInvite {
+        token_hash: token.hash(),
+        created_at: now,
+        expires_at: lifetime.map(|d| now.plus(d)),
+        max_uses: uses,
+        email,
+        role: if admin { Role::Admin } else { Role::User },
+        first_run: false,
+    })?;
+    let link = invite_link(&config.base_url_for(config.listen), &token);
+    if as_json {
+        let out = json!({
+            "id": invite.id, "link": link, "role": invite.role, "uses": invite.max_uses,
+            "expires_at": invite.expires_at.map(|t| t.to_string()), "email": invite.email,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "invitation {} ({} account{}, {}{}{}):\n\n  {link}\n\nSend this link to the person to invite. It is shown only now: gatehouse keeps only its hash.",
+        invite.id,
+        invite.max_uses,
+        if invite.max_uses == 1 { "" } else { "s" },
+        if admin { "admin, " } else { "" },
+        invite
+            .expires_at
+            .map_or("never expires".to_string(), |t| format!("expires {t}")),
+        invite
+            .email
+            .as_ref()
+            .map_or(String::new(), |e| format!(", only for {e}")),
+    );
+    if config.base_url.is_none() {
+        println!(
+            "(The link uses {}; set --base-url or GATEHOUSE_BASE_URL to the address people reach gatehouse at.)",
+            config.base_url_for(config.listen)
+        );
+    }
+    Ok(())
+}
+
+fn list(store: &RedbStore, as_json: bool) -> anyhow::Result<()> {
+    let now = Clock::system().now();
+    let invites = store.invites()?;
+    if as_json {
+        let out: Vec<_> = invites
+            .iter()
+            .map(|i| {
+                json!({
+                    "id": i.id, "status": i.status(now).to_string(), "role": i.role,
+                    "uses": i.max_uses, "uses_left": i.uses_left(),
+                    "created_at": i.created_at.to_string(),
+                    "expires_at": i.expires_at.map(|t| t.to_string()),
+                    "email": i.email, "first_run": i.first_run,
+                    "redeemed_by": i.redeemed.iter().map(|r| json!({"user": r.user, "username": r.username, "at": r.at.to_string()})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if invites.is_empty() {
+        println!(
+            "No invitations. Make one with: gatehouse invite create [--uses N] [--expires 7d] [--email ADDR] [--admin]"
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<4} {:<8} {:<6} {:<9} {:<21} {:<28} REDEEMED BY",
+        "ID", "STATUS", "ROLE", "USES LEFT", "EXPIRES", "EMAIL"
+    );
+    for i in invites {
+        let redeemed: Vec<_> = i.redeemed.iter().map(|r| r.username.as_str()).collect();
+        println!(
+            "{:<4} {:<8} {:<6} {:<9} {:<21} {:<28} {}",
+            i.id,
+            i.status(now).to_string(),
+            i.role.to_string(),
+            format!("{}/{}", i.uses_left(), i.max_uses),
+            i.expires_at.map_or("never".into(), |t| t.to_string()),
+            i.email.as_ref().map_or("-", |e| e.as_str()),
+            if redeemed.is_empty() {
+                "-".into()
+            } else {
+                redeemed.join(", ")
+            },
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Invitations by id, indexed by the hash of their token.
+
+use super::{
+    INVITES, INVITES_BY_HASH, META_NEXT_INVITE, RedbStore, USERS, decode, encode, next_id,
+};
+use crate::clock::Timestamp;
+use crate::domain::{Invitation, Role, User};
+use crate::store::{InviteStore, NewInvite};
+use redb::{ReadableTable, WriteTransaction};
+
+fn insert_invite(txn: &WriteTransaction, new: NewInvite) -> anyhow::Result<Invitation> {
+    let id = next_id(txn, META_NEXT_INVITE)?;
+    let invite = Invitation {
+        id,
+        created_at: new.created_at,
+        expires_at: new.expires_at,
+        max_uses: new.max_uses,
+        email: new.email,
+        role: new.role,
+        revoked_at: None,
+        first_run: new.first_run,
+        redeemed: Vec::new(),
+    };
+    txn.open_table(INVITES)?
+        .insert(id, encode(&invite).as_slice())?;
+    txn.open_table(INVITES_BY_HASH)?
+        .insert(new.token_hash, id)?;
+    Ok(invite)
+}
+
+impl InviteStore for RedbStore {
+    fn create_invite(&self, new: NewInvite) -> anyhow::Result<Invitation> {
+        self.write(|txn| insert_invite(txn, new))
+    }
+
+    fn invite_by_token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<Invitation>> {
+        let txn = self.read()?;
+        let Some(id) = txn
+            .open_table(INVITES_BY_HASH)?
+            .get(*token_hash)?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let table = txn.open_table(INVITES)?;
+        let found = table.get(id)?;
+        found.map(|v| decode(v.value(), "invitation")).transpose()
+    }
+
+    fn invites(&self) -> anyhow::Result<Vec<Invitation>> {
+        let txn = self.read()?;
+        let table = txn.open_table(INVITES)?;
+        table
+            .iter()?
+            .map(|row| {
+                let (_, v) = row?;
+                decode(v.value(), "invitation")
+            })
+            .collect()
+    }
+
+    fn revoke_invite(&self, id: u64, at: Timestamp) -> anyhow::Result<bool> {
+        self.write(|txn| {
+            let mut table = txn.open_table(INVITES)?;
+            let stored = table.get(id)?.map(|v| v.value().to_vec());
+            let Some(bytes) = stored else {
+                return Ok(false);
+            };
+            let mut invite: Invitation = decode(&bytes, "invitation")?;
+            if invite.revoked_at.is_none() {
+                invite.revoked_at = Some(at);
+                table.insert(id, encode(&invite).as_slice())?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn replace_first_run_invite(&self, new: NewInvite) -> anyhow::Result<Option<Invitation>> {
+        self.write(|txn| {
+            let has_admin = {
+                let users = txn.open_table(USERS)?;
+                let mut found = false;
+                for row in users.iter()? {
+                    let (_, v) = row?;
+                    if decode::<User>(v.value(), "user")?.role == Role::Admin {
+                        found = true;
+                        break;
+                    }
+                }
+                found
+            };
+            if has_admin {
+                return Ok(None);
+            }
+            // Only the newest printed link works: a link from an earlier
+            // start that leaked into an old log is worthless.
+            let mut table = txn.open_table(INVITES)?;
+            let mut earlier = Vec::new();
+            for row in table.iter()? {
+                let (_, v) = row?;
+                let invite: Invitation = decode(v.value(), "invitation")?;
+                if invite.first_run && invite.revoked_at.is_none() {
+                    earlier.push(invite);
+                }
+            }
+            for mut invite in earlier {
+                invite.revoked_at = Some(new.created_at);
+                table.insert(invite.id, encode(&invite).as_slice())?;
+            }
+            drop(table);
+            insert_invite(txn, new).map(Some)
+        })
+    }
+}
