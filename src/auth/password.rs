@@ -173,7 +173,7 @@ mod tests {
             "abcdef1!x".into(),
             &[],
         )
-            .unwrap();
+        .unwrap();
         let stored = svc.hash(&pw).await.unwrap();
         let attempt = Password::parse("abcdef1!x".into()).unwrap();
         assert!(svc.verify(&attempt, Some(stored)).await.unwrap());

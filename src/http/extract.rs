@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::percent_decode;
 use serde::de::DeserializeOwned;
-use serde::de::value::MapDeserializer;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Larger than any of our forms (two 1024-byte passwords, percent-encoded,
@@ -80,8 +79,12 @@ where
                 "This form has expired or did not come from gatehouse's own page. Reload the page and try again.",
             ));
         }
-        let de = MapDeserializer::<_, serde::de::value::Error>::new(fields.into_iter());
-        T::deserialize(de).map(Form).map_err(|_| {
+        // The pairs are checked UTF-8 now; serde_urlencoded maps them onto
+        // `T` (Option fields, defaults, duplicate-field errors).
+        let checked = serde_urlencoded::to_string(&fields).map_err(|_| {
+            AppError::BadRequest("The form could not be read. Reload the page and try again.")
+        })?;
+        serde_urlencoded::from_str::<T>(&checked).map(Form).map_err(|_| {
             AppError::BadRequest(
                 "The form was incomplete or had repeated fields. Reload the page and try again.",
             )

@@ -2,8 +2,9 @@
 
 use gatehouse::auth::password::hash_now;
 use gatehouse::clock::Clock;
+use gatehouse::domain::InviteToken;
 use gatehouse::domain::{EmailAddress, Role, User, UserStatus, Username};
-use gatehouse::store::{NewUser, Store};
+use gatehouse::store::{NewInvite, NewUser, Store};
 use gatehouse::{App, AppState, Config};
 use reqwest::{Response, StatusCode};
 use std::sync::Arc;
@@ -190,6 +191,41 @@ impl TestApp {
             "login of {id} should succeed"
         );
         assert_eq!(r.headers()["location"], "/");
+    }
+
+    /// Posts the signup form with these fields (and a CSRF token).
+    pub async fn post_signup(&self, fields: &[(&str, &str)]) -> Response {
+        self.post_form("/signup", "/signup", fields).await
+    }
+
+    /// A complete, valid signup form for `email` and `username`.
+    pub async fn sign_up(&self, email: &str, username: &str, token: &str) -> Response {
+        self.post_signup(&[
+            ("email", email),
+            ("username", username),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("token", token),
+            ("agree", "yes"),
+        ])
+        .await
+    }
+
+    /// Stores an invitation and returns its token.
+    pub fn invite(&self, configure: impl FnOnce(&mut NewInvite)) -> InviteToken {
+        let token = InviteToken::generate();
+        let mut new = NewInvite {
+            token_hash: token.hash(),
+            created_at: self.clock.now(),
+            expires_at: Some(self.clock.now().plus(Duration::from_secs(7 * 24 * 3600))),
+            max_uses: 1,
+            email: None,
+            role: Role::User,
+            first_run: false,
+        };
+        configure(&mut new);
+        self.state.store.create_invite(new).unwrap();
+        token
     }
 
     pub async fn post_logout(&self) -> Response {

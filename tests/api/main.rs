@@ -9,4 +9,5 @@ mod helpers;
 mod lockout;
 mod login;
 mod sessions;
+mod signup;
 mod summary;

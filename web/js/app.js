@@ -172,6 +172,91 @@
     }
   }
 
+  // ---- Signup: the password rule, ticked off while typing ----
+  // Mirrors the server's check (src/domain/password.rs), which decides:
+  // characters are code points; letter = Alphabetic, digit = Numeric,
+  // special = neither of those nor white space. "common" stays neutral.
+  const signupForm = $('signup-form');
+  const newPassword = $('signup-password');
+
+  if (signupForm && newPassword) {
+    const re = (src) => { try { return new RegExp(src, 'u'); } catch (_) { return null; } };
+    const letter = re('\\p{Alphabetic}');
+    const digit = re('\\p{N}');
+    const special = re('[^\\p{Alphabetic}\\p{N}\\p{White_Space}]');
+    const min = Number(signupForm.dataset.min) || 0;
+    const ids = [$('signup-email'), $('signup-username')].filter(Boolean);
+    const confirm = $('signup-password-confirm');
+    const confirmHint = $('confirm-hint');
+
+    const checks = {
+      length: (pw) => Array.from(pw).length >= min,
+      letter: (pw) => (letter ? letter.test(pw) : null),
+      digit: (pw) => (digit ? digit.test(pw) : null),
+      special: (pw) => (special ? special.test(pw) : null),
+      'not-id': (pw) => ids.every((f) => f.value.trim().toLowerCase() !== pw.toLowerCase()),
+    };
+
+    // state: true (met), false (not yet) or null (neutral).
+    const mark = (li, state) => {
+      const name = state === null ? '' : state ? 'met' : 'unmet';
+      if ((li.dataset.state || '') === name) return; // no change: nothing to announce
+      li.dataset.state = name;
+      li.classList.toggle('met', state === true);
+      li.classList.toggle('unmet', state === false);
+      let sr = li.querySelector('.rule-state');
+      if (state === null) {
+        if (sr) sr.remove();
+        return;
+      }
+      if (!sr) {
+        sr = document.createElement('span');
+        sr.className = 'rule-state visually-hidden';
+        li.append(sr);
+      }
+      sr.textContent = state ? ' (done)' : ' (not yet)';
+    };
+
+    const updateRules = () => {
+      const pw = newPassword.value;
+      for (const li of document.querySelectorAll('#password-rules li[data-rule]')) {
+        const check = checks[li.dataset.rule];
+        if (check) mark(li, pw ? check(pw) : null);
+      }
+    };
+
+    const updateConfirm = () => {
+      if (!confirm || !confirmHint) return;
+      const same = confirm.value === newPassword.value;
+      const state = confirm.value ? (same ? 'match' : 'differ') : '';
+      confirmHint.classList.toggle('match', state === 'match');
+      confirmHint.classList.toggle('differ', state === 'differ');
+      confirmHint.textContent = state === 'match' ? 'Passwords match.' : state === 'differ' ? 'The passwords differ.' : '';
+    };
+
+    newPassword.addEventListener('input', () => { updateRules(); updateConfirm(); });
+    for (const f of ids) f.addEventListener('input', updateRules);
+    if (confirm) confirm.addEventListener('input', updateConfirm);
+    // A browser may restore or autofill the fields.
+    if (newPassword.value) { updateRules(); updateConfirm(); }
+  }
+
+  // ---- Terms and Privacy: read them in a dialog, stay on the form ----
+  // Without this (or without <dialog>) the links open the pages in a new tab.
+  for (const link of document.querySelectorAll('a[data-dialog]')) {
+    const dialog = $(link.dataset.dialog);
+    if (!dialog || typeof dialog.showModal !== 'function') continue;
+    link.addEventListener('click', (e) => {
+      // Ctrl/Cmd/Shift-click still opens the page, as a link does.
+      if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+      // Also keeps the click from ticking the checkbox of the <label>.
+      e.preventDefault();
+      if (dialog.open) return;
+      dialog.showModal();
+      dialog.addEventListener('close', () => link.focus(), { once: true });
+    });
+  }
+
   // ---- Times: show local, keep UTC in the title ----
   for (const el of document.querySelectorAll('time[datetime]')) {
     const d = new Date(el.getAttribute('datetime'));
