@@ -20,35 +20,43 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         let app = App::build(config, Clock::system()).await?;
         let state = app.state().clone();
         let users = state.store.users()?.len();
-        println!(
+        say(format!(
             "gatehouse {} listening on {} (bound to {}), data in {}",
             env!("CARGO_PKG_VERSION"),
             state.base_url,
             app.local_addr(),
             db.display()
-        );
+        ));
         tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
         if let Some(link) = app.first_run_link()? {
-            println!(
+            say(format!(
                 "\nNo admin account yet. Open this link in a browser to create the first (admin) account.\n\
                  It works once, for 24 hours; a restart before then prints a new one:\n\n  {link}\n"
-            );
+            ));
             tracing::info!(link = %link, "first-run admin invitation");
         } else if users == 0 {
             // Signup is closed: the first account comes from the CLI. Say it
             // with the very command and data directory in use.
             let me = std::env::args().next().unwrap_or_else(|| "gatehouse".into());
-            println!(
+            say(format!(
                 "No accounts yet, and signing up is closed. To make the first one, stop the server (Ctrl-C) and run:\n  \
                  printf '%s' 'a-strong-Passw0rd!' | {me} --data-dir {} user add you@example.com --admin --password-stdin",
                 state.config.data_dir.display()
-            );
+            ));
         }
         drop(state);
         app.run_until(shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Prints a line for the person at the terminal. A closed or broken
+/// standard output (a detached service) must not stop the server, so
+/// errors are ignored where `println!` would panic.
+fn say(text: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes send).

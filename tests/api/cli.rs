@@ -293,3 +293,145 @@ fn serve_starts_says_where_and_stops_cleanly_on_sigterm() {
             .success()
     );
 }
+
+#[test]
+fn invite_create_prints_a_link_and_list_and_revoke_manage_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = gatehouse(
+        dir.path(),
+        &[
+            "invite",
+            "create",
+            "--uses",
+            "2",
+            "--expires",
+            "12h",
+            "--email",
+            "Zoe@Example.com",
+            "--admin",
+            "--base-url",
+            "https://login.example.com",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let link = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("https://login.example.com/signup?token=")
+        })
+        .expect("a link");
+    assert_eq!(link.len(), 43, "256-bit token: {out}");
+    assert!(
+        out.contains("2 accounts, admin, expires") && out.contains("only for zoe@example.com"),
+        "{out}"
+    );
+
+    let list = gatehouse(dir.path(), &["invite", "list", "--json"], None);
+    let invites: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(invites[0]["status"], "active");
+    assert_eq!(invites[0]["uses_left"], 2);
+    assert_eq!(invites[0]["role"], "admin");
+    assert_eq!(invites[0]["email"], "zoe@example.com");
+    let raw = std::fs::read(dir.path().join("gatehouse.redb")).unwrap();
+    assert!(
+        !raw.windows(link.len()).any(|w| w == link.as_bytes()),
+        "only the token's hash is stored"
+    );
+
+    let revoke = gatehouse(dir.path(), &["invite", "revoke", "1"], None);
+    assert!(revoke.status.success());
+    let table = stdout(&gatehouse(dir.path(), &["invite", "list"], None));
+    assert!(table.contains("revoked"), "{table}");
+    let missing = gatehouse(dir.path(), &["invite", "revoke", "99"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no invitation 99"));
+}
+
+#[test]
+fn invite_create_refuses_bad_arguments_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, words) in [
+        (
+            &["invite", "create", "--uses", "0"][..],
+            "--uses must be at least 1",
+        ),
+        (
+            &["invite", "create", "--expires", "soonish"][..],
+            "write a duration such as 7d",
+        ),
+        (&["invite", "create", "--email", "nope"][..], "--email"),
+    ] {
+        let o = gatehouse(dir.path(), args, None);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(words), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_from_the_cli_lets_a_teammate_sign_up() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let o = gatehouse(dir.path(), &["invite", "create", "--json"], None);
+    let made: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let token = made["link"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let app = crate::helpers::spawn_in(
+        dir.clone(),
+        gatehouse::Clock::manual(crate::helpers::start_time()),
+        |_| {},
+    )
+    .await;
+    let r = app.sign_up("mate@example.com", "mate", &token).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    app.stop().await;
+    let list: serde_json::Value = serde_json::from_str(&stdout(&gatehouse(
+        dir.path(),
+        &["invite", "list", "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(list[0]["status"], "used up");
+    assert_eq!(list[0]["redeemed_by"][0]["username"], "mate");
+}
+
+#[test]
+fn the_first_start_prints_a_single_use_admin_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .take_while(|l| !l.contains("/signup?token="))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("No admin account yet")),
+        "{lines:?}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let list: serde_json::Value = serde_json::from_str(&stdout(&gatehouse(
+        dir.path(),
+        &["invite", "list", "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(list[0]["role"], "admin");
+    assert_eq!(list[0]["uses"], 1);
+    assert_eq!(list[0]["first_run"], true);
+}
