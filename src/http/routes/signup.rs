@@ -2,14 +2,17 @@
 //!
 //! A signup goes: mode (closed: 403) -> CSRF (in `Form`) -> per-client
 //! limit -> every field parsed, all problems collected and shown next to
-//! their fields -> one bcrypt on the pool -> one transaction that checks
+//! their fields -> a read-only look at the invitation (a bad one costs no
+//! hashing) -> one bcrypt on the pool -> one transaction that checks
 //! and spends the invitation (if any), refuses taken names and creates
 //! the account with its consent -> the login page.
 
 use crate::app::AppState;
 use crate::auth::pool::Busy;
 use crate::config::SignupMode;
-use crate::domain::{EmailAddress, InviteToken, NewPassword, Role, UserStatus, Username};
+use crate::domain::{
+    EmailAddress, InviteProblem, InviteToken, NewPassword, Role, UserStatus, Username,
+};
 use crate::error::AppError;
 use crate::http::cookies::Browser;
 use crate::http::extract::{ClientIp, Form, Query};
@@ -127,12 +130,30 @@ pub async fn submit(
         ));
     };
 
+    let now = state.clock.now();
+    // A read-only look at the invitation first, so that a bad token costs
+    // no bcrypt; the write transaction below checks it again, atomically.
+    if let Some(t) = &token {
+        let problem = match state.store.invite_by_token(&t.hash())? {
+            None => Some(InviteProblem::Unknown),
+            Some(invite) => invite.check(now, &email).err(),
+        };
+        if let Some(problem) = problem {
+            errors.token = Some(problem.to_string());
+            return Ok(render(
+                &state,
+                &browser,
+                &values,
+                &errors,
+                StatusCode::FORBIDDEN,
+            ));
+        }
+    }
     let password_hash = state
         .passwords
         .hash(&password)
         .await
         .map_err(|Busy| AppError::Busy)?;
-    let now = state.clock.now();
     let new = NewUser {
         email,
         username,
