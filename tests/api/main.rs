@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod browser;
+mod browser_signup;
 mod cli;
 mod helpers;
 mod lockout;
