@@ -12,6 +12,9 @@ use crate::config::{Config, SignupMode};
 use crate::documents::Documents;
 use crate::domain::{CommonPasswords, InviteToken, Role};
 use crate::error::AppError;
+use crate::mail::Mailer;
+use crate::mail::outbox::Outbox;
+use crate::mail::requests::{MailRequest, MailRequests};
 use crate::store::NewInvite;
 use crate::store::Store;
 use crate::store::redb::RedbStore;
@@ -40,6 +43,11 @@ pub struct Inner {
     pub limiter: LoginLimiter,
     pub signup_limiter: LoginLimiter,
     pub documents: Documents,
+    pub mailer: Mailer,
+    pub outbox: Outbox,
+    pub mail_requests: MailRequests,
+    /// Per-client limit of mail requests (forgot password, resend).
+    pub mail_limiter: LoginLimiter,
     pub common_passwords: CommonPasswords,
     pub csrf: CsrfKey,
     pub clock: Clock,
@@ -68,6 +76,16 @@ impl AppState {
             .map_err(AppError::from)
     }
 
+    /// `<base-url><path>?<param>=<value>`: a link for a mail or the log.
+    pub fn link(&self, path: &str, param: &str, value: &str) -> String {
+        let mut url = self
+            .base_url
+            .join(path)
+            .expect("a base URL joins a relative path");
+        url.query_pairs_mut().append_pair(param, value);
+        url.into()
+    }
+
     /// The signup link that carries an invitation token.
     pub fn invite_link(&self, token: &InviteToken) -> String {
         invite_link(&self.base_url, token)
@@ -92,6 +110,7 @@ pub fn invite_link(base_url: &Url, token: &InviteToken) -> String {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    mail_requests: tokio::sync::mpsc::Receiver<MailRequest>,
 }
 
 impl App {
@@ -128,11 +147,17 @@ impl App {
         let pool = HashPool::new(config.hash_workers, config.hash_queue)
             .context("failed to start the password hashing threads")?;
         let key = store.password_key();
+        let mailer = Mailer::new(&config.mail, &base_url)?;
+        let (mail_requests, mail_rx) = MailRequests::new();
         let state = AppState(Arc::new(Inner {
             passwords: Passwords::new(key, config.bcrypt_cost, pool),
             csrf: CsrfKey::derive(&key),
             limiter: LoginLimiter::new(config.login_rate_per_minute, clock.clone()),
             signup_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            mail_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            mailer,
+            outbox: Outbox::default(),
+            mail_requests,
             documents,
             common_passwords: CommonPasswords::embedded(),
             sessions: SessionCache::default(),
@@ -143,7 +168,11 @@ impl App {
             base_url,
             config,
         }));
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            mail_requests: mail_rx,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -184,7 +213,11 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, state } = self;
+        let Self {
+            listener,
+            state,
+            mail_requests,
+        } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = [
             tokio::spawn(flush_sessions(state.clone(), stop_rx.clone())),
@@ -193,8 +226,14 @@ impl App {
                 state
                     .host
                     .clone()
-                    .sample_every(Duration::from_secs(2), stop_rx),
+                    .sample_every(Duration::from_secs(2), stop_rx.clone()),
             ),
+            tokio::spawn(crate::mail::outbox::run(state.clone(), stop_rx.clone())),
+            tokio::spawn(crate::mail::requests::run(
+                state.clone(),
+                mail_requests,
+                stop_rx,
+            )),
         ];
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -247,6 +286,8 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         state.limiter.forget_idle();
+        state.signup_limiter.forget_idle();
+        state.mail_limiter.forget_idle();
         let s = state.clone();
         match tokio::task::spawn_blocking(move || purge_expired(&s)).await {
             Ok(Ok((sessions, counters))) if sessions + counters > 0 => {

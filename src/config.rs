@@ -81,6 +81,32 @@ pub struct ServeArgs {
     /// Privacy Policy to show instead of the template (Markdown, or HTML if it ends in .html).
     #[arg(long, env = "GATEHOUSE_PRIVACY_FILE", value_name = "FILE")]
     pub privacy_file: Option<PathBuf>,
+    /// SMTP server for outgoing mail: smtp://user:pass@host:587 (STARTTLS),
+    /// smtps://user:pass@host:465 (TLS) or smtp://localhost:25?tls=none
+    /// (plain, a relay on this host). Without it, mail goes to the log.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail, such as "Login <login@example.com>" [default: gatehouse@<base-url host>].
+    #[arg(long, env = "GATEHOUSE_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// PEM file of the CA that signed the SMTP server's certificate [default: the system's CAs].
+    #[arg(long, env = "GATEHOUSE_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Longest wait for the SMTP server to connect or answer [default: 15s].
+    #[arg(long, env = "GATEHOUSE_SMTP_TIMEOUT", value_name = "DURATION")]
+    pub smtp_timeout: Option<humantime::Duration>,
+    /// New accounts must confirm their email address before they log in [default: on when --smtp-url is set].
+    #[arg(long, env = "GATEHOUSE_REQUIRE_VERIFICATION", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub require_verification: Option<bool>,
+    /// Let users reset a forgotten password by email: on or off [default: on].
+    #[arg(long, env = "GATEHOUSE_PASSWORD_RESET", value_parser = BoolishValueParser::new(), value_name = "on|off")]
+    pub password_reset: Option<bool>,
+    /// How long a password reset link works [default: 1h].
+    #[arg(long, env = "GATEHOUSE_RESET_TOKEN_TTL", value_name = "DURATION")]
+    pub reset_token_ttl: Option<humantime::Duration>,
+    /// How long an email verification link works [default: 24h].
+    #[arg(long, env = "GATEHOUSE_VERIFY_TOKEN_TTL", value_name = "DURATION")]
+    pub verify_token_ttl: Option<humantime::Duration>,
     /// Longest time one request may take [default: 30s].
     #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<humantime::Duration>,
@@ -132,6 +158,17 @@ struct FileConfig {
     signup_rate_per_minute: Option<u32>,
     terms_file: Option<PathBuf>,
     privacy_file: Option<PathBuf>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
+    smtp_timeout: Option<humantime::Duration>,
+    require_verification: Option<bool>,
+    password_reset: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
+    reset_token_ttl: Option<humantime::Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    verify_token_ttl: Option<humantime::Duration>,
     #[serde(default, deserialize_with = "duration")]
     request_timeout: Option<humantime::Duration>,
 }
@@ -156,7 +193,23 @@ pub struct Config {
     pub signup_rate_per_minute: NonZeroU32,
     pub terms_file: Option<PathBuf>,
     pub privacy_file: Option<PathBuf>,
+    pub mail: MailConfig,
+    pub require_verification: bool,
+    pub password_reset: bool,
+    pub reset_token_ttl: Duration,
+    pub verify_token_ttl: Duration,
     pub request_timeout: Duration,
+}
+
+/// How mail leaves gatehouse.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// None: mail is written to the log.
+    pub smtp: Option<crate::mail::SmtpSettings>,
+    /// None: `gatehouse@<base-url host>`, decided once the base URL is known.
+    pub from: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
 }
 
 impl Config {
@@ -185,6 +238,16 @@ impl Config {
             signup_rate_per_minute: NonZeroU32::new(10).expect("10 is not zero"),
             terms_file: None,
             privacy_file: None,
+            mail: MailConfig {
+                smtp: None,
+                from: None,
+                ca_file: None,
+                timeout: Duration::from_secs(15),
+            },
+            require_verification: false,
+            password_reset: true,
+            reset_token_ttl: Duration::from_secs(3600),
+            verify_token_ttl: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -228,6 +291,21 @@ impl Config {
         if let Some(path) = args.privacy_file.clone().or(file.privacy_file) {
             c.privacy_file = Some(path);
         }
+        if let Some(url) = args.smtp_url.clone().or(file.smtp_url) {
+            c.mail.smtp = Some(crate::mail::SmtpSettings::parse(&url)?);
+        }
+        if let Some(from) = args.mail_from.clone().or(file.mail_from) {
+            c.mail.from = Some(from);
+        }
+        if let Some(path) = args.smtp_ca_file.clone().or(file.smtp_ca_file) {
+            c.mail.ca_file = Some(path);
+        }
+        layer!(smtp_timeout => c.mail.timeout);
+        c.require_verification = c.mail.smtp.is_some();
+        layer!(require_verification => c.require_verification);
+        layer!(password_reset => c.password_reset);
+        layer!(reset_token_ttl => c.reset_token_ttl);
+        layer!(verify_token_ttl => c.verify_token_ttl);
         if let Some(n) = args.signup_rate_per_minute.or(file.signup_rate_per_minute) {
             c.signup_rate_per_minute =
                 NonZeroU32::new(n).context("--signup-rate-per-minute must be at least 1")?;
@@ -293,6 +371,18 @@ impl Config {
         }
         if let Some(url) = &self.base_url {
             check_base_url(url)?;
+        }
+        if self.mail.timeout.is_zero()
+            || self.reset_token_ttl.is_zero()
+            || self.verify_token_ttl.is_zero()
+        {
+            bail!(
+                "--smtp-timeout, --reset-token-ttl and --verify-token-ttl must be longer than zero, such as 15s, 1h and 24h"
+            );
+        }
+        if let Some(from) = &self.mail.from {
+            crate::mail::parse_mailbox(from)
+                .with_context(|| format!("--mail-from {from:?} is not a mail address; write it as login@example.com or \"Login <login@example.com>\""))?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod store;
 pub mod summary;
 pub mod telemetry;

@@ -22,6 +22,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// SHA-256 of `bytes`: how tokens in links are stored.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
 /// Random bytes as URL-safe base64 without padding, for tokens in cookies,
 /// forms and links.
 pub fn random_token<const N: usize>() -> String {

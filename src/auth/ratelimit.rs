@@ -7,35 +7,65 @@ use crate::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
 
-type Keyed = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, Clock, NoOpMiddleware<SystemTime>>;
+type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, Clock, NoOpMiddleware<SystemTime>>;
 
-pub struct LoginLimiter {
-    limiter: Keyed,
+/// `count` events per `period` for each key, all of which may come at once;
+/// time from the app's clock.
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: Keyed<K>,
     clock: Clock,
 }
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    pub fn new(count: NonZeroU32, period: Duration, clock: Clock) -> Self {
+        let quota = Quota::with_period(period / count.get())
+            .expect("a limiter period is never zero")
+            .allow_burst(count);
+        Self {
+            limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()),
+            clock,
+        }
+    }
+
+    /// Takes one event for `key`, or says how long to wait for the next.
+    pub fn check(&self, key: K) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now_system()))
+    }
+
+    /// Forgets keys whose budget is full again, to bound memory.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// Tries per client address (login, signup, mail requests).
+pub struct LoginLimiter(KeyedLimiter<IpAddr>);
 
 impl LoginLimiter {
     /// `per_minute` tries per client, all of which may come at once.
     pub fn new(per_minute: NonZeroU32, clock: Clock) -> Self {
-        let limiter = RateLimiter::hashmap_with_clock(Quota::per_minute(per_minute), clock.clone());
-        Self { limiter, clock }
+        Self(KeyedLimiter::new(
+            per_minute,
+            Duration::from_secs(60),
+            clock,
+        ))
     }
 
     /// Takes one try for `ip`, or says how long to wait for the next.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.limiter
-            .check_key(&client_key(ip))
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now_system()))
+        self.0.check(client_key(ip))
     }
 
-    /// Forgets clients whose budget is full again, to bound memory.
     pub fn forget_idle(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
+        self.0.forget_idle();
     }
 }
 

@@ -16,6 +16,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal()?;
         let db = config.data_dir.join(DATABASE_FILE);
         let app = App::build(config, Clock::system()).await?;
         let state = app.state().clone();
@@ -45,7 +46,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             ));
         }
         drop(state);
-        app.run_until(shutdown_signal()).await?;
+        app.run_until(shutdown).await?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -59,25 +60,27 @@ fn say(text: String) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes
+/// send). The handlers are installed when this is called, not when it is
+/// first awaited: a SIGTERM that comes while the server is still starting
+/// must shut it down cleanly, not kill it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+            tracing::info!("shutting down: finishing requests in flight");
+        })
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }

@@ -16,6 +16,8 @@ use crate::domain::{
     Consent, EmailAddress, Invitation, InviteProblem, LoginId, LoginRecord, Role, User, UserId,
     UserStatus, Username,
 };
+use crate::mail::Mail;
+use serde::{Deserialize, Serialize};
 
 /// The file name of the embedded database inside the data directory.
 pub const DATABASE_FILE: &str = "gatehouse.redb";
@@ -141,9 +143,97 @@ pub trait SessionStore {
     fn purge_sessions(&self, expired: &dyn Fn(&Session) -> bool) -> anyhow::Result<usize>;
 }
 
+/// A mail waiting in (or given up by) the outbox.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: u64,
+    pub mail: Mail,
+    pub created_at: Timestamp,
+    pub attempts: u32,
+    /// None: given up after too many failures (kept for the admin).
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// What a one-time token (in a mailed link) is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    Verify,
+    Reset,
+}
+
+impl TokenPurpose {
+    fn code(self) -> u8 {
+        match self {
+            Self::Verify => 1,
+            Self::Reset => 2,
+        }
+    }
+}
+
+/// A one-time token as stored (under the hash of the secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimeToken {
+    pub purpose: TokenPurpose,
+    pub user: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Why a mailed link did not work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Never issued, already used, or replaced by a newer one.
+    Unknown,
+    Expired,
+}
+
+pub trait MailStore {
+    /// Stores a mail in the outbox; returns its number.
+    fn enqueue_mail(&self, mail: Mail, now: Timestamp) -> anyhow::Result<u64>;
+    /// Stores a one-time token, replacing the user's earlier one of the same
+    /// purpose, and the mail that carries it, in one transaction.
+    fn issue_token(
+        &self,
+        token_hash: [u8; 32],
+        token: OneTimeToken,
+        mail: Mail,
+    ) -> anyhow::Result<()>;
+    fn token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<OneTimeToken>>;
+    /// Consumes a verification token: the account becomes active.
+    fn consume_verification(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> anyhow::Result<Result<User, TokenProblem>>;
+    /// Consumes a reset token and sets `new_hash`, in one transaction:
+    /// every session of the user ends, the lockout counters of its names
+    /// are cleared, and the mail `notice` makes is queued.
+    fn consume_reset(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+        new_hash: String,
+        notice: &dyn Fn(&User) -> Mail,
+    ) -> anyhow::Result<Result<User, TokenProblem>>;
+    /// Mail whose next attempt is due at `now`, oldest first.
+    fn due_mail(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxEntry>>;
+    fn mail_sent(&self, id: u64) -> anyhow::Result<()>;
+    fn mail_failed(
+        &self,
+        id: u64,
+        attempts: u32,
+        next: Option<Timestamp>,
+        error: String,
+    ) -> anyhow::Result<()>;
+    /// Everything in the outbox (waiting or given up).
+    fn outbox(&self) -> anyhow::Result<Vec<OutboxEntry>>;
+}
+
 /// Everything gatehouse keeps.
 pub trait Store:
-    UserStore + InviteStore + LockoutStore + SessionStore + Send + Sync + 'static
+    UserStore + InviteStore + LockoutStore + SessionStore + MailStore + Send + Sync + 'static
 {
     /// The key of the password pre-hash (see `auth::password`), made when
     /// the database was created.

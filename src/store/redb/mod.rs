@@ -8,6 +8,7 @@
 
 mod invites;
 mod lockout;
+mod mail;
 mod sessions;
 mod users;
 
@@ -33,11 +34,16 @@ const SESSIONS_BY_USER: MultimapTableDefinition<u64, [u8; 32]> =
 const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
 const INVITES: TableDefinition<u64, &[u8]> = TableDefinition::new("invites");
 const INVITES_BY_HASH: TableDefinition<[u8; 32], u64> = TableDefinition::new("invites_by_hash");
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("tokens");
+/// (user, purpose code) -> token hash: one live token per user and purpose.
+const TOKENS_BY_USER: TableDefinition<(u64, u8), [u8; 32]> = TableDefinition::new("tokens_by_user");
 
 const META_SCHEMA: &str = "schema_version";
 const META_PASSWORD_KEY: &str = "password_key";
 const META_NEXT_USER: &str = "next_user_id";
 const META_NEXT_INVITE: &str = "next_invite_id";
+const META_NEXT_MAIL: &str = "next_mail_id";
 
 /// Why the database could not be opened, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +192,9 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     txn.open_table(LOCKOUTS)?;
     txn.open_table(INVITES)?;
     txn.open_table(INVITES_BY_HASH)?;
+    txn.open_table(OUTBOX)?;
+    txn.open_table(TOKENS)?;
+    txn.open_table(TOKENS_BY_USER)?;
     txn.commit()?;
     Ok(key)
 }

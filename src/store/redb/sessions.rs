@@ -7,7 +7,7 @@ use crate::clock::Timestamp;
 use crate::domain::{User, UserId};
 use crate::store::{CompletedLogin, SessionStore};
 use anyhow::Context;
-use redb::{Durability, ReadableTable, WriteTransaction};
+use redb::{Durability, ReadableMultimapTable, ReadableTable, WriteTransaction};
 
 impl SessionStore for RedbStore {
     fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()> {
@@ -111,6 +111,33 @@ impl SessionStore for RedbStore {
             Ok(n)
         })
     }
+}
+
+/// Ends every session of `user` but `keep`; returns how many ended.
+pub(super) fn remove_user_sessions(
+    txn: &WriteTransaction,
+    user: UserId,
+    keep: Option<SessionKey>,
+) -> anyhow::Result<usize> {
+    let keys: Vec<[u8; 32]> = {
+        let index = txn.open_multimap_table(SESSIONS_BY_USER)?;
+        let mut keys = Vec::new();
+        for key in index.get(user.0)? {
+            keys.push(key?.value());
+        }
+        keys
+    };
+    let mut n = 0;
+    for key in keys
+        .into_iter()
+        .map(SessionKey)
+        .filter(|k| Some(*k) != keep)
+    {
+        if remove_session(txn, &key)? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 fn remove_session(txn: &WriteTransaction, key: &SessionKey) -> anyhow::Result<bool> {

@@ -1,0 +1,149 @@
+//! The mails gatehouse sends, each with a text and an HTML part and links
+//! built from `--base-url`. The HTML is made with maud, so every value is
+//! escaped.
+
+use super::Mail;
+use crate::clock::Timestamp;
+use crate::domain::EmailAddress;
+use maud::{DOCTYPE, Markup, html};
+use std::time::Duration;
+
+fn page(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { (title) } }
+            body style="font-family: system-ui, sans-serif; line-height: 1.5; color: #1a1f2b; max-width: 560px; margin: 0 auto; padding: 24px;" {
+                (body)
+                p style="color: #5b6474; font-size: 13px; margin-top: 32px;" { "Sent by gatehouse, the login service of your team." }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn button(link: &str, label: &str) -> Markup {
+    html! {
+        p { a href=(link) style="display: inline-block; background: #1f5fbf; color: #ffffff; padding: 10px 18px; border-radius: 6px; text-decoration: none;" { (label) } }
+        p style="font-size: 13px; color: #5b6474;" { "Or copy this address into your browser: " br; (link) }
+    }
+}
+
+fn hours(d: Duration) -> String {
+    let mins = d.as_secs() / 60;
+    match mins {
+        0..=119 => format!("{mins} minutes"),
+        _ => format!("{} hours", mins / 60),
+    }
+}
+
+pub fn verification(to: &EmailAddress, username: &str, link: &str, valid_for: Duration) -> Mail {
+    let valid = hours(valid_for);
+    Mail {
+        to: to.clone(),
+        subject: "Confirm your email address".into(),
+        text: format!(
+            "Hello {username},\n\nplease confirm that this is your email address, so that you can log in:\n\n{link}\n\nThe link works for {valid}. If you did not sign up, ignore this mail: nothing happens without the link.\n"
+        ),
+        html: page(
+            "Confirm your email address",
+            html! {
+                p { "Hello " (username) "," }
+                p { "please confirm that this is your email address, so that you can log in." }
+                (button(link, "Confirm my email address"))
+                p { "The link works for " (valid) ". If you did not sign up, ignore this mail: nothing happens without the link." }
+            },
+        ),
+    }
+}
+
+pub fn reset(to: &EmailAddress, username: &str, link: &str, valid_for: Duration) -> Mail {
+    let valid = hours(valid_for);
+    Mail {
+        to: to.clone(),
+        subject: "Change your password".into(),
+        text: format!(
+            "Hello {username},\n\nsomeone (we hope you) asked to change the password of your account. Choose a new one here:\n\n{link}\n\nThe link works once, for {valid}. If you did not ask, ignore this mail: your password stays as it is.\n"
+        ),
+        html: page(
+            "Change your password",
+            html! {
+                p { "Hello " (username) "," }
+                p { "someone (we hope you) asked to change the password of your account." }
+                (button(link, "Choose a new password"))
+                p { "The link works once, for " (valid) ". If you did not ask, ignore this mail: your password stays as it is." }
+            },
+        ),
+    }
+}
+
+pub fn password_changed(to: &EmailAddress, username: &str, at: Timestamp, login: &str) -> Mail {
+    Mail {
+        to: to.clone(),
+        subject: "Your password was changed".into(),
+        text: format!(
+            "Hello {username},\n\nthe password of your account was changed at {at}. Every session of the account was ended; log in again with the new password:\n\n{login}\n\nIf you did not change it, tell your administrator at once.\n"
+        ),
+        html: page(
+            "Your password was changed",
+            html! {
+                p { "Hello " (username) "," }
+                p { "the password of your account was changed at " (at) ". Every session of the account was ended; log in again with the new password." }
+                (button(login, "Log in"))
+                p { strong { "If you did not change it, tell your administrator at once." } }
+            },
+        ),
+    }
+}
+
+pub fn lock_notice(
+    to: &EmailAddress,
+    username: &str,
+    until: Timestamp,
+    ip: &str,
+    reset_link: Option<&str>,
+) -> Mail {
+    let way_out = match reset_link {
+        Some(l) => format!(
+            "If you cannot remember your password, choose a new one (this also lifts the lock):\n\n{l}\n\n"
+        ),
+        None => "If you cannot remember your password, ask your administrator.\n\n".to_string(),
+    };
+    Mail {
+        to: to.clone(),
+        subject: "Your account was locked after failed logins".into(),
+        text: format!(
+            "Hello {username},\n\nafter more than 10 failed logins in a row, the last from the address {ip}, your account is locked until {until}. Logins are refused until then, even with the right password.\n\n{way_out}If these tries were not yours, someone may be guessing your password: tell your administrator.\n"
+        ),
+        html: page(
+            "Your account was locked",
+            html! {
+                p { "Hello " (username) "," }
+                p { "after more than 10 failed logins in a row, the last from the address " strong { (ip) } ", your account is locked until " strong { (until) } ". Logins are refused until then, even with the right password." }
+                @if let Some(l) = reset_link {
+                    p { "If you cannot remember your password, choose a new one (this also lifts the lock):" }
+                    (button(l, "Choose a new password"))
+                } @else {
+                    p { "If you cannot remember your password, ask your administrator." }
+                }
+                p { "If these tries were not yours, someone may be guessing your password: tell your administrator." }
+            },
+        ),
+    }
+}
+
+pub fn test(to: &EmailAddress, base_url: &str) -> Mail {
+    Mail {
+        to: to.clone(),
+        subject: "gatehouse test mail".into(),
+        text: format!(
+            "This is a test mail from gatehouse at {base_url}. If you read it, mail works.\n"
+        ),
+        html: page(
+            "gatehouse test mail",
+            html! {
+                p { "This is a test mail from gatehouse at " (base_url) ". If you read it, mail works." }
+            },
+        ),
+    }
+}
