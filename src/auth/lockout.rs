@@ -44,6 +44,9 @@ pub enum AfterFailure {
     Counted { failures: u32 },
     /// This failure set the lock.
     NowLocked { until: Timestamp },
+    /// The ID was locked already (by a failure checked at the same time);
+    /// nothing changed.
+    StillLocked { until: Timestamp },
 }
 
 impl LockoutPolicy {
@@ -63,7 +66,7 @@ impl LockoutPolicy {
         now: Timestamp,
     ) -> (LockoutState, AfterFailure) {
         if let Gate::Locked { until } = self.gate(state, now) {
-            return (*state, AfterFailure::NowLocked { until });
+            return (*state, AfterFailure::StillLocked { until });
         }
         // A lock that has run out, or a streak that is stale, leaves a
         // fresh count behind it.
@@ -155,7 +158,7 @@ mod tests {
         let (state, _) = fail_n(11, t(0));
         let (after, outcome) = POLICY.after_failure(&state, t(600));
         assert_eq!(after, state);
-        assert_eq!(outcome, AfterFailure::NowLocked { until: t(1200) });
+        assert_eq!(outcome, AfterFailure::StillLocked { until: t(1200) });
     }
 
     #[test]

@@ -34,10 +34,9 @@ impl HashPool {
         let queued = Arc::new(AtomicUsize::new(0));
         for n in 0..workers.max(1) {
             let receiver = Arc::clone(&receiver);
-            let queued = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{n}"))
-                .spawn(move || worker(&receiver, &queued))?;
+                .spawn(move || worker(&receiver))?;
         }
         Ok(Self { sender, queued })
     }
@@ -49,8 +48,14 @@ impl HashPool {
         T: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let queued = Arc::clone(&self.queued);
         let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+            // Counted down before the answer goes out (and on a panic), so
+            // that whoever has the answer sees the queue without this job.
+            let done = CountDown(queued);
+            let value = f();
+            drop(done);
+            let _ = tx.send(value);
         });
         // Count before sending: a worker may take the job (and decrement)
         // before try_send returns.
@@ -73,7 +78,16 @@ impl HashPool {
     }
 }
 
-fn worker(receiver: &Mutex<Receiver<Job>>, queued: &AtomicUsize) {
+/// Counts one job out of the queue depth when dropped.
+struct CountDown(Arc<AtomicUsize>);
+
+impl Drop for CountDown {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn worker(receiver: &Mutex<Receiver<Job>>) {
     loop {
         // Hold the lock only while taking a job, never while running one.
         let job = {
@@ -81,9 +95,10 @@ fn worker(receiver: &Mutex<Receiver<Job>>, queued: &AtomicUsize) {
             rx.recv()
         };
         match job {
+            // A panicking job must not take the thread with it (its caller
+            // gets Busy through the dropped answer channel).
             Ok(job) => {
-                job();
-                queued.fetch_sub(1, Ordering::SeqCst);
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
             // Every sender is gone: the pool was dropped.
             Err(_) => return,

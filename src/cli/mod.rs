@@ -3,6 +3,7 @@
 //! 1 failed, 2 bad usage.
 
 mod invite;
+mod mail;
 mod serve;
 mod user;
 
@@ -35,6 +36,9 @@ pub enum Command {
     /// Manage invitations to sign up.
     #[command(subcommand)]
     Invite(invite::InviteCommand),
+    /// Check outgoing mail.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 /// `--data-dir`, or the default.
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(cli.data_dir, &args),
         Command::User(cmd) => user::run(cli.data_dir, cmd),
         Command::Invite(cmd) => invite::run(cli.data_dir, cmd),
+        Command::Mail(cmd) => mail::run(cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,6 +52,11 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Mark an account's email address as confirmed, so that it can log in.
+    Verify {
+        /// Email address or username.
+        id: String,
+    },
     /// Lift the lockout of an ID (email or username) at once.
     Unlock {
         /// Email address or username.
@@ -91,6 +96,7 @@ pub fn run(data_dir: Option<PathBuf>, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { json } => list(&open_existing(&dir)?, &dir, json),
         UserCommand::Unlock { id } => unlock(&open_existing(&dir)?, &id),
+        UserCommand::Verify { id } => verify(&open_existing(&dir)?, &id),
     }
 }
 
@@ -262,6 +268,34 @@ fn unlock(store: &RedbStore, raw: &str) -> anyhow::Result<()> {
         ),
         (None, 0) => println!("no account has the ID {id:?}, and it had no failed logins or lock"),
         (None, _) => println!("cleared the failed logins of {id:?} (no account has this ID)"),
+    }
+    Ok(())
+}
+
+fn verify(store: &RedbStore, raw: &str) -> anyhow::Result<()> {
+    let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
+    let Some(user) = store.user_by_login_id(&id)? else {
+        return Err(UsageError(format!(
+            "no account has the ID {id:?}; see `gatehouse user list`"
+        ))
+        .into());
+    };
+    match user.status {
+        UserStatus::PendingVerification => {
+            store.set_status(user.id, UserStatus::Active)?;
+            println!(
+                "verified {} <{}>: the account can log in now",
+                user.username, user.email
+            );
+        }
+        UserStatus::Active => println!(
+            "{} <{}> is verified already; nothing to do",
+            user.username, user.email
+        ),
+        UserStatus::Disabled => println!(
+            "{} <{}> is disabled; verifying does not enable it",
+            user.username, user.email
+        ),
     }
     Ok(())
 }

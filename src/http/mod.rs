@@ -44,6 +44,19 @@ pub fn router(state: AppState) -> Router {
             "/consent",
             get(routes::consent::page).post(routes::consent::submit),
         )
+        .route(
+            "/forgot-password",
+            get(routes::recovery::forgot_page).post(routes::recovery::forgot_submit),
+        )
+        .route(
+            "/reset-password",
+            get(routes::recovery::reset_page).post(routes::recovery::reset_submit),
+        )
+        .route(
+            "/verify-email",
+            get(routes::verify::page).post(routes::verify::submit),
+        )
+        .route("/verify-email/resend", post(routes::verify::resend))
         .route("/terms", get(routes::documents::terms))
         .route("/privacy", get(routes::documents::privacy))
         .route("/account", get(routes::account::page))

@@ -88,6 +88,7 @@ pub trait UserStore {
     /// Replaces an account's password hash; false when there is no such
     /// account.
     fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool>;
+    fn set_status(&self, id: UserId, status: UserStatus) -> anyhow::Result<bool>;
     /// Records that the user accepted the current documents.
     fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool>;
 }

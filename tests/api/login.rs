@@ -116,10 +116,10 @@ async fn an_unverified_account_is_told_so_only_with_the_right_password() {
     );
     let wrong = app.post_login("new@example.com", "Wrong-pass1!").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert!(!wrong.text().await.unwrap().contains("verified"));
+    assert!(!wrong.text().await.unwrap().contains("confirm"));
     let right = app.post_login("new@example.com", PASSWORD).await;
     assert_eq!(right.status(), StatusCode::FORBIDDEN);
-    assert!(right.text().await.unwrap().contains("not verified yet"));
+    assert!(right.text().await.unwrap().contains("not confirmed yet"));
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@ mod cli;
 mod helpers;
 mod lockout;
 mod login;
+mod mail;
 mod sessions;
 mod signup;
+mod smtp;
 mod summary;

@@ -25,6 +25,8 @@ pub struct LoginView<'a> {
     pub endpoint_editable: bool,
     /// Show SIGN UP (open or invite mode); otherwise say it is closed.
     pub signup_open: bool,
+    /// Show CHANGE PASSWORD (the seed's name for "forgot password").
+    pub password_reset: bool,
     pub notice: Option<Notice>,
 }
 
@@ -87,7 +89,11 @@ pub fn page(view: &LoginView<'_>) -> Markup {
             div.auth-links {
                 @if view.signup_open {
                     a.button.secondary href="/signup" id="signup-link" { "Sign up" }
-                } @else {
+                }
+                @if view.password_reset {
+                    a.button.secondary href="/forgot-password" id="forgot-link" { "Change password" }
+                }
+                @if !view.signup_open {
                     p.muted id="signup-closed" { (CLOSED_TEXT) }
                 }
             }

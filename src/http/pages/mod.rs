@@ -8,5 +8,6 @@ pub mod error;
 pub mod icons;
 pub mod layout;
 pub mod login;
+pub mod recovery;
 pub mod signup;
 pub mod summary;

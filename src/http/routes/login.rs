@@ -18,6 +18,8 @@ use crate::error::{AppError, retry_after_secs};
 use crate::http::cookies::{self, Browser};
 use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
+use crate::http::pages::recovery;
+use crate::mail::requests::MailRequest;
 use crate::store::{CompletedLogin, lockout_keys_of};
 use axum::Extension;
 use axum::extract::State;
@@ -34,6 +36,8 @@ pub const INCORRECT: &str = "ID or password is incorrect.";
 pub struct LoginQuery {
     logged_out: Option<String>,
     signed_up: Option<String>,
+    reset: Option<String>,
+    verified: Option<String>,
 }
 
 pub async fn page(
@@ -45,7 +49,13 @@ pub async fn page(
     if me.is_some() {
         return Redirect::to("/").into_response();
     }
-    let notice = if q.signed_up.is_some() {
+    let notice = if q.reset.is_some() {
+        Some(Notice::Info("Your password was changed, and every session of your account was ended. Log in with the new password.".into()))
+    } else if q.verified.is_some() {
+        Some(Notice::Info(
+            "Your email address is confirmed. Log in.".into(),
+        ))
+    } else if q.signed_up.is_some() {
         Some(Notice::Info(
             "Your account is ready. Log in with your email address or username.".into(),
         ))
@@ -116,6 +126,7 @@ pub async fn submit(
     }
 
     let user = state.store.user_by_login_id(&id)?;
+    let known = user.as_ref().map(|u| u.id);
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state
         .passwords
@@ -133,12 +144,12 @@ pub async fn submit(
             if user.status != UserStatus::Active {
                 // Said only to someone who knew the password: reveals
                 // nothing to a guesser (SPEC §3).
-                let msg = match user.status {
-                    UserStatus::PendingVerification => {
-                        "This account's email address is not verified yet. Follow the link in the verification email, or ask your administrator to verify it."
-                    }
-                    _ => "This account is disabled. Contact your administrator.",
-                };
+                if user.status == UserStatus::PendingVerification {
+                    let page =
+                        recovery::unverified(&browser.csrf_token(&state), user.email.as_str());
+                    return Ok((StatusCode::FORBIDDEN, page).into_response());
+                }
+                let msg = "This account is disabled. Contact your administrator.";
                 return Ok(render(
                     &state,
                     &browser,
@@ -208,6 +219,18 @@ pub async fn submit(
                 AfterFailure::NowLocked { until } => {
                     // The admin needs the ID to lift the lock (`user unlock`).
                     tracing::warn!(id = %typed, %ip, until = %until, "an ID was locked after repeated failed logins");
+                    // The owner of a real account is told, once (off the
+                    // request path: an unknown ID answers in the same time).
+                    if let Some(user) = known {
+                        state.mail_requests.submit(MailRequest::LockNotice {
+                            user,
+                            ip: ip.to_string(),
+                            until,
+                        });
+                    }
+                    Ok(locked(&state, &browser, &form.id, now, until))
+                }
+                AfterFailure::StillLocked { until } => {
                     Ok(locked(&state, &browser, &form.id, now, until))
                 }
                 AfterFailure::Counted { .. } => Ok(render(
@@ -286,6 +309,7 @@ fn render(
         endpoint: state.base_url.as_str(),
         endpoint_editable: state.config.endpoint_editable,
         signup_open: state.config.signup != crate::config::SignupMode::Closed,
+        password_reset: state.config.password_reset,
         notice,
     };
     (status, login::page(&view)).into_response()

@@ -6,8 +6,10 @@ pub mod documents;
 pub mod health;
 pub mod login;
 pub mod logout;
+pub mod recovery;
 pub mod signup;
 pub mod summary;
+pub mod verify;
 
 use crate::app::AppState;
 use crate::http::cookies::Browser;

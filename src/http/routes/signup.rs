@@ -16,7 +16,9 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::http::cookies::Browser;
 use crate::http::extract::{ClientIp, Form, Query};
+use crate::http::pages::recovery;
 use crate::http::pages::signup::{self, FieldErrors, SignupValues, SignupView};
+use crate::mail::requests::MailRequest;
 use crate::store::{CreateUserError, NewUser, Redemption};
 use axum::Extension;
 use axum::extract::State;
@@ -159,7 +161,11 @@ pub async fn submit(
         username,
         password_hash,
         role: Role::User,
-        status: UserStatus::Active,
+        status: if state.config.require_verification {
+            UserStatus::PendingVerification
+        } else {
+            UserStatus::Active
+        },
         created_at: now,
         consent: Some(state.documents.consent(now)),
     };
@@ -173,6 +179,15 @@ pub async fn submit(
     match created {
         Ok(user) => {
             tracing::info!(user = %user.id, role = %user.role, %ip, "signed up");
+            if user.status == UserStatus::PendingVerification {
+                let shown = user.email.to_string();
+                state
+                    .mail_requests
+                    .submit(MailRequest::Verify { email: user.email });
+                return Ok(
+                    recovery::check_email(&browser.csrf_token(&state), &shown).into_response()
+                );
+            }
             Ok(Redirect::to("/login?signed_up=1").into_response())
         }
         Err(CreateUserError::EmailTaken) => {

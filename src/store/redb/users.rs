@@ -5,7 +5,9 @@ use super::{
     INVITES, INVITES_BY_HASH, META_NEXT_USER, RedbStore, USERS, USERS_BY_EMAIL, USERS_BY_NAME,
     decode, encode, next_id,
 };
-use crate::domain::{Consent, Invitation, InviteProblem, LoginId, Redeemed, User, UserId};
+use crate::domain::{
+    Consent, Invitation, InviteProblem, LoginId, Redeemed, User, UserId, UserStatus,
+};
 use crate::store::{CreateUserError, NewUser, Redemption, UserStore};
 use anyhow::Context;
 use redb::{ReadableDatabase, ReadableTable};
@@ -85,6 +87,10 @@ impl UserStore for RedbStore {
         };
         txn.commit().context("failed to commit the new user")?;
         Ok(user)
+    }
+
+    fn set_status(&self, id: UserId, status: UserStatus) -> anyhow::Result<bool> {
+        self.update_user(id, |u| u.status = status)
     }
 
     fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool> {
