@@ -5,12 +5,12 @@
 use crate::auth::csrf::CsrfKey;
 use crate::auth::password::Passwords;
 use crate::auth::pool::HashPool;
-use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::ratelimit::{KeyedLimiter, LoginLimiter};
 use crate::auth::session::SessionCache;
 use crate::clock::Clock;
 use crate::config::{Config, SignupMode};
 use crate::documents::Documents;
-use crate::domain::{CommonPasswords, InviteToken, Role};
+use crate::domain::{CommonPasswords, InviteToken, Role, UserId};
 use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::mail::outbox::Outbox;
@@ -48,6 +48,8 @@ pub struct Inner {
     pub mail_requests: MailRequests,
     /// Per-client limit of mail requests (forgot password, resend).
     pub mail_limiter: LoginLimiter,
+    /// Tries to change the password per account (5 per 15 minutes).
+    pub password_change_limiter: KeyedLimiter<UserId>,
     pub common_passwords: CommonPasswords,
     pub csrf: CsrfKey,
     pub clock: Clock,
@@ -155,6 +157,11 @@ impl App {
             limiter: LoginLimiter::new(config.login_rate_per_minute, clock.clone()),
             signup_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
             mail_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            password_change_limiter: KeyedLimiter::new(
+                std::num::NonZeroU32::new(5).expect("5"),
+                Duration::from_secs(15 * 60),
+                clock.clone(),
+            ),
             mailer,
             outbox: Outbox::default(),
             mail_requests,
@@ -288,6 +295,7 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
         state.limiter.forget_idle();
         state.signup_limiter.forget_idle();
         state.mail_limiter.forget_idle();
+        state.password_change_limiter.forget_idle();
         let s = state.clone();
         match tokio::task::spawn_blocking(move || purge_expired(&s)).await {
             Ok(Ok((sessions, counters))) if sessions + counters > 0 => {

@@ -60,6 +60,11 @@ pub fn router(state: AppState) -> Router {
         .route("/terms", get(routes::documents::terms))
         .route("/privacy", get(routes::documents::privacy))
         .route("/account", get(routes::account::page))
+        .route("/account/password", post(routes::account::change_password))
+        .route(
+            "/account/sessions/revoke",
+            post(routes::account::revoke_session),
+        )
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::summary::session_api))
         .route("/healthz", get(routes::health::healthz))

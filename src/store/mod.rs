@@ -55,6 +55,17 @@ pub enum CreateUserError {
     Other(#[from] anyhow::Error),
 }
 
+/// One login try on an account, for its history (Account page).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    pub at: Timestamp,
+    pub ip: String,
+    pub ok: bool,
+}
+
+/// How many tries each account's history keeps.
+pub const LOGIN_HISTORY: usize = 50;
+
 /// Everything a successful login changes, written in one transaction.
 #[derive(Debug)]
 pub struct CompletedLogin {
@@ -122,10 +133,13 @@ pub trait LockoutStore {
     /// Reads, changes with `f` and writes one counter in one transaction, so
     /// that concurrent failures are all counted. A result equal to the
     /// default state deletes the record.
+    /// With `attempt`, the failed try is also added to that account's login
+    /// history, in the same transaction.
     fn update_lockout(
         &self,
         key: &str,
         f: &mut dyn FnMut(LockoutState) -> LockoutState,
+        attempt: Option<(UserId, LoginAttempt)>,
     ) -> anyhow::Result<LockoutState>;
     /// Deletes the named counters; returns how many there were.
     fn clear_lockouts(&self, keys: &[String]) -> anyhow::Result<usize>;
@@ -138,6 +152,19 @@ pub trait SessionStore {
     fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>>;
     fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool>;
     fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>>;
+    /// The account's recent login tries, newest first.
+    fn login_history(&self, user: UserId) -> anyhow::Result<Vec<LoginAttempt>>;
+    /// A logged-in user's new password, in one transaction: the hash is
+    /// set, every other session ends, and `notice` is queued. Returns how
+    /// many sessions ended.
+    fn change_password(
+        &self,
+        user: UserId,
+        new_hash: String,
+        keep: SessionKey,
+        notice: Mail,
+        now: Timestamp,
+    ) -> anyhow::Result<usize>;
     /// Writes a batch of last-seen times (sessions gone since are skipped).
     fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()>;
     /// Deletes every session `expired` says is over; returns how many.

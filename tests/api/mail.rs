@@ -11,7 +11,7 @@ use gatehouse::mail::SmtpSettings;
 use reqwest::StatusCode;
 use std::time::Duration;
 
-fn with_smtp(smtp: &SmtpServer) -> impl FnOnce(&mut Config) + use<> {
+pub(crate) fn with_smtp(smtp: &SmtpServer) -> impl FnOnce(&mut Config) + use<> {
     let (url, ca) = (smtp.url(), smtp.ca_file.clone());
     move |c: &mut Config| {
         c.mail.smtp = Some(SmtpSettings::parse(&url).unwrap());

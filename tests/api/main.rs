@@ -2,8 +2,10 @@
 //! suite links once and runs in parallel. Each test gets its own temp data
 //! directory, its own app on port 0 and its own manual clock.
 
+mod account;
 mod bad_input;
 mod browser;
+mod browser_mail;
 mod browser_signup;
 mod cli;
 mod helpers;

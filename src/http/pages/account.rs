@@ -1,16 +1,34 @@
-//! The Account page: who you are and where you are logged in.
+//! The Account page: who you are, a new password, where you are logged in
+//! (with a way to end each other session), and your recent logins.
 
 use crate::auth::session::Session;
-use crate::domain::User;
+use crate::domain::{PasswordPolicy, User};
+use crate::store::LoginAttempt;
 use maud::{Markup, html};
 
 pub struct SessionRow<'a> {
     pub session: &'a Session,
+    /// Hex of the session's stored key: names it in the revoke form.
+    pub id: String,
     pub current: bool,
 }
 
-pub fn content(user: &User, sessions: &[SessionRow<'_>]) -> Markup {
+pub struct AccountView<'a> {
+    pub user: &'a User,
+    pub csrf: &'a str,
+    pub sessions: &'a [SessionRow<'a>],
+    pub history: &'a [LoginAttempt],
+    pub policy: PasswordPolicy,
+    /// A message after an action ("Your password was changed…").
+    pub notice: Option<&'a str>,
+    pub password_errors: &'a [String],
+}
+
+pub fn content(v: &AccountView<'_>) -> Markup {
+    let user = v.user;
+    let invalid = (!v.password_errors.is_empty()).then_some("true");
     html! {
+        @if let Some(n) = v.notice { p.notice.info role="status" { (n) } }
         section aria-labelledby="profile-heading" {
             h2 id="profile-heading" { "Profile" }
             dl.facts {
@@ -21,13 +39,42 @@ pub fn content(user: &User, sessions: &[SessionRow<'_>]) -> Markup {
                 dt { "Member since" } dd { time datetime=(user.created_at) { (user.created_at) } }
             }
         }
+        section aria-labelledby="password-heading" {
+            h2 id="password-heading" { "Change password" }
+            @if !v.password_errors.is_empty() {
+                div.notice.error role="alert" id="password-errors" { @for e in v.password_errors { p { (e) } } }
+            }
+            form.stack.narrow method="post" action="/account/password" id="password-form" {
+                input type="hidden" name="csrf" value=(v.csrf);
+                div.field {
+                    label for="current-password" { "Current password" }
+                    input id="current-password" name="current" type="password" autocomplete="current-password" required aria-invalid=[invalid];
+                }
+                div.field {
+                    label for="new-password" { "New password" }
+                    input id="new-password" name="password" type="password" autocomplete="new-password" required
+                        aria-invalid=[invalid] aria-describedby="new-password-rule";
+                    p.hint id="new-password-rule" {
+                        "At least " (v.policy.min_len()) " characters"
+                        @if let PasswordPolicy::Seed { .. } = v.policy { ", with a letter, a digit and a special character" }
+                        "; not a commonly used password."
+                    }
+                }
+                div.field {
+                    label for="new-password-confirm" { "New password again" }
+                    input id="new-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required;
+                }
+                p.hint { "Your other sessions end when you change it." }
+                button.button.primary type="submit" { "Change password" }
+            }
+        }
         section aria-labelledby="sessions-heading" {
             h2 id="sessions-heading" { "Where you are logged in" }
-            div.table-wrap {
+            div.table-wrap tabindex="0" role="region" aria-labelledby="sessions-heading" {
                 table.data {
-                    thead { tr { th scope="col" { "Browser" } th scope="col" { "Address" } th scope="col" { "Logged in" } th scope="col" { "Last seen" } } }
+                    thead { tr { th scope="col" { "Browser" } th scope="col" { "Address" } th scope="col" { "Logged in" } th scope="col" { "Last seen" } th scope="col" { span.visually-hidden { "Action" } } } }
                     tbody {
-                        @for row in sessions {
+                        @for row in v.sessions {
                             tr {
                                 td {
                                     (if row.session.user_agent.is_empty() { "Unknown browser" } else { row.session.user_agent.as_str() })
@@ -36,6 +83,36 @@ pub fn content(user: &User, sessions: &[SessionRow<'_>]) -> Markup {
                                 td { (row.session.ip) }
                                 td { time datetime=(row.session.created_at) { (row.session.created_at) } }
                                 td { time datetime=(row.session.last_seen) { (row.session.last_seen) } }
+                                td {
+                                    @if !row.current {
+                                        form method="post" action="/account/sessions/revoke" {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="hidden" name="session" value=(row.id);
+                                            button.button.small type="submit" aria-label={ "End the session from " (row.session.ip) } { "End" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="history-heading" {
+            h2 id="history-heading" { "Recent logins" }
+            @if v.history.is_empty() {
+                p.muted { "No logins recorded yet." }
+            } @else {
+                div.table-wrap tabindex="0" role="region" aria-labelledby="history-heading" {
+                    table.data id="login-history" {
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Address" } th scope="col" { "Result" } } }
+                        tbody {
+                            @for a in v.history {
+                                tr {
+                                    td { time datetime=(a.at) { (a.at) } }
+                                    td { (a.ip) }
+                                    td { @if a.ok { "Logged in" } @else { strong { "Failed" } } }
+                                }
                             }
                         }
                     }

@@ -32,7 +32,15 @@ fn meter(key: &str, label: &str, percent: f64, text: &str) -> Markup {
 
 pub fn content(s: &SummaryJson) -> Markup {
     let h = &s.host;
+    let failed = s.account.failed_since_last_login;
     html! {
+        @if failed > 0 {
+            p.notice.error role="alert" id="failed-logins" {
+                strong { (failed) @if failed == 1 { " failed login" } @else { " failed logins" } }
+                " on your account since your previous login. If they were not you, "
+                a href="/account" { "change your password" } " and look at your recent logins."
+            }
+        }
         section aria-labelledby="usage-heading" {
             div.section-head {
                 h2 id="usage-heading" { "Current resource usage" }

@@ -20,7 +20,7 @@ use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
 use crate::http::pages::recovery;
 use crate::mail::requests::MailRequest;
-use crate::store::{CompletedLogin, lockout_keys_of};
+use crate::store::{CompletedLogin, LoginAttempt, lockout_keys_of};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -202,14 +202,30 @@ pub async fn submit(
             Ok((jar, Redirect::to("/")).into_response())
         }
         _ => {
+            // A known account keeps the failure in its history (in the
+            // same transaction: unknown IDs cost the same one write).
+            let attempt = known.map(|u| {
+                (
+                    u,
+                    LoginAttempt {
+                        at: now,
+                        ip: ip.to_string(),
+                        ok: false,
+                    },
+                )
+            });
             let outcome = state
                 .blocking(move |s| {
                     let mut outcome = AfterFailure::Counted { failures: 0 };
-                    s.update_lockout(&key, &mut |current| {
-                        let (next, o) = policy.after_failure(&current, now);
-                        outcome = o;
-                        next
-                    })?;
+                    s.update_lockout(
+                        &key,
+                        &mut |current| {
+                            let (next, o) = policy.after_failure(&current, now);
+                            outcome = o;
+                            next
+                        },
+                        attempt,
+                    )?;
                     Ok(outcome)
                 })
                 .await?;

@@ -50,6 +50,8 @@ pub struct AccountJson {
     /// The login before the current one.
     pub last_login: Option<LoginRecord>,
     pub active_sessions: usize,
+    /// Failed tries on this account between the previous login and this one.
+    pub failed_since_last_login: usize,
 }
 
 #[derive(Serialize)]
@@ -101,6 +103,16 @@ fn build(state: &AppState, me: &Authenticated) -> anyhow::Result<SummaryJson> {
         .iter()
         .filter(|(k, s)| !policy.is_expired(s, state.sessions.last_seen(k, s), now))
         .count();
+    // Newest first: this login's success, then the failures before it,
+    // back to the previous success.
+    let failed = state
+        .store
+        .login_history(me.user.id)?
+        .iter()
+        .skip_while(|a| !a.ok)
+        .skip(1)
+        .take_while(|a| !a.ok)
+        .count();
     let cpus = h.cpus.max(1);
     let up = state.started.elapsed().as_secs();
     Ok(SummaryJson {
@@ -139,6 +151,7 @@ fn build(state: &AppState, me: &Authenticated) -> anyhow::Result<SummaryJson> {
             role: me.user.role.to_string(),
             last_login: me.user.previous_login.clone(),
             active_sessions: active,
+            failed_since_last_login: failed,
         },
     })
 }

@@ -1,8 +1,10 @@
 //! Lockout counters, keyed by normalised login ID.
 
-use super::{LOCKOUTS, RedbStore, decode, encode};
+use super::{LOCKOUTS, RedbStore, decode, encode, record_attempt};
 use crate::auth::lockout::LockoutState;
+use crate::domain::UserId;
 use crate::store::LockoutStore;
+use crate::store::LoginAttempt;
 use redb::ReadableTable;
 
 impl LockoutStore for RedbStore {
@@ -20,8 +22,12 @@ impl LockoutStore for RedbStore {
         &self,
         key: &str,
         f: &mut dyn FnMut(LockoutState) -> LockoutState,
+        attempt: Option<(UserId, LoginAttempt)>,
     ) -> anyhow::Result<LockoutState> {
         self.write(|txn| {
+            if let Some((user, attempt)) = &attempt {
+                record_attempt(txn, *user, attempt)?;
+            }
             let mut table = txn.open_table(LOCKOUTS)?;
             let current = table
                 .get(key)?

@@ -14,7 +14,11 @@ use crate::store::{
 };
 use redb::{ReadableTable, WriteTransaction};
 
-fn insert_mail(txn: &WriteTransaction, mail: Mail, now: Timestamp) -> anyhow::Result<u64> {
+pub(super) fn insert_mail(
+    txn: &WriteTransaction,
+    mail: Mail,
+    now: Timestamp,
+) -> anyhow::Result<u64> {
     let id = next_id(txn, META_NEXT_MAIL)?;
     let entry = OutboxEntry {
         id,

@@ -35,6 +35,8 @@ const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
 const INVITES: TableDefinition<u64, &[u8]> = TableDefinition::new("invites");
 const INVITES_BY_HASH: TableDefinition<[u8; 32], u64> = TableDefinition::new("invites_by_hash");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// (user, sequence) -> login attempt; the newest `LOGIN_HISTORY` kept.
+const LOGINS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logins");
 const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("tokens");
 /// (user, purpose code) -> token hash: one live token per user and purpose.
 const TOKENS_BY_USER: TableDefinition<(u64, u8), [u8; 32]> = TableDefinition::new("tokens_by_user");
@@ -44,6 +46,7 @@ const META_PASSWORD_KEY: &str = "password_key";
 const META_NEXT_USER: &str = "next_user_id";
 const META_NEXT_INVITE: &str = "next_invite_id";
 const META_NEXT_MAIL: &str = "next_mail_id";
+const META_NEXT_LOGIN: &str = "next_login_seq";
 
 /// Why the database could not be opened, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +196,7 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     txn.open_table(INVITES)?;
     txn.open_table(INVITES_BY_HASH)?;
     txn.open_table(OUTBOX)?;
+    txn.open_table(LOGINS)?;
     txn.open_table(TOKENS)?;
     txn.open_table(TOKENS_BY_USER)?;
     txn.commit()?;
@@ -208,6 +212,29 @@ fn next_id(txn: &WriteTransaction, counter: &str) -> anyhow::Result<u64> {
         .unwrap_or(1);
     meta.insert(counter, (id + 1).to_le_bytes().as_slice())?;
     Ok(id)
+}
+
+/// Adds a login try to the user's history, dropping the oldest beyond
+/// `LOGIN_HISTORY`.
+fn record_attempt(
+    txn: &WriteTransaction,
+    user: crate::domain::UserId,
+    attempt: &crate::store::LoginAttempt,
+) -> anyhow::Result<()> {
+    let seq = next_id(txn, META_NEXT_LOGIN)?;
+    let mut table = txn.open_table(LOGINS)?;
+    table.insert((user.0, seq), encode(attempt).as_slice())?;
+    let keys: Vec<(u64, u64)> = table
+        .range((user.0, 0)..=(user.0, u64::MAX))?
+        .map(|row| row.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for key in keys
+        .iter()
+        .take(keys.len().saturating_sub(crate::store::LOGIN_HISTORY))
+    {
+        table.remove(*key)?;
+    }
+    Ok(())
 }
 
 fn decode_u32(bytes: &[u8]) -> Option<u32> {

@@ -1,11 +1,15 @@
 //! Sessions by key (the token's hash), indexed by user; and the login
 //! transaction that creates one.
 
-use super::{LOCKOUTS, RedbStore, SESSIONS, SESSIONS_BY_USER, USERS, decode, encode};
+use super::mail::insert_mail;
+use super::{
+    LOCKOUTS, LOGINS, RedbStore, SESSIONS, SESSIONS_BY_USER, USERS, decode, encode, record_attempt,
+};
 use crate::auth::session::{Session, SessionKey};
 use crate::clock::Timestamp;
 use crate::domain::{User, UserId};
-use crate::store::{CompletedLogin, SessionStore};
+use crate::mail::Mail;
+use crate::store::{CompletedLogin, LoginAttempt, SessionStore};
 use anyhow::Context;
 use redb::{Durability, ReadableMultimapTable, ReadableTable, WriteTransaction};
 
@@ -26,6 +30,15 @@ impl SessionStore for RedbStore {
             let mut users = txn.open_table(USERS)?;
             let stored = users.get(login.user.0)?.map(|v| v.value().to_vec());
             let mut user: User = decode(&stored.context("the user logging in is gone")?, "user")?;
+            record_attempt(
+                txn,
+                login.user,
+                &LoginAttempt {
+                    at: login.login.at,
+                    ip: login.login.ip.clone(),
+                    ok: true,
+                },
+            )?;
             user.previous_login = user.last_login.take();
             user.last_login = Some(login.login);
             if let Some(hash) = login.new_password_hash {
@@ -59,6 +72,38 @@ impl SessionStore for RedbStore {
             }
         }
         Ok(out)
+    }
+
+    fn login_history(&self, user: UserId) -> anyhow::Result<Vec<LoginAttempt>> {
+        let txn = self.read()?;
+        let table = txn.open_table(LOGINS)?;
+        let mut out = Vec::new();
+        for row in table.range((user.0, 0)..=(user.0, u64::MAX))?.rev() {
+            let (_, v) = row?;
+            out.push(decode(v.value(), "login attempt")?);
+        }
+        Ok(out)
+    }
+
+    fn change_password(
+        &self,
+        user: UserId,
+        new_hash: String,
+        keep: SessionKey,
+        notice: Mail,
+        now: Timestamp,
+    ) -> anyhow::Result<usize> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS)?;
+            let stored = users.get(user.0)?.map(|v| v.value().to_vec());
+            let mut u: User = decode(&stored.context("the user is gone")?, "user")?;
+            u.password_hash = new_hash;
+            users.insert(user.0, encode(&u).as_slice())?;
+            drop(users);
+            let ended = remove_user_sessions(txn, user, Some(keep))?;
+            insert_mail(txn, notice, now)?;
+            Ok(ended)
+        })
     }
 
     fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()> {
