@@ -11,7 +11,10 @@ use crate::domain::{
     CommonPasswords, EmailAddress, LoginId, NewPassword, Role, UserStatus, Username,
 };
 use crate::store::redb::RedbStore;
-use crate::store::{CreateUserError, LockoutStore, NewUser, Store, UserStore, lockout_keys_of};
+use crate::store::{
+    CreateUserError, LockoutStore, MailStore, NewUser, OneTimeToken, Store, TokenPurpose,
+    UserStore, lockout_keys_of,
+};
 use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
@@ -30,12 +33,16 @@ pub enum UserCommand {
         /// Make it an administrator.
         #[arg(long)]
         admin: bool,
-        /// Read the password from standard input (one line).
+        /// Read the password from standard input (one line). Without it, a
+        /// one-time link where the owner sets the password is printed.
         #[arg(long)]
         password_stdin: bool,
-        /// The server's config file, for its password settings.
+        /// The server's config file, for its password settings and base URL.
         #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The public URL of gatehouse, for the link [default: the server's].
+        #[arg(long, env = "GATEHOUSE_BASE_URL", value_name = "URL")]
+        base_url: Option<url::Url>,
         /// bcrypt cost [default: 12, or the config file's].
         #[arg(long, env = "GATEHOUSE_BCRYPT_COST", value_name = "N")]
         bcrypt_cost: Option<u32>,
@@ -73,12 +80,14 @@ pub fn run(data_dir: Option<PathBuf>, cmd: UserCommand) -> anyhow::Result<()> {
             admin,
             password_stdin,
             config,
+            base_url,
             bcrypt_cost,
             password_policy,
             password_min_length,
         } => {
             let args = ServeArgs {
                 config,
+                base_url,
                 bcrypt_cost,
                 password_policy,
                 password_min_length,
@@ -127,14 +136,6 @@ fn add(
     admin: bool,
     password_stdin: bool,
 ) -> anyhow::Result<()> {
-    if !password_stdin {
-        return Err(UsageError(
-            "give the new account's password on standard input with --password-stdin, for example: \
-             printf '%s' 'a-strong-Passw0rd!' | gatehouse user add EMAIL --password-stdin"
-                .into(),
-        )
-        .into());
-    }
     let email =
         EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
     let username = match username {
@@ -145,27 +146,22 @@ fn add(
             )
         })?,
     };
-    let mut raw = String::new();
-    std::io::stdin()
-        .read_to_string(&mut raw)
-        .context("failed to read the password from standard input")?;
-    let raw = raw
-        .strip_suffix('\n')
-        .map(|r| r.strip_suffix('\r').unwrap_or(r))
-        .unwrap_or(&raw)
-        .to_string();
-    let password = NewPassword::parse(
-        config.password_policy,
-        &CommonPasswords::embedded(),
-        raw,
-        &[email.as_str(), username.as_str()],
-    )
-    .map_err(|problems| {
-        let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        UsageError(format!("the password was refused: {}", why.join(" ")))
-    })?;
+    let password = if password_stdin {
+        Some(read_password(config, &email, &username)?)
+    } else {
+        None
+    };
     let store = open(dir)?;
-    let hash = hash_now(&store.password_key(), config.bcrypt_cost, password.expose());
+    // Without a password, the account gets one nobody knows, and the link
+    // printed below lets its owner choose one.
+    let hash = match &password {
+        Some(p) => hash_now(&store.password_key(), config.bcrypt_cost, p.expose()),
+        None => hash_now(
+            &store.password_key(),
+            config.bcrypt_cost,
+            &crate::auth::random_token::<32>(),
+        ),
+    };
     let new = NewUser {
         email,
         username,
@@ -191,7 +187,57 @@ fn add(
         "created {} {} <{}> (id {})",
         user.role, user.username, user.email, user.id
     );
+    if password.is_none() {
+        let secret = crate::auth::random_token::<32>();
+        let now = Clock::system().now();
+        let token = OneTimeToken {
+            purpose: TokenPurpose::Reset,
+            user: user.id,
+            created_at: now,
+            expires_at: now.plus(SETUP_LINK_TTL),
+        };
+        store.issue_token(crate::auth::sha256(secret.as_bytes()), token, None)?;
+        let mut link = config
+            .base_url_for(config.listen)
+            .join("reset-password")
+            .expect("a base URL joins a path");
+        link.query_pairs_mut().append_pair("token", &secret);
+        println!(
+            "\nSend this one-time link to {}; it sets the account's password and works for 7 days:\n\n  {link}\n",
+            user.email
+        );
+    }
     Ok(())
+}
+
+/// How long the password link of `user add` (without a password) works.
+const SETUP_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// One line of standard input, checked against the password rule.
+fn read_password(
+    config: &Config,
+    email: &EmailAddress,
+    username: &Username,
+) -> anyhow::Result<NewPassword> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .context("failed to read the password from standard input")?;
+    let raw = raw
+        .strip_suffix('\n')
+        .map(|r| r.strip_suffix('\r').unwrap_or(r))
+        .unwrap_or(&raw)
+        .to_string();
+    NewPassword::parse(
+        config.password_policy,
+        &CommonPasswords::embedded(),
+        raw,
+        &[email.as_str(), username.as_str()],
+    )
+    .map_err(|problems| {
+        let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        UsageError(format!("the password was refused: {}", why.join(" "))).into()
+    })
 }
 
 fn list(store: &RedbStore, dir: &Path, as_json: bool) -> anyhow::Result<()> {

@@ -157,7 +157,7 @@ async fn handle(
         expires_at: now.plus(ttl),
     };
     state
-        .blocking(move |s| s.issue_token(hash, token, mail))
+        .blocking(move |s| s.issue_token(hash, token, Some(mail)))
         .await
         .map_err(crate::mail::outbox::anyhow_of)?;
     state.outbox.wake();

@@ -221,12 +221,13 @@ pub trait MailStore {
     /// Stores a mail in the outbox; returns its number.
     fn enqueue_mail(&self, mail: Mail, now: Timestamp) -> anyhow::Result<u64>;
     /// Stores a one-time token, replacing the user's earlier one of the same
-    /// purpose, and the mail that carries it, in one transaction.
+    /// purpose, and the mail that carries it (if any: a link the CLI prints
+    /// has none), in one transaction.
     fn issue_token(
         &self,
         token_hash: [u8; 32],
         token: OneTimeToken,
-        mail: Mail,
+        mail: Option<Mail>,
     ) -> anyhow::Result<()>;
     fn token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<OneTimeToken>>;
     /// Consumes a verification token: the account becomes active.

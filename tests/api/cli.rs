@@ -149,7 +149,7 @@ fn bad_usage_exits_2_with_a_plain_message() {
     assert_eq!(o.status.code(), Some(2));
     let o = gatehouse(dir.path(), &["user", "add", "a@example.com"], None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--password-stdin"));
+    assert!(stderr(&o).contains("give one with --username"));
 }
 
 #[test]
@@ -434,4 +434,55 @@ fn the_first_start_prints_a_single_use_admin_link() {
     assert_eq!(list[0]["role"], "admin");
     assert_eq!(list[0]["uses"], 1);
     assert_eq!(list[0]["first_run"], true);
+}
+
+#[tokio::test]
+async fn user_add_without_a_password_prints_a_link_that_sets_it() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let o = gatehouse(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "bea@example.com",
+            "--base-url",
+            "https://login.example.com",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let link = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("https://login.example.com/reset-password?token="))
+        .expect("a link");
+    let path = link
+        .strip_prefix("https://login.example.com")
+        .unwrap()
+        .to_string();
+
+    let app = crate::helpers::spawn_in(dir, gatehouse::Clock::system(), |_| {}).await;
+    assert_eq!(
+        app.post_login("bea", PASSWORD).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "no password yet"
+    );
+    let html = app.get_text(&path).await.1;
+    let token = path.split("token=").nth(1).unwrap();
+    let csrf = crate::helpers::csrf_from(&html);
+    let r = app
+        .client
+        .post(app.url("/reset-password"))
+        .form(&[
+            ("token", token),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login?reset=1");
+    app.login_ok("bea", PASSWORD).await;
 }

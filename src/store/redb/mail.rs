@@ -75,7 +75,12 @@ impl MailStore for RedbStore {
         self.write(|txn| insert_mail(txn, mail, now))
     }
 
-    fn issue_token(&self, hash: [u8; 32], token: OneTimeToken, mail: Mail) -> anyhow::Result<()> {
+    fn issue_token(
+        &self,
+        hash: [u8; 32],
+        token: OneTimeToken,
+        mail: Option<Mail>,
+    ) -> anyhow::Result<()> {
         self.write(|txn| {
             let slot = (token.user.0, token.purpose.code());
             let mut by_user = txn.open_table(TOKENS_BY_USER)?;
@@ -86,7 +91,9 @@ impl MailStore for RedbStore {
             }
             tokens.insert(hash, encode(&token).as_slice())?;
             drop((tokens, by_user));
-            insert_mail(txn, mail, token.created_at)?;
+            if let Some(mail) = mail {
+                insert_mail(txn, mail, token.created_at)?;
+            }
             Ok(())
         })
     }
