@@ -29,6 +29,14 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             db.display()
         ));
         tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
+        if state.mailer.is_log() {
+            say(
+                "WARNING: no SMTP server is set (--smtp-url), so nobody receives mail: verification, \
+                 password-reset and lock-notice mails are only written to the log (their links work from there)."
+                    .into(),
+            );
+            tracing::warn!("no --smtp-url: mail goes to the log only; nobody receives it");
+        }
         if let Some(link) = app.first_run_link()? {
             say(format!(
                 "\nNo admin account yet. Open this link in a browser to create the first (admin) account.\n\
