@@ -93,6 +93,15 @@ impl AppState {
         invite_link(&self.base_url, token)
     }
 
+    /// Records an audit event after an action that has happened; a failure
+    /// to record is logged loudly but does not undo or fail the action.
+    pub async fn audit(&self, event: crate::store::AuditEvent) {
+        let kind = event.kind.as_str();
+        if let Err(e) = self.blocking(move |s| s.audit(vec![event])).await {
+            tracing::error!(kind, error = ?e, "could not write an audit event");
+        }
+    }
+
     /// Cookies get `Secure` under https or with `--secure-cookies`.
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies || self.base_url.scheme() == "https"

@@ -10,7 +10,7 @@ use crate::auth::ratelimit::KeyedLimiter;
 use crate::clock::Timestamp;
 use crate::domain::{EmailAddress, LoginId, UserId, UserStatus};
 use crate::mail::messages;
-use crate::store::{OneTimeToken, TokenPurpose};
+use crate::store::{AuditEvent, AuditKind, OneTimeToken, TokenPurpose};
 use std::num::NonZeroU32;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -156,11 +156,17 @@ async fn handle(
         created_at: now,
         expires_at: now.plus(ttl),
     };
+    let user_id = user.id;
     state
         .blocking(move |s| s.issue_token(hash, token, Some(mail)))
         .await
         .map_err(crate::mail::outbox::anyhow_of)?;
     state.outbox.wake();
+    if purpose == TokenPurpose::Reset {
+        state
+            .audit(AuditEvent::new(now, AuditKind::ResetRequested, "anonymous").user(user_id))
+            .await;
+    }
     Ok(())
 }
 

@@ -66,6 +66,117 @@ pub struct LoginAttempt {
 /// How many tries each account's history keeps.
 pub const LOGIN_HISTORY: usize = 50;
 
+/// What the audit log records (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    LoginOk,
+    LoginFailed,
+    /// A try refused because the ID was locked.
+    LoginRefusedLocked,
+    LockSet,
+    LockCleared,
+    Logout,
+    Signup,
+    Verified,
+    ResetRequested,
+    ResetDone,
+    PasswordChanged,
+    SessionRevoked,
+    /// Anything an admin did with the CLI (`detail` says what).
+    Admin,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginOk => "login_ok",
+            Self::LoginFailed => "login_failed",
+            Self::LoginRefusedLocked => "login_refused_locked",
+            Self::LockSet => "lock_set",
+            Self::LockCleared => "lock_cleared",
+            Self::Logout => "logout",
+            Self::Signup => "signup",
+            Self::Verified => "verified",
+            Self::ResetRequested => "reset_requested",
+            Self::ResetDone => "reset_done",
+            Self::PasswordChanged => "password_changed",
+            Self::SessionRevoked => "session_revoked",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// One security event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    pub kind: AuditKind,
+    /// Who did it: `self`, `anonymous`, `system` or `cli:<os user>`.
+    pub actor: String,
+    /// The account it concerns, if any.
+    pub user: Option<UserId>,
+    /// The ID a lock concerns, an invitation number…
+    pub subject: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    pub fn new(at: Timestamp, kind: AuditKind, actor: impl Into<String>) -> Self {
+        Self {
+            at,
+            kind,
+            actor: actor.into(),
+            user: None,
+            subject: None,
+            ip: None,
+            detail: None,
+        }
+    }
+
+    pub fn user(mut self, user: UserId) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    pub fn maybe_user(mut self, user: Option<UserId>) -> Self {
+        self.user = user;
+        self
+    }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    pub fn ip(mut self, ip: impl ToString) -> Self {
+        self.ip = Some(ip.to_string());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+pub trait AuditStore {
+    /// Records events (rare ones: hot paths record theirs inside their own
+    /// transaction).
+    fn audit(&self, events: Vec<AuditEvent>) -> anyhow::Result<()>;
+    /// Events at or after `since`, about `user` if given, newest first, at
+    /// most `limit`.
+    fn audit_events(
+        &self,
+        since: Option<Timestamp>,
+        user: Option<UserId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<AuditEvent>>;
+    /// Deletes events older than `before`; returns how many.
+    fn purge_audit(&self, before: Timestamp) -> anyhow::Result<usize>;
+}
+
 /// Everything a successful login changes, written in one transaction.
 #[derive(Debug)]
 pub struct CompletedLogin {
@@ -79,6 +190,7 @@ pub struct CompletedLogin {
     pub login: LoginRecord,
     /// A new password hash replacing one of an old scheme or cost.
     pub new_password_hash: Option<String>,
+    pub audit: AuditEvent,
 }
 
 pub trait UserStore {
@@ -134,11 +246,11 @@ pub trait LockoutStore {
     /// that concurrent failures are all counted. A result equal to the
     /// default state deletes the record.
     /// With `attempt`, the failed try is also added to that account's login
-    /// history, in the same transaction.
+    /// history; `f` also returns audit events; all in the same transaction.
     fn update_lockout(
         &self,
         key: &str,
-        f: &mut dyn FnMut(LockoutState) -> LockoutState,
+        f: &mut dyn FnMut(LockoutState) -> (LockoutState, Vec<AuditEvent>),
         attempt: Option<(UserId, LoginAttempt)>,
     ) -> anyhow::Result<LockoutState>;
     /// Deletes the named counters; returns how many there were.
@@ -262,7 +374,15 @@ pub trait MailStore {
 
 /// Everything gatehouse keeps.
 pub trait Store:
-    UserStore + InviteStore + LockoutStore + SessionStore + MailStore + Send + Sync + 'static
+    UserStore
+    + InviteStore
+    + LockoutStore
+    + SessionStore
+    + MailStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The key of the password pre-hash (see `auth::password`), made when
     /// the database was created.

@@ -11,6 +11,7 @@ use crate::http::extract::{Authenticated, ClientIp, Form, PageUser, Query};
 use crate::http::pages::account::{self, AccountView, SessionRow};
 use crate::http::pages::layout::Nav;
 use crate::mail::messages;
+use crate::store::{AuditEvent, AuditKind};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -186,6 +187,13 @@ pub async fn change_password(
         .await?;
     state.outbox.wake();
     tracing::info!(user = %me.user.id, %ip, sessions_ended = ended, "password changed");
+    state
+        .audit(
+            AuditEvent::new(now, AuditKind::PasswordChanged, "self")
+                .user(me.user.id)
+                .ip(ip),
+        )
+        .await;
     Ok(Redirect::to("/account?changed=1").into_response())
 }
 
@@ -197,6 +205,7 @@ pub struct RevokeForm {
 
 pub async fn revoke_session(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     PageUser(me): PageUser,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, AppError> {
@@ -215,6 +224,13 @@ pub async fn revoke_session(
     }
     state.sessions.forget(&key);
     state.blocking(move |s| s.delete_session(&key)).await?;
+    state
+        .audit(
+            AuditEvent::new(state.clock.now(), AuditKind::SessionRevoked, "self")
+                .user(me.user.id)
+                .ip(ip),
+        )
+        .await;
     Ok(Redirect::to("/account?ended=1").into_response())
 }
 

@@ -20,7 +20,7 @@ use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
 use crate::http::pages::recovery;
 use crate::mail::requests::MailRequest;
-use crate::store::{CompletedLogin, LoginAttempt, lockout_keys_of};
+use crate::store::{AuditEvent, AuditKind, CompletedLogin, LoginAttempt, lockout_keys_of};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -122,6 +122,7 @@ pub async fn submit(
     let key = id.lockout_key();
     let now = state.clock.now();
     if let Gate::Locked { until } = policy.gate(&state.store.lockout(&key)?, now) {
+        refused_by_lock(&state, &id, ip, now).await?;
         return Ok(locked(&state, &browser, &form.id, now, until));
     }
 
@@ -139,6 +140,7 @@ pub async fn submit(
             // Failures hashed alongside this try may have set the lock
             // meanwhile: a locked ID is refused even with the right password.
             if let Gate::Locked { until } = policy.gate(&state.store.lockout(&key)?, now) {
+                refused_by_lock(&state, &id, ip, now).await?;
                 return Ok(locked(&state, &browser, &form.id, now, until));
             }
             if user.status != UserStatus::Active {
@@ -189,6 +191,9 @@ pub async fn submit(
                     ip: ip.to_string(),
                 },
                 new_password_hash,
+                audit: AuditEvent::new(now, AuditKind::LoginOk, "self")
+                    .user(user.id)
+                    .ip(ip),
             };
             state.blocking(move |s| s.complete_login(login)).await?;
             if let Some(old) = replaces {
@@ -214,6 +219,7 @@ pub async fn submit(
                     },
                 )
             });
+            let typed_for_audit = id.to_string();
             let outcome = state
                 .blocking(move |s| {
                     let mut outcome = AfterFailure::Counted { failures: 0 };
@@ -222,7 +228,21 @@ pub async fn submit(
                         &mut |current| {
                             let (next, o) = policy.after_failure(&current, now);
                             outcome = o;
-                            next
+                            let mut events = vec![
+                                AuditEvent::new(now, AuditKind::LoginFailed, "anonymous")
+                                    .maybe_user(known)
+                                    .ip(ip),
+                            ];
+                            if let AfterFailure::NowLocked { until } = o {
+                                events.push(
+                                    AuditEvent::new(now, AuditKind::LockSet, "system")
+                                        .maybe_user(known)
+                                        .subject(typed_for_audit.clone())
+                                        .ip(ip)
+                                        .detail(format!("until {until}")),
+                                );
+                            }
+                            (next, events)
                         },
                         attempt,
                     )?;
@@ -286,6 +306,22 @@ fn other_endpoint(state: &AppState, typed: &str) -> Option<Result<Url, &'static 
         url.join("login")
             .map_err(|_| "The API endpoint is not a usable address."),
     )
+}
+
+/// Records a try refused by a lock (the ID is named: it is locked, so the
+/// admin may need it; the account too when there is one).
+async fn refused_by_lock(
+    state: &AppState,
+    id: &LoginId,
+    ip: std::net::IpAddr,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let user = state.store.user_by_login_id(id)?.map(|u| u.id);
+    let event = AuditEvent::new(now, AuditKind::LoginRefusedLocked, "anonymous")
+        .maybe_user(user)
+        .subject(id.to_string())
+        .ip(ip);
+    state.blocking(move |s| s.audit(vec![event])).await
 }
 
 fn locked(

@@ -7,6 +7,7 @@ use crate::auth::session::SessionToken;
 use crate::error::AppError;
 use crate::http::cookies;
 use crate::http::extract::Form;
+use crate::store::{AuditEvent, AuditKind};
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -26,7 +27,16 @@ pub async fn submit(
     {
         let key = token.key();
         state.sessions.forget(&key);
+        let session = state.store.session(&key)?;
         state.blocking(move |s| s.delete_session(&key)).await?;
+        if let Some(session) = session {
+            state
+                .audit(
+                    AuditEvent::new(state.clock.now(), AuditKind::Logout, "self")
+                        .user(session.user),
+                )
+                .await;
+        }
     }
     let jar = jar
         .add(cookies::removal(cookies::SESSION))

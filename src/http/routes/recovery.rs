@@ -19,7 +19,7 @@ use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery::{self, ResetView};
 use crate::mail::messages;
 use crate::mail::requests::MailRequest;
-use crate::store::{TokenProblem, TokenPurpose};
+use crate::store::{AuditEvent, AuditKind, TokenProblem, TokenPurpose};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -147,6 +147,7 @@ pub struct ResetForm {
 pub async fn reset_submit(
     State(state): State<AppState>,
     Extension(browser): Extension<Browser>,
+    ClientIp(ip): ClientIp,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
     if !state.config.password_reset {
@@ -202,6 +203,13 @@ pub async fn reset_submit(
         Ok(user) => {
             state.outbox.wake();
             tracing::info!(user = %user.id, "password reset by mailed link");
+            state
+                .audit(
+                    AuditEvent::new(now, AuditKind::ResetDone, "self")
+                        .user(user.id)
+                        .ip(ip),
+                )
+                .await;
             Ok(Redirect::to("/login?reset=1").into_response())
         }
         // Used up by a concurrent request between the check and now.

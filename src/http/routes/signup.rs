@@ -19,7 +19,7 @@ use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery;
 use crate::http::pages::signup::{self, FieldErrors, SignupValues, SignupView};
 use crate::mail::requests::MailRequest;
-use crate::store::{CreateUserError, NewUser, Redemption};
+use crate::store::{AuditEvent, AuditKind, CreateUserError, NewUser, Redemption};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -179,6 +179,11 @@ pub async fn submit(
     match created {
         Ok(user) => {
             tracing::info!(user = %user.id, role = %user.role, %ip, "signed up");
+            let event = AuditEvent::new(now, AuditKind::Signup, "self")
+                .user(user.id)
+                .ip(ip)
+                .detail(format!("role {}", user.role));
+            state.audit(event).await;
             if user.status == UserStatus::PendingVerification {
                 let shown = user.email.to_string();
                 state

@@ -10,7 +10,7 @@ use crate::http::cookies::Browser;
 use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery;
 use crate::mail::requests::MailRequest;
-use crate::store::{TokenProblem, TokenPurpose};
+use crate::store::{AuditEvent, AuditKind, TokenProblem, TokenPurpose};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -73,6 +73,9 @@ pub async fn submit(
     {
         Ok(user) => {
             tracing::info!(user = %user.id, "email address verified");
+            state
+                .audit(AuditEvent::new(now, AuditKind::Verified, "self").user(user.id))
+                .await;
             Ok(Redirect::to("/login?verified=1").into_response())
         }
         Err(TokenProblem::Expired | TokenProblem::Unknown) => Ok(failed(&state, &browser)),

@@ -4,7 +4,7 @@ use super::{LOCKOUTS, RedbStore, decode, encode, record_attempt};
 use crate::auth::lockout::LockoutState;
 use crate::domain::UserId;
 use crate::store::LockoutStore;
-use crate::store::LoginAttempt;
+use crate::store::{AuditEvent, LoginAttempt};
 use redb::ReadableTable;
 
 impl LockoutStore for RedbStore {
@@ -21,7 +21,7 @@ impl LockoutStore for RedbStore {
     fn update_lockout(
         &self,
         key: &str,
-        f: &mut dyn FnMut(LockoutState) -> LockoutState,
+        f: &mut dyn FnMut(LockoutState) -> (LockoutState, Vec<AuditEvent>),
         attempt: Option<(UserId, LoginAttempt)>,
     ) -> anyhow::Result<LockoutState> {
         self.write(|txn| {
@@ -33,7 +33,10 @@ impl LockoutStore for RedbStore {
                 .get(key)?
                 .map(|v| decode(v.value(), "lockout"))
                 .transpose()?;
-            let next = f(current.unwrap_or_default());
+            let (next, events) = f(current.unwrap_or_default());
+            for event in &events {
+                super::audit::record(txn, event)?;
+            }
             if next == LockoutState::default() {
                 table.remove(key)?;
             } else {

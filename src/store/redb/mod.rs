@@ -6,6 +6,7 @@
 //! collide with (redb docs, `set_two_phase_commit`). Records are JSON, so
 //! a field added later reads back from an old record with its default.
 
+mod audit;
 mod invites;
 mod lockout;
 mod mail;
@@ -35,6 +36,9 @@ const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
 const INVITES: TableDefinition<u64, &[u8]> = TableDefinition::new("invites");
 const INVITES_BY_HASH: TableDefinition<[u8; 32], u64> = TableDefinition::new("invites_by_hash");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// (user, sequence of its audit events).
+const AUDIT_BY_USER: TableDefinition<(u64, u64), ()> = TableDefinition::new("audit_by_user");
 /// (user, sequence) -> login attempt; the newest `LOGIN_HISTORY` kept.
 const LOGINS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logins");
 const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("tokens");
@@ -47,6 +51,7 @@ const META_NEXT_USER: &str = "next_user_id";
 const META_NEXT_INVITE: &str = "next_invite_id";
 const META_NEXT_MAIL: &str = "next_mail_id";
 const META_NEXT_LOGIN: &str = "next_login_seq";
+const META_NEXT_AUDIT: &str = "next_audit_seq";
 
 /// Why the database could not be opened, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +202,8 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     txn.open_table(INVITES_BY_HASH)?;
     txn.open_table(OUTBOX)?;
     txn.open_table(LOGINS)?;
+    txn.open_table(AUDIT)?;
+    txn.open_table(AUDIT_BY_USER)?;
     txn.open_table(TOKENS)?;
     txn.open_table(TOKENS_BY_USER)?;
     txn.commit()?;

@@ -39,6 +39,7 @@ impl SessionStore for RedbStore {
                     ok: true,
                 },
             )?;
+            super::audit::record(txn, &login.audit)?;
             user.previous_login = user.last_login.take();
             user.last_login = Some(login.login);
             if let Some(hash) = login.new_password_hash {
