@@ -4,20 +4,23 @@ CARGO ?= cargo
 DATA_DIR ?= ./gatehouse-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test check deps fmt clippy build release
+.PHONY: help run test check deps fmt clippy build release screenshots
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## Build (release) and serve on http://127.0.0.1:8080 with data in ./gatehouse-data
 	$(CARGO) build --release --locked
 	./target/release/gatehouse serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver)
+deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver, axe-core)
 	@./.ci/install-test-deps
 
 test: deps ## Install missing test tools, then run every test (unit, integration, browser)
 	$(CARGO) test --locked
+
+screenshots: deps ## Save every page (desktop and phone, light and dark) into docs/screenshots/
+	$(CARGO) test --locked --test api screenshots -- --ignored
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

@@ -122,6 +122,7 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     mail_requests: tokio::sync::mpsc::Receiver<MailRequest>,
+    admin_socket: Option<tokio::net::UnixListener>,
 }
 
 impl App {
@@ -184,10 +185,12 @@ impl App {
             base_url,
             config,
         }));
+        let admin_socket = crate::cli::socket::bind(&state.config.data_dir);
         Ok(Self {
             listener,
             state,
             mail_requests: mail_rx,
+            admin_socket,
         })
     }
 
@@ -233,6 +236,7 @@ impl App {
             listener,
             state,
             mail_requests,
+            admin_socket,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = [
@@ -245,6 +249,14 @@ impl App {
                     .sample_every(Duration::from_secs(2), stop_rx.clone()),
             ),
             tokio::spawn(crate::mail::outbox::run(state.clone(), stop_rx.clone())),
+            tokio::spawn({
+                let (state, stop) = (state.clone(), stop_rx.clone());
+                async move {
+                    if let Some(listener) = admin_socket {
+                        crate::cli::socket::serve(state, listener, stop).await;
+                    }
+                }
+            }),
             tokio::spawn(crate::mail::requests::run(
                 state.clone(),
                 mail_requests,

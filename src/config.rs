@@ -84,7 +84,12 @@ pub struct ServeArgs {
     /// SMTP server for outgoing mail: smtp://user:pass@host:587 (STARTTLS),
     /// smtps://user:pass@host:465 (TLS) or smtp://localhost:25?tls=none
     /// (plain, a relay on this host). Without it, mail goes to the log.
-    #[arg(long, env = "GATEHOUSE_SMTP_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "GATEHOUSE_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub smtp_url: Option<String>,
     /// Sender of outgoing mail, such as "Login <login@example.com>" [default: gatehouse@<base-url host>].
     #[arg(long, env = "GATEHOUSE_MAIL_FROM", value_name = "ADDRESS")]
@@ -131,10 +136,9 @@ pub enum PolicyName {
     Nist,
 }
 
-/// The TOML file: the same settings, snake_case keys. Unknown keys are an
-/// error, so that a misspelt security setting is never silently ignored.
+/// The TOML file: the same settings, snake_case keys. Unknown keys are
+/// warned about at start (issue 5), so a misspelt setting is noticed.
 #[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
@@ -254,11 +258,16 @@ impl Config {
 
     /// Layers the file, environment and flags over the defaults.
     /// `data_dir` is the global `--data-dir` / `GATEHOUSE_DATA_DIR`, if given.
-    pub fn load(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
+    /// Also returns warnings: unknown file keys and `GATEHOUSE_*` variables.
+    pub fn load(
+        data_dir: Option<PathBuf>,
+        args: &ServeArgs,
+    ) -> anyhow::Result<(Self, Vec<String>)> {
+        let (file, mut warnings) = match &args.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => (FileConfig::default(), Vec::new()),
         };
+        warnings.extend(unknown_env_vars());
         let data_dir = data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
@@ -328,7 +337,7 @@ impl Config {
             },
         };
         c.validate()?;
-        Ok(c)
+        Ok((c, warnings))
     }
 
     /// Refuses settings that cannot work, saying what to set instead.
@@ -387,6 +396,94 @@ impl Config {
         Ok(())
     }
 
+    /// Every setting by its file key, as text; secrets masked.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let opt = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("-".to_string(), |p| p.display().to_string())
+        };
+        let smtp = self
+            .mail
+            .smtp
+            .as_ref()
+            .map_or("- (mail goes to the log)".to_string(), |s| {
+                let user = s
+                    .credentials
+                    .as_ref()
+                    .map_or(String::new(), |(u, _)| format!("{u}:****@"));
+                let scheme = if s.security == crate::mail::Security::Tls {
+                    "smtps"
+                } else {
+                    "smtp"
+                };
+                let plain = if s.security == crate::mail::Security::Plain {
+                    "?tls=none"
+                } else {
+                    ""
+                };
+                format!("{scheme}://{user}{}:{}{plain}", s.host, s.port)
+            });
+        let (policy, min) = match self.password_policy {
+            PasswordPolicy::Seed { min_len } => ("seed", min_len),
+            PasswordPolicy::Nist { min_len } => ("nist", min_len),
+        };
+        vec![
+            ("data_dir", self.data_dir.display().to_string()),
+            ("listen", self.listen.to_string()),
+            (
+                "base_url",
+                self.base_url.as_ref().map_or(
+                    format!("{} (from listen)", self.base_url_for(self.listen)),
+                    |u| u.to_string(),
+                ),
+            ),
+            ("endpoint_editable", self.endpoint_editable.to_string()),
+            ("secure_cookies", self.secure_cookies.to_string()),
+            ("bcrypt_cost", self.bcrypt_cost.to_string()),
+            ("hash_workers", self.hash_workers.to_string()),
+            ("hash_queue", self.hash_queue.to_string()),
+            ("lockout_threshold", self.lockout.threshold.to_string()),
+            ("lockout_duration", d(self.lockout.duration)),
+            (
+                "login_rate_per_minute",
+                self.login_rate_per_minute.to_string(),
+            ),
+            ("session_idle_timeout", d(self.session.idle_timeout)),
+            ("session_lifetime", d(self.session.lifetime)),
+            ("password_policy", policy.to_string()),
+            ("password_min_length", min.to_string()),
+            ("signup", format!("{:?}", self.signup).to_lowercase()),
+            (
+                "signup_rate_per_minute",
+                self.signup_rate_per_minute.to_string(),
+            ),
+            ("terms_file", opt(&self.terms_file)),
+            ("privacy_file", opt(&self.privacy_file)),
+            ("smtp_url", smtp),
+            (
+                "mail_from",
+                self.mail
+                    .from
+                    .clone()
+                    .unwrap_or_else(|| "- (gatehouse@<base-url host>)".into()),
+            ),
+            ("smtp_ca_file", opt(&self.mail.ca_file)),
+            ("smtp_timeout", d(self.mail.timeout)),
+            (
+                "require_verification",
+                self.require_verification.to_string(),
+            ),
+            (
+                "password_reset",
+                if self.password_reset { "on" } else { "off" }.to_string(),
+            ),
+            ("reset_token_ttl", d(self.reset_token_ttl)),
+            ("verify_token_ttl", d(self.verify_token_ttl)),
+            ("request_timeout", d(self.request_timeout)),
+        ]
+    }
+
     /// The base URL, once the listener's real address is known.
     pub fn base_url_for(&self, bound: SocketAddr) -> Url {
         self.base_url.clone().unwrap_or_else(|| {
@@ -431,15 +528,77 @@ fn check_base_url(url: &Url) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+/// Every key the file may hold.
+pub const FILE_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "base_url",
+    "endpoint_editable",
+    "secure_cookies",
+    "bcrypt_cost",
+    "hash_workers",
+    "hash_queue",
+    "lockout_threshold",
+    "lockout_duration",
+    "login_rate_per_minute",
+    "session_idle_timeout",
+    "session_lifetime",
+    "password_policy",
+    "password_min_length",
+    "signup",
+    "signup_rate_per_minute",
+    "terms_file",
+    "privacy_file",
+    "smtp_url",
+    "mail_from",
+    "smtp_ca_file",
+    "smtp_timeout",
+    "require_verification",
+    "password_reset",
+    "reset_token_ttl",
+    "verify_token_ttl",
+    "request_timeout",
+];
+
+/// The file's settings, and a warning for each key it does not know.
+fn read_file(path: &Path) -> anyhow::Result<(FileConfig, Vec<String>)> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read the config file {}; check --config",
             path.display()
         )
     })?;
-    toml::from_str(&text)
-        .with_context(|| format!("the config file {} is not valid", path.display()))
+    let table: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
+    let warnings = table
+        .keys()
+        .filter(|k| !FILE_KEYS.contains(&k.as_str()))
+        .map(|k| format!("the config file {} has an unknown key {k:?}: it is ignored; see packaging/gatehouse.example.toml for the keys", path.display()))
+        .collect();
+    let file = toml::from_str(&text)
+        .with_context(|| format!("the config file {} is not valid", path.display()))?;
+    Ok((file, warnings))
+}
+
+/// `GATEHOUSE_*` variables that no setting reads (a typo, most likely).
+fn unknown_env_vars() -> Vec<String> {
+    use clap::CommandFactory;
+    let known: Vec<String> = crate::cli::Cli::command()
+        .get_subcommands()
+        .flat_map(|c| {
+            c.get_arguments()
+                .chain(c.get_subcommands().flat_map(|s| s.get_arguments()))
+                .collect::<Vec<_>>()
+        })
+        .chain(crate::cli::Cli::command().get_arguments())
+        .filter_map(|a| a.get_env().and_then(|e| e.to_str()).map(str::to_owned))
+        .chain(["GATEHOUSE_LOG", "GATEHOUSE_LOG_FORMAT"].map(String::from))
+        .collect();
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("GATEHOUSE_") && !known.contains(k))
+        .map(|k| format!("the environment variable {k} is not a gatehouse setting: it is ignored (check its spelling)"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -470,7 +629,7 @@ mod tests {
             "11",
         ])
         .unwrap();
-        let c = Config::load(None, &probe.serve).unwrap();
+        let (c, _) = Config::load(None, &probe.serve).unwrap();
         assert_eq!(c.bcrypt_cost, 11);
         assert_eq!(c.lockout.threshold, 5);
         assert_eq!(c.listen.port(), 9000);
@@ -478,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_file_keys_are_refused() {
+    fn unknown_file_keys_are_warned_about() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("g.toml");
         std::fs::write(&file, "lockout_treshold = 5\n").unwrap();
@@ -486,8 +645,11 @@ mod tests {
             config: Some(file),
             ..Default::default()
         };
-        let err = format!("{:#}", Config::load(None, &args).unwrap_err());
-        assert!(err.contains("lockout_treshold"), "{err}");
+        let (_, warnings) = Config::load(None, &args).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("lockout_treshold")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl AppError {
             Self::TooManyRequests { retry_after } => (
                 "Too many attempts",
                 format!(
-                    "Too many login attempts came from your network. Wait {} seconds and try again.",
+                    "Too many attempts came from your network. Wait {} seconds and try again.",
                     retry_after_secs(*retry_after)
                 ),
             ),

@@ -1,18 +1,13 @@
-//! `gatehouse invite create | list | revoke` (SPEC §3, §7), on the
-//! database directly (a running server holds it: stop it first for now).
+//! `gatehouse invite create | list | revoke` (SPEC §3, §7). Run through
+//! `admin::execute`, on the running server's store or the database.
 
 use super::UsageError;
-use super::user::open_existing;
+use super::admin::{Ctx, Out};
 use crate::app::invite_link;
-use crate::clock::Clock;
-use crate::config::{Config, ServeArgs};
 use crate::domain::{EmailAddress, InviteToken, Role};
-use crate::store::redb::RedbStore;
-use crate::store::{InviteStore, NewInvite};
+use crate::store::{AuditEvent, AuditKind, NewInvite};
 use clap::Subcommand;
 use serde_json::json;
-use std::path::PathBuf;
-use url::Url;
 
 #[derive(Subcommand, Debug)]
 pub enum InviteCommand {
@@ -30,12 +25,6 @@ pub enum InviteCommand {
         /// Accounts made with it are administrators.
         #[arg(long)]
         admin: bool,
-        /// The public URL of gatehouse, for the link [default: the server's].
-        #[arg(long, env = "GATEHOUSE_BASE_URL", value_name = "URL")]
-        base_url: Option<Url>,
-        /// The server's config file (for its base_url and data_dir).
-        #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -49,52 +38,41 @@ pub enum InviteCommand {
     Revoke { id: u64 },
 }
 
-pub fn run(data_dir: Option<PathBuf>, cmd: InviteCommand) -> anyhow::Result<()> {
+pub fn exec(ctx: &Ctx<'_>, cmd: InviteCommand, out: &mut Out) -> anyhow::Result<()> {
     match cmd {
         InviteCommand::Create {
             uses,
             expires,
             email,
             admin,
-            base_url,
-            config,
             json,
-        } => {
-            let args = ServeArgs {
-                config,
-                base_url,
-                ..Default::default()
-            };
-            let config = Config::load(data_dir, &args).map_err(|e| UsageError(format!("{e:#}")))?;
-            create(&config, uses, &expires, email.as_deref(), admin, json)
-        }
-        InviteCommand::List { json } => {
-            let dir = super::data_dir_or_default(data_dir);
-            list(&open_existing(&dir)?, json)
-        }
+        } => create(ctx, uses, &expires, email.as_deref(), admin, json, out),
+        InviteCommand::List { json } => list(ctx, json, out),
         InviteCommand::Revoke { id } => {
-            let dir = super::data_dir_or_default(data_dir);
-            let store = open_existing(&dir)?;
-            if store.revoke_invite(id, Clock::system().now())? {
-                println!("revoked invitation {id}: its link no longer works");
-                Ok(())
-            } else {
-                Err(UsageError(format!(
+            if !ctx.store.revoke_invite(id, ctx.clock.now())? {
+                return Err(UsageError(format!(
                     "there is no invitation {id}; see `gatehouse invite list`"
                 ))
-                .into())
+                .into());
             }
+            let event = AuditEvent::new(ctx.clock.now(), AuditKind::Admin, ctx.actor.clone())
+                .subject(format!("invitation {id}"))
+                .detail("invite revoke");
+            ctx.store.audit(vec![event])?;
+            out.line(format!("revoked invitation {id}: its link no longer works"));
+            Ok(())
         }
     }
 }
 
 fn create(
-    config: &Config,
+    ctx: &Ctx<'_>,
     uses: u32,
     expires: &str,
     email: Option<&str>,
     admin: bool,
     as_json: bool,
+    out: &mut Out,
 ) -> anyhow::Result<()> {
     if uses == 0 {
         return Err(UsageError("--uses must be at least 1".into()).into());
@@ -110,8 +88,8 @@ fn create(
     let email = email
         .map(|e| EmailAddress::parse(e).map_err(|m| UsageError(format!("--email: {m}"))))
         .transpose()?;
-    let store = RedbStore::open(&config.data_dir)?;
-    let now = Clock::system().now();
+    let (store, config) = (ctx.store, ctx.config);
+    let now = ctx.clock.now();
     let token = InviteToken::generate();
     let invite = store.create_invite(NewInvite {
         token_hash: token.hash(),
@@ -122,16 +100,23 @@ fn create(
         role: if admin { Role::Admin } else { Role::User },
         first_run: false,
     })?;
+    let event = AuditEvent::new(now, AuditKind::Admin, ctx.actor.clone())
+        .subject(format!("invitation {}", invite.id))
+        .detail(format!(
+            "invite create ({}, {} uses)",
+            invite.role, invite.max_uses
+        ));
+    store.audit(vec![event])?;
     let link = invite_link(&config.base_url_for(config.listen), &token);
     if as_json {
-        let out = json!({
+        let value = json!({
             "id": invite.id, "link": link, "role": invite.role, "uses": invite.max_uses,
             "expires_at": invite.expires_at.map(|t| t.to_string()), "email": invite.email,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out.line(serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!(
+    out.line(format!(
         "invitation {} ({} account{}, {}{}{}):\n\n  {link}\n\nSend this link to the person to invite. It is shown only now: gatehouse keeps only its hash.",
         invite.id,
         invite.max_uses,
@@ -144,21 +129,21 @@ fn create(
             .email
             .as_ref()
             .map_or(String::new(), |e| format!(", only for {e}")),
-    );
+    ));
     if config.base_url.is_none() {
-        println!(
+        out.line(format!(
             "(The link uses {}; set --base-url or GATEHOUSE_BASE_URL to the address people reach gatehouse at.)",
             config.base_url_for(config.listen)
-        );
+        ));
     }
     Ok(())
 }
 
-fn list(store: &RedbStore, as_json: bool) -> anyhow::Result<()> {
-    let now = Clock::system().now();
-    let invites = store.invites()?;
+fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
+    let now = ctx.clock.now();
+    let invites = ctx.store.invites()?;
     if as_json {
-        let out: Vec<_> = invites
+        let rows: Vec<_> = invites
             .iter()
             .map(|i| {
                 json!({
@@ -171,22 +156,20 @@ fn list(store: &RedbStore, as_json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out.line(serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     if invites.is_empty() {
-        println!(
-            "No invitations. Make one with: gatehouse invite create [--uses N] [--expires 7d] [--email ADDR] [--admin]"
-        );
+        out.line("No invitations. Make one with: gatehouse invite create [--uses N] [--expires 7d] [--email ADDR] [--admin]");
         return Ok(());
     }
-    println!(
+    out.line(format!(
         "{:<4} {:<8} {:<6} {:<9} {:<21} {:<28} REDEEMED BY",
         "ID", "STATUS", "ROLE", "USES LEFT", "EXPIRES", "EMAIL"
-    );
+    ));
     for i in invites {
         let redeemed: Vec<_> = i.redeemed.iter().map(|r| r.username.as_str()).collect();
-        println!(
+        out.line(format!(
             "{:<4} {:<8} {:<6} {:<9} {:<21} {:<28} {}",
             i.id,
             i.status(now).to_string(),
@@ -199,7 +182,7 @@ fn list(store: &RedbStore, as_json: bool) -> anyhow::Result<()> {
             } else {
                 redeemed.join(", ")
             },
-        );
+        ));
     }
     Ok(())
 }

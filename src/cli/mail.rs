@@ -25,7 +25,8 @@ pub enum MailCommand {
 
 pub fn run(data_dir: Option<PathBuf>, cmd: MailCommand) -> anyhow::Result<()> {
     let MailCommand::Test { to, settings } = cmd;
-    let config = Config::load(data_dir, &settings).map_err(|e| UsageError(format!("{e:#}")))?;
+    let (config, _) =
+        Config::load(data_dir, &settings).map_err(|e| UsageError(format!("{e:#}")))?;
     let to = EmailAddress::parse(&to).map_err(|m| UsageError(format!("--to: {m}")))?;
     let base_url = config.base_url_for(config.listen);
     let mailer = Mailer::new(&config.mail, &base_url).map_err(|e| UsageError(format!("{e:#}")))?;

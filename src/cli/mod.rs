@@ -1,14 +1,21 @@
 //! The command line (SPEC §7): clap definitions and dispatch. Output is
 //! for people by default and JSON with `--json`; exit codes are 0 ok,
-//! 1 failed, 2 bad usage.
+//! 1 failed, 2 bad usage. Admin commands run through `admin` (on the
+//! running server when there is one).
 
+pub mod admin;
+mod audit;
+mod backup;
+mod explain;
 mod invite;
 mod mail;
 mod serve;
-mod user;
+pub mod socket;
+pub mod user;
 
-use crate::config::ServeArgs;
-use clap::{Parser, Subcommand};
+use crate::config::{Config, PolicyName, ServeArgs};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,24 +33,67 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The server settings an admin command needs when it runs without the
+/// server (with a running server, the server's own settings apply).
+#[derive(Args, Debug, Default, Clone)]
+pub struct SettingsArgs {
+    /// The server's config file.
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The public URL of gatehouse, for links.
+    #[arg(long, global = true, env = "GATEHOUSE_BASE_URL", value_name = "URL")]
+    pub base_url: Option<url::Url>,
+    /// bcrypt cost of new password hashes.
+    #[arg(long, global = true, env = "GATEHOUSE_BCRYPT_COST", value_name = "N")]
+    pub bcrypt_cost: Option<u32>,
+    /// Password rule: seed or nist.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_PASSWORD_POLICY",
+        value_name = "seed|nist"
+    )]
+    pub password_policy: Option<PolicyName>,
+    /// Minimum password length.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_PASSWORD_MIN_LENGTH",
+        value_name = "N"
+    )]
+    pub password_min_length: Option<usize>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the login pages and API.
     Serve(Box<ServeArgs>),
     /// Manage user accounts.
-    #[command(subcommand)]
-    User(user::UserCommand),
+    User {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
     /// Manage invitations to sign up.
-    #[command(subcommand)]
-    Invite(invite::InviteCommand),
+    Invite {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        command: invite::InviteCommand,
+    },
+    /// Show the audit log of security events.
+    Audit(audit::AuditArgs),
+    /// Copy the database consistently, also while the server runs.
+    Backup(backup::BackupArgs),
     /// Check outgoing mail.
     #[command(subcommand)]
     Mail(mail::MailCommand),
-}
-
-/// `--data-dir`, or the default.
-pub fn data_dir_or_default(data_dir: Option<PathBuf>) -> PathBuf {
-    data_dir.unwrap_or_else(|| crate::config::DEFAULT_DATA_DIR.into())
+    /// Explain the server's settings.
+    #[command(subcommand)]
+    Config(explain::ConfigCommand),
+    /// Exit 0 when the server answers its health check.
+    Healthcheck(explain::HealthcheckArgs),
 }
 
 /// A mistake in how a command was called (exit code 2), as opposed to a
@@ -52,14 +102,46 @@ pub fn data_dir_or_default(data_dir: Option<PathBuf>) -> PathBuf {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `--data-dir`, or the default.
+pub fn data_dir_or_default(data_dir: Option<PathBuf>) -> PathBuf {
+    data_dir.unwrap_or_else(|| crate::config::DEFAULT_DATA_DIR.into())
+}
+
+/// The settings of an admin command run without the server.
+pub fn settings_of(cli: &Cli) -> anyhow::Result<Config> {
+    let s = match &cli.command {
+        Command::User { settings, .. } | Command::Invite { settings, .. } => settings.clone(),
+        _ => SettingsArgs::default(),
+    };
+    let args = ServeArgs {
+        config: s.config,
+        base_url: s.base_url,
+        bcrypt_cost: s.bcrypt_cost,
+        password_policy: s.password_policy,
+        password_min_length: s.password_min_length,
+        ..Default::default()
+    };
+    Config::load(cli.data_dir.clone(), &args)
+        .map(|(c, _)| c)
+        .map_err(|e| UsageError(format!("{e:#}")).into())
+}
+
 /// Runs a parsed command line and turns its outcome into an exit code,
 /// printing any error as one plain line.
 pub fn run(cli: Cli) -> ExitCode {
+    if admin::is_admin(&cli.command) {
+        let argv: Vec<String> = std::env::args().skip(1).collect();
+        let response = admin::run(cli, argv);
+        let _ = std::io::stdout().write_all(response.stdout.as_bytes());
+        let _ = std::io::stderr().write_all(response.stderr.as_bytes());
+        return ExitCode::from(response.code);
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(cli.data_dir, &args),
-        Command::User(cmd) => user::run(cli.data_dir, cmd),
-        Command::Invite(cmd) => invite::run(cli.data_dir, cmd),
         Command::Mail(cmd) => mail::run(cli.data_dir, cmd),
+        Command::Config(cmd) => explain::run(cli.data_dir, cmd),
+        Command::Healthcheck(args) => explain::healthcheck(cli.data_dir, &args),
+        _ => unreachable!("admin commands are handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,12 @@ use std::path::PathBuf;
 
 pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
     // A setting that cannot work is bad usage (exit code 2).
-    let config = Config::load(data_dir, args).map_err(|e| UsageError(format!("{e:#}")))?;
+    let (config, warnings) =
+        Config::load(data_dir, args).map_err(|e| UsageError(format!("{e:#}")))?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,25 +1,17 @@
-//! `gatehouse user add | list | unlock`, working on the database directly.
-//! While a server holds the database they say so (RedbStore's InUse
-//! error); reaching a running server is a later issue.
+//! `gatehouse user …`: accounts (SPEC §7). Run through `admin::execute`,
+//! on the running server's store or on the database directly.
 
 use super::UsageError;
-use crate::auth::lockout::Gate;
+use super::admin::{Ctx, Out, stdin_password};
+use crate::auth::lockout::{Gate, LockoutState};
 use crate::auth::password::hash_now;
-use crate::clock::Clock;
-use crate::config::{Config, DEFAULT_DATA_DIR, PolicyName, ServeArgs};
-use crate::domain::{
-    CommonPasswords, EmailAddress, LoginId, NewPassword, Role, UserStatus, Username,
-};
-use crate::store::redb::RedbStore;
+use crate::domain::{EmailAddress, LoginId, NewPassword, Role, User, UserStatus, Username};
 use crate::store::{
-    CreateUserError, LockoutStore, MailStore, NewUser, OneTimeToken, Store, TokenPurpose,
-    UserStore, lockout_keys_of,
+    AuditEvent, AuditKind, CreateUserError, NewUser, OneTimeToken, TokenPurpose, lockout_keys_of,
 };
-use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -37,21 +29,6 @@ pub enum UserCommand {
         /// one-time link where the owner sets the password is printed.
         #[arg(long)]
         password_stdin: bool,
-        /// The server's config file, for its password settings and base URL.
-        #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// The public URL of gatehouse, for the link [default: the server's].
-        #[arg(long, env = "GATEHOUSE_BASE_URL", value_name = "URL")]
-        base_url: Option<url::Url>,
-        /// bcrypt cost [default: 12, or the config file's].
-        #[arg(long, env = "GATEHOUSE_BCRYPT_COST", value_name = "N")]
-        bcrypt_cost: Option<u32>,
-        /// Password rule: seed or nist [default: seed, or the config file's].
-        #[arg(long, env = "GATEHOUSE_PASSWORD_POLICY", value_name = "seed|nist")]
-        password_policy: Option<PolicyName>,
-        /// Minimum password length [default: 9 for seed, 15 for nist].
-        #[arg(long, env = "GATEHOUSE_PASSWORD_MIN_LENGTH", value_name = "N")]
-        password_min_length: Option<usize>,
     },
     /// List accounts.
     List {
@@ -59,82 +36,155 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Mark an account's email address as confirmed, so that it can log in.
-    Verify {
+    /// Show one account: status, role, logins, lock, sessions.
+    Show {
         /// Email address or username.
         id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an account's password (from standard input); its sessions end
+    /// and its lock is lifted.
+    SetPassword {
+        id: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Lock an account: no login until `unlock` (or the time given).
+    Lock {
+        id: String,
+        /// How long, such as 2h [default: until unlocked].
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<humantime::Duration>,
     },
     /// Lift the lockout of an ID (email or username) at once.
-    Unlock {
-        /// Email address or username.
-        id: String,
-    },
+    Unlock { id: String },
+    /// Mark an account's email address as confirmed, so that it can log in.
+    Verify { id: String },
+    /// Disable an account: it cannot log in and its sessions end now.
+    Disable { id: String },
+    /// Enable a disabled account again.
+    Enable { id: String },
+    /// Delete an account, its sessions and tokens (its audit events stay).
+    Delete { id: String },
+    /// Make an account an administrator.
+    Promote { id: String },
+    /// Make an administrator an ordinary user.
+    Demote { id: String },
 }
 
-pub fn run(data_dir: Option<PathBuf>, cmd: UserCommand) -> anyhow::Result<()> {
-    let dir = data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+/// "Until unlocked": a lock far in the future.
+const INDEFINITE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+pub fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add {
             email,
             username,
             admin,
             password_stdin,
-            config,
-            base_url,
-            bcrypt_cost,
-            password_policy,
-            password_min_length,
-        } => {
-            let args = ServeArgs {
-                config,
-                base_url,
-                bcrypt_cost,
-                password_policy,
-                password_min_length,
-                ..Default::default()
-            };
-            let config = Config::load(data_dir, &args).map_err(|e| UsageError(format!("{e:#}")))?;
-            add(
-                &config.data_dir,
-                &config,
-                &email,
-                username.as_deref(),
-                admin,
-                password_stdin,
-            )
+        } => add(ctx, &email, username.as_deref(), admin, password_stdin, out),
+        UserCommand::List { json } => list(ctx, json, out),
+        UserCommand::Show { id, json } => show(ctx, &id, json, out),
+        UserCommand::SetPassword { id, .. } => set_password(ctx, &id, out),
+        UserCommand::Lock { id, duration } => lock(ctx, &id, duration.map(Into::into), out),
+        UserCommand::Unlock { id } => unlock(ctx, &id, out),
+        UserCommand::Verify { id } => verify(ctx, &id, out),
+        UserCommand::Disable { id } => disable(ctx, &id, out),
+        UserCommand::Enable { id } => {
+            let user = find(ctx, &id)?;
+            ctx.store.set_status(user.id, UserStatus::Active)?;
+            audit(ctx, &user, "enable")?;
+            out.line(format!("enabled {}", name(&user)));
+            Ok(())
         }
-        UserCommand::List { json } => list(&open_existing(&dir)?, &dir, json),
-        UserCommand::Unlock { id } => unlock(&open_existing(&dir)?, &id),
-        UserCommand::Verify { id } => verify(&open_existing(&dir)?, &id),
+        UserCommand::Delete { id } => delete(ctx, &id, out),
+        UserCommand::Promote { id } => {
+            let user = find(ctx, &id)?;
+            ctx.store.set_role(user.id, Role::Admin)?;
+            audit(ctx, &user, "promote")?;
+            out.line(format!("{} is an administrator now", name(&user)));
+            Ok(())
+        }
+        UserCommand::Demote { id } => {
+            let user = find(ctx, &id)?;
+            refuse_if_last_admin(ctx, &user, "demote")?;
+            ctx.store.set_role(user.id, Role::User)?;
+            audit(ctx, &user, "demote")?;
+            out.line(format!("{} is an ordinary user now", name(&user)));
+            Ok(())
+        }
     }
 }
 
-fn open(dir: &Path) -> anyhow::Result<RedbStore> {
-    Ok(RedbStore::open(dir)?)
+fn name(u: &User) -> String {
+    format!("{} <{}>", u.username, u.email)
 }
 
-/// Opens a database that must exist already: reading or changing accounts
-/// in a directory without one is a mistyped --data-dir, not a wish for a
-/// new, empty database.
-pub(super) fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
-    let file = dir.join(crate::store::DATABASE_FILE);
-    if !file.exists() {
+fn find(ctx: &Ctx<'_>, raw: &str) -> anyhow::Result<User> {
+    let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
+    ctx.store.user_by_login_id(&id)?.ok_or_else(|| {
+        UsageError(format!(
+            "no account has the ID {raw:?}; see `gatehouse user list`"
+        ))
+        .into()
+    })
+}
+
+/// Records what an admin did.
+fn audit(ctx: &Ctx<'_>, user: &User, what: &str) -> anyhow::Result<()> {
+    let event = AuditEvent::new(ctx.clock.now(), AuditKind::Admin, ctx.actor.clone())
+        .user(user.id)
+        .detail(format!("user {what}"));
+    ctx.store.audit(vec![event])
+}
+
+/// An instance must keep an active administrator.
+fn refuse_if_last_admin(ctx: &Ctx<'_>, user: &User, what: &str) -> anyhow::Result<()> {
+    if user.role != Role::Admin || user.status != UserStatus::Active {
+        return Ok(());
+    }
+    let others = ctx
+        .store
+        .users()?
+        .iter()
+        .filter(|u| u.id != user.id && u.role == Role::Admin && u.status == UserStatus::Active)
+        .count();
+    if others == 0 {
         return Err(UsageError(format!(
-            "there is no gatehouse database at {}; check --data-dir (or GATEHOUSE_DATA_DIR)",
-            file.display()
+            "refusing to {what} {}: it is the last active administrator. Promote another account first (`gatehouse user promote ID`)",
+            name(user)
         ))
         .into());
     }
-    open(dir)
+    Ok(())
+}
+
+fn check_password(
+    ctx: &Ctx<'_>,
+    raw: String,
+    email: &str,
+    username: &str,
+) -> anyhow::Result<NewPassword> {
+    NewPassword::parse(
+        ctx.config.password_policy,
+        &crate::domain::CommonPasswords::embedded(),
+        raw,
+        &[email, username],
+    )
+    .map_err(|problems| {
+        let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        UsageError(format!("the password was refused: {}", why.join(" "))).into()
+    })
 }
 
 fn add(
-    dir: &Path,
-    config: &Config,
+    ctx: &Ctx<'_>,
     email: &str,
     username: Option<&str>,
     admin: bool,
     password_stdin: bool,
+    out: &mut Out,
 ) -> anyhow::Result<()> {
     let email =
         EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
@@ -147,32 +197,38 @@ fn add(
         })?,
     };
     let password = if password_stdin {
-        Some(read_password(config, &email, &username)?)
+        Some(check_password(
+            ctx,
+            stdin_password(ctx)?,
+            email.as_str(),
+            username.as_str(),
+        )?)
     } else {
         None
     };
-    let store = open(dir)?;
+    let key = ctx.store.password_key();
     // Without a password, the account gets one nobody knows, and the link
     // printed below lets its owner choose one.
     let hash = match &password {
-        Some(p) => hash_now(&store.password_key(), config.bcrypt_cost, p.expose()),
+        Some(p) => hash_now(&key, ctx.config.bcrypt_cost, p.expose()),
         None => hash_now(
-            &store.password_key(),
-            config.bcrypt_cost,
+            &key,
+            ctx.config.bcrypt_cost,
             &crate::auth::random_token::<32>(),
         ),
     };
+    let now = ctx.clock.now();
     let new = NewUser {
         email,
         username,
         password_hash: hash,
         role: if admin { Role::Admin } else { Role::User },
         status: UserStatus::Active,
-        created_at: Clock::system().now(),
+        created_at: now,
         // Not accepted yet: asked at the first login.
         consent: None,
     };
-    let user = match store.create_user(new, None) {
+    let user = match ctx.store.create_user(new, None) {
         Ok(u) => u,
         Err(CreateUserError::EmailTaken) => anyhow::bail!(
             "an account with this email address already exists; see `gatehouse user list`"
@@ -183,79 +239,58 @@ fn add(
         Err(CreateUserError::Other(e)) => return Err(e.context("failed to create the account")),
         Err(CreateUserError::Invite(problem)) => anyhow::bail!("{problem}"),
     };
-    println!(
+    audit(ctx, &user, "add")?;
+    out.line(format!(
         "created {} {} <{}> (id {})",
         user.role, user.username, user.email, user.id
-    );
+    ));
     if password.is_none() {
-        let secret = crate::auth::random_token::<32>();
-        let now = Clock::system().now();
-        let token = OneTimeToken {
-            purpose: TokenPurpose::Reset,
-            user: user.id,
-            created_at: now,
-            expires_at: now.plus(SETUP_LINK_TTL),
-        };
-        store.issue_token(crate::auth::sha256(secret.as_bytes()), token, None)?;
-        let mut link = config
-            .base_url_for(config.listen)
-            .join("reset-password")
-            .expect("a base URL joins a path");
-        link.query_pairs_mut().append_pair("token", &secret);
-        println!(
-            "\nSend this one-time link to {}; it sets the account's password and works for 7 days:\n\n  {link}\n",
-            user.email
-        );
+        let link = password_link(ctx, &user)?;
+        out.line(format!("\nSend this one-time link to {}; it sets the account's password and works for 7 days:\n\n  {link}\n", user.email));
     }
     Ok(())
 }
 
-/// How long the password link of `user add` (without a password) works.
-const SETUP_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-
-/// One line of standard input, checked against the password rule.
-fn read_password(
-    config: &Config,
-    email: &EmailAddress,
-    username: &Username,
-) -> anyhow::Result<NewPassword> {
-    let mut raw = String::new();
-    std::io::stdin()
-        .read_to_string(&mut raw)
-        .context("failed to read the password from standard input")?;
-    let raw = raw
-        .strip_suffix('\n')
-        .map(|r| r.strip_suffix('\r').unwrap_or(r))
-        .unwrap_or(&raw)
-        .to_string();
-    NewPassword::parse(
-        config.password_policy,
-        &CommonPasswords::embedded(),
-        raw,
-        &[email.as_str(), username.as_str()],
-    )
-    .map_err(|problems| {
-        let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        UsageError(format!("the password was refused: {}", why.join(" "))).into()
-    })
+/// A reset token for `user`, valid 7 days, as a link.
+fn password_link(ctx: &Ctx<'_>, user: &User) -> anyhow::Result<String> {
+    let secret = crate::auth::random_token::<32>();
+    let now = ctx.clock.now();
+    let token = OneTimeToken {
+        purpose: TokenPurpose::Reset,
+        user: user.id,
+        created_at: now,
+        expires_at: now.plus(Duration::from_secs(7 * 24 * 3600)),
+    };
+    ctx.store
+        .issue_token(crate::auth::sha256(secret.as_bytes()), token, None)?;
+    let mut link = ctx
+        .config
+        .base_url_for(ctx.config.listen)
+        .join("reset-password")
+        .expect("a base URL joins a path");
+    link.query_pairs_mut().append_pair("token", &secret);
+    Ok(link.into())
 }
 
-fn list(store: &RedbStore, dir: &Path, as_json: bool) -> anyhow::Result<()> {
-    let now = Clock::system().now();
-    // The lockout rule's duration does not matter for reading a lock.
-    let policy = Config::defaults(dir.to_path_buf()).lockout;
-    let mut rows = Vec::new();
-    for user in store.users()? {
-        let mut locked_until = None;
-        for key in lockout_keys_of(&user) {
-            if let Gate::Locked { until } = policy.gate(&store.lockout(&key)?, now) {
-                locked_until = locked_until.max(Some(until));
-            }
+fn locked_until(ctx: &Ctx<'_>, user: &User) -> anyhow::Result<Option<crate::clock::Timestamp>> {
+    let now = ctx.clock.now();
+    let mut until = None;
+    for key in lockout_keys_of(user) {
+        if let Gate::Locked { until: t } = ctx.config.lockout.gate(&ctx.store.lockout(&key)?, now) {
+            until = until.max(Some(t));
         }
-        rows.push((user, locked_until));
+    }
+    Ok(until)
+}
+
+fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for user in ctx.store.users()? {
+        let locked = locked_until(ctx, &user)?;
+        rows.push((user, locked));
     }
     if as_json {
-        let out: Vec<_> = rows
+        let list: Vec<_> = rows
             .iter()
             .map(|(u, locked)| {
                 json!({
@@ -266,21 +301,21 @@ fn list(store: &RedbStore, dir: &Path, as_json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out.line(serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     if rows.is_empty() {
-        println!(
-            "No accounts yet. Create one with: gatehouse user add EMAIL --admin --password-stdin"
+        out.line(
+            "No accounts yet. Create one with: gatehouse user add EMAIL --admin --password-stdin",
         );
         return Ok(());
     }
-    println!(
+    out.line(format!(
         "{:<5} {:<32} {:<20} {:<6} {:<22} {:<20} LOCKED UNTIL",
         "ID", "EMAIL", "USERNAME", "ROLE", "STATUS", "LAST LOGIN"
-    );
+    ));
     for (u, locked) in rows {
-        println!(
+        out.line(format!(
             "{:<5} {:<32} {:<20} {:<6} {:<22} {:<20} {}",
             u.id.0,
             u.email.as_str(),
@@ -290,58 +325,183 @@ fn list(store: &RedbStore, dir: &Path, as_json: bool) -> anyhow::Result<()> {
             u.last_login
                 .map_or("never".to_string(), |l| l.at.to_string()),
             locked.map_or("-".to_string(), |t| t.to_string()),
-        );
+        ));
     }
     Ok(())
 }
 
-fn unlock(store: &RedbStore, raw: &str) -> anyhow::Result<()> {
+fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
+    let u = find(ctx, raw)?;
+    let locked = locked_until(ctx, &u)?;
+    let sessions = ctx.store.sessions_of(u.id)?;
+    if as_json {
+        let value = json!({
+            "id": u.id, "email": u.email, "username": u.username, "role": u.role, "status": u.status,
+            "created_at": u.created_at.to_string(),
+            "last_login": u.last_login.as_ref().map(|l| json!({"at": l.at.to_string(), "ip": l.ip})),
+            "locked_until": locked.map(|t| t.to_string()),
+            "sessions": sessions.len(),
+            "consented": u.consent.as_ref().map(|c| c.at.to_string()),
+        });
+        out.line(serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    out.line(format!("id:           {}", u.id));
+    out.line(format!("email:        {}", u.email));
+    out.line(format!("username:     {}", u.username));
+    out.line(format!("role:         {}", u.role));
+    out.line(format!("status:       {}", u.status));
+    out.line(format!("created:      {}", u.created_at));
+    out.line(format!(
+        "last login:   {}",
+        u.last_login
+            .map_or("never".into(), |l| format!("{} from {}", l.at, l.ip))
+    ));
+    out.line(format!(
+        "locked until: {}",
+        locked.map_or("-".into(), |t| t.to_string())
+    ));
+    out.line(format!("sessions:     {}", sessions.len()));
+    Ok(())
+}
+
+fn set_password(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
+    let user = find(ctx, raw)?;
+    let password = check_password(
+        ctx,
+        stdin_password(ctx)?,
+        user.email.as_str(),
+        user.username.as_str(),
+    )?;
+    let hash = hash_now(
+        &ctx.store.password_key(),
+        ctx.config.bcrypt_cost,
+        password.expose(),
+    );
+    ctx.store.set_password_hash(user.id, hash)?;
+    let ended = ctx.store.end_sessions(user.id)?;
+    ctx.store.clear_lockouts(&lockout_keys_of(&user))?;
+    audit(ctx, &user, "set-password")?;
+    out.line(format!(
+        "set the password of {}; {ended} session(s) ended, any lock lifted",
+        name(&user)
+    ));
+    Ok(())
+}
+
+fn lock(ctx: &Ctx<'_>, raw: &str, duration: Option<Duration>, out: &mut Out) -> anyhow::Result<()> {
+    let user = find(ctx, raw)?;
+    let now = ctx.clock.now();
+    let until = now.plus(duration.unwrap_or(INDEFINITE));
+    for key in lockout_keys_of(&user) {
+        ctx.store.update_lockout(
+            &key,
+            &mut |_| {
+                (
+                    LockoutState {
+                        failures: 0,
+                        last_failure: Some(now),
+                        locked_until: Some(until),
+                    },
+                    Vec::new(),
+                )
+            },
+            None,
+        )?;
+    }
+    let ended = ctx.store.end_sessions(user.id)?;
+    audit(ctx, &user, &format!("lock until {until}"))?;
+    match duration {
+        Some(_) => out.line(format!(
+            "locked {} until {until}; {ended} session(s) ended",
+            name(&user)
+        )),
+        None => out.line(format!(
+            "locked {} until `gatehouse user unlock`; {ended} session(s) ended",
+            name(&user)
+        )),
+    }
+    Ok(())
+}
+
+fn unlock(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
     let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
-    let user = store.user_by_login_id(&id)?;
+    let user = ctx.store.user_by_login_id(&id)?;
     let mut keys = user.as_ref().map(lockout_keys_of).unwrap_or_default();
     if !keys.contains(&id.lockout_key()) {
         keys.push(id.lockout_key());
     }
-    let cleared = store.clear_lockouts(&keys)?;
+    let cleared = ctx.store.clear_lockouts(&keys)?;
+    if cleared > 0 {
+        let event = AuditEvent::new(ctx.clock.now(), AuditKind::LockCleared, ctx.actor.clone())
+            .maybe_user(user.as_ref().map(|u| u.id))
+            .subject(id.to_string());
+        ctx.store.audit(vec![event])?;
+    }
     match (user, cleared) {
-        (Some(u), 0) => println!(
-            "{} <{}> had no failed logins or lock; nothing to do",
-            u.username, u.email
-        ),
-        (Some(u), _) => println!(
-            "unlocked {} <{}>: the next login with the right password gets in",
-            u.username, u.email
-        ),
-        (None, 0) => println!("no account has the ID {id:?}, and it had no failed logins or lock"),
-        (None, _) => println!("cleared the failed logins of {id:?} (no account has this ID)"),
+        (Some(u), 0) => out.line(format!(
+            "{} had no failed logins or lock; nothing to do",
+            name(&u)
+        )),
+        (Some(u), _) => out.line(format!(
+            "unlocked {}: the next login with the right password gets in",
+            name(&u)
+        )),
+        (None, 0) => out.line(format!(
+            "no account has the ID {id:?}, and it had no failed logins or lock"
+        )),
+        (None, _) => out.line(format!(
+            "cleared the failed logins of {id:?} (no account has this ID)"
+        )),
     }
     Ok(())
 }
 
-fn verify(store: &RedbStore, raw: &str) -> anyhow::Result<()> {
-    let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
-    let Some(user) = store.user_by_login_id(&id)? else {
-        return Err(UsageError(format!(
-            "no account has the ID {id:?}; see `gatehouse user list`"
-        ))
-        .into());
-    };
+fn verify(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
+    let user = find(ctx, raw)?;
     match user.status {
         UserStatus::PendingVerification => {
-            store.set_status(user.id, UserStatus::Active)?;
-            println!(
-                "verified {} <{}>: the account can log in now",
-                user.username, user.email
-            );
+            ctx.store.set_status(user.id, UserStatus::Active)?;
+            audit(ctx, &user, "verify")?;
+            out.line(format!(
+                "verified {}: the account can log in now",
+                name(&user)
+            ));
         }
-        UserStatus::Active => println!(
-            "{} <{}> is verified already; nothing to do",
-            user.username, user.email
-        ),
-        UserStatus::Disabled => println!(
-            "{} <{}> is disabled; verifying does not enable it",
-            user.username, user.email
-        ),
+        UserStatus::Active => out.line(format!(
+            "{} is verified already; nothing to do",
+            name(&user)
+        )),
+        UserStatus::Disabled => out.line(format!(
+            "{} is disabled; verifying does not enable it",
+            name(&user)
+        )),
     }
+    Ok(())
+}
+
+fn disable(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
+    let user = find(ctx, raw)?;
+    refuse_if_last_admin(ctx, &user, "disable")?;
+    ctx.store.set_status(user.id, UserStatus::Disabled)?;
+    let ended = ctx.store.end_sessions(user.id)?;
+    audit(ctx, &user, "disable")?;
+    out.line(format!(
+        "disabled {}; {ended} session(s) ended",
+        name(&user)
+    ));
+    Ok(())
+}
+
+fn delete(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
+    let user = find(ctx, raw)?;
+    refuse_if_last_admin(ctx, &user, "delete")?;
+    let sessions = ctx.store.sessions_of(user.id)?.len();
+    ctx.store.delete_user(user.id)?;
+    audit(ctx, &user, "delete")?;
+    out.line(format!(
+        "deleted {}; {sessions} session(s) ended",
+        name(&user)
+    ));
     Ok(())
 }

@@ -82,13 +82,13 @@ pub fn password_changed(to: &EmailAddress, username: &str, at: Timestamp, login:
         to: to.clone(),
         subject: "Your password was changed".into(),
         text: format!(
-            "Hello {username},\n\nthe password of your account was changed at {at}. Every session of the account was ended; log in again with the new password:\n\n{login}\n\nIf you did not change it, tell your administrator at once.\n"
+            "Hello {username},\n\nthe password of your account was changed at {at}. Your other sessions were ended; log in again with the new password where you need to:\n\n{login}\n\nIf you did not change it, tell your administrator at once.\n"
         ),
         html: page(
             "Your password was changed",
             html! {
                 p { "Hello " (username) "," }
-                p { "the password of your account was changed at " (at) ". Every session of the account was ended; log in again with the new password." }
+                p { "the password of your account was changed at " (at) ". Your other sessions were ended; log in again with the new password where you need to." }
                 (button(login, "Log in"))
                 p { strong { "If you did not change it, tell your administrator at once." } }
             },

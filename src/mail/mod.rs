@@ -89,7 +89,12 @@ impl Mailer {
         let Some(settings) = config.smtp.clone() else {
             return Ok(Self::Log { from });
         };
-        let tls = smtp::tls_connector(config.ca_file.as_deref())?;
+        // A plain relay needs no certificates (a bare container has none).
+        let tls = if settings.security == Security::Plain {
+            smtp::tls_connector_without_roots()
+        } else {
+            smtp::tls_connector(config.ca_file.as_deref())?
+        };
         Ok(Self::Smtp {
             settings,
             from,

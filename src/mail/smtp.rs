@@ -110,6 +110,17 @@ pub(super) fn tls_connector(ca_file: Option<&Path>) -> anyhow::Result<tokio_rust
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
+/// For plain SMTP: a TLS setting that is never used.
+pub(super) fn tls_connector_without_roots() -> tokio_rustls::TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
 pub(super) async fn send(
     s: &SmtpSettings,
     tls: &tokio_rustls::TlsConnector,

@@ -212,6 +212,10 @@ pub trait UserStore {
     /// account.
     fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool>;
     fn set_status(&self, id: UserId, status: UserStatus) -> anyhow::Result<bool>;
+    fn set_role(&self, id: UserId, role: Role) -> anyhow::Result<bool>;
+    /// Deletes an account with its sessions, tokens and lockout counters
+    /// (its audit events stay). False when there is no such account.
+    fn delete_user(&self, id: UserId) -> anyhow::Result<bool>;
     /// Records that the user accepted the current documents.
     fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool>;
 }
@@ -264,6 +268,8 @@ pub trait SessionStore {
     fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>>;
     fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool>;
     fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>>;
+    /// Ends every session of `user`; returns how many.
+    fn end_sessions(&self, user: UserId) -> anyhow::Result<usize>;
     /// The account's recent login tries, newest first.
     fn login_history(&self, user: UserId) -> anyhow::Result<Vec<LoginAttempt>>;
     /// A logged-in user's new password, in one transaction: the hash is
@@ -372,6 +378,14 @@ pub trait MailStore {
     fn outbox(&self) -> anyhow::Result<Vec<OutboxEntry>>;
 }
 
+/// What a backup copied.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BackupStats {
+    pub users: u64,
+    pub sessions: u64,
+    pub other: u64,
+}
+
 /// Everything gatehouse keeps.
 pub trait Store:
     UserStore
@@ -384,6 +398,9 @@ pub trait Store:
     + Sync
     + 'static
 {
+    /// Writes a consistent copy of everything to a new database file at
+    /// `to`, from one read transaction (the server keeps serving).
+    fn backup(&self, to: &std::path::Path) -> anyhow::Result<BackupStats>;
     /// The key of the password pre-hash (see `auth::password`), made when
     /// the database was created.
     fn password_key(&self) -> [u8; 32];

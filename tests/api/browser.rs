@@ -24,6 +24,17 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::launch(&[], false).await
+    }
+
+    /// Like `start`, with `args` added to Chromium's command line, and with
+    /// the browser's console kept for the WebDriver log (what
+    /// `browser_a11y` reads to fail on console errors).
+    pub async fn start_with(args: &[&str]) -> Self {
+        Self::launch(args, true).await
+    }
+
+    async fn launch(extra_args: &[&str], console_log: bool) -> Self {
         for path in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(path).exists(),
@@ -54,18 +65,29 @@ impl Browser {
 
         let profile = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
+        let mut args = json!([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+            format!("--user-data-dir={}", profile.path().display()),
+        ]);
+        args.as_array_mut()
+            .unwrap()
+            .extend(extra_args.iter().map(|a| json!(a)));
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }),
+            json!({ "binary": CHROMIUM, "args": args }),
         );
+        if console_log {
+            caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        }
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))

@@ -129,7 +129,7 @@ async fn one_client_guessing_across_many_ids_is_slowed_with_retry_after() {
             .text()
             .await
             .unwrap()
-            .contains("Too many login attempts")
+            .contains("Too many attempts came from your network")
     );
 
     app.clock.advance(Duration::from_secs(wait));

@@ -3,8 +3,10 @@
 //! directory, its own app on port 0 and its own manual clock.
 
 mod account;
+mod admin;
 mod bad_input;
 mod browser;
+mod browser_a11y;
 mod browser_mail;
 mod browser_signup;
 mod cli;
@@ -12,6 +14,7 @@ mod helpers;
 mod lockout;
 mod login;
 mod mail;
+mod screenshots;
 mod sessions;
 mod signup;
 mod smtp;

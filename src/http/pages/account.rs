@@ -27,6 +27,7 @@ pub struct AccountView<'a> {
 pub fn content(v: &AccountView<'_>) -> Markup {
     let user = v.user;
     let invalid = (!v.password_errors.is_empty()).then_some("true");
+    let errors = (!v.password_errors.is_empty()).then_some("password-errors");
     html! {
         @if let Some(n) = v.notice { p.notice.info role="status" { (n) } }
         section aria-labelledby="profile-heading" {
@@ -48,12 +49,14 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                 input type="hidden" name="csrf" value=(v.csrf);
                 div.field {
                     label for="current-password" { "Current password" }
-                    input id="current-password" name="current" type="password" autocomplete="current-password" required aria-invalid=[invalid];
+                    input id="current-password" name="current" type="password" autocomplete="current-password" required
+                        aria-invalid=[invalid] aria-describedby=[errors];
                 }
                 div.field {
                     label for="new-password" { "New password" }
                     input id="new-password" name="password" type="password" autocomplete="new-password" required
-                        aria-invalid=[invalid] aria-describedby="new-password-rule";
+                        aria-invalid=[invalid]
+                        aria-describedby={ "new-password-rule" @if let Some(id) = errors { " " (id) } };
                     p.hint id="new-password-rule" {
                         "At least " (v.policy.min_len()) " characters"
                         @if let PasswordPolicy::Seed { .. } = v.policy { ", with a letter, a digit and a special character" }
@@ -62,7 +65,8 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                 }
                 div.field {
                     label for="new-password-confirm" { "New password again" }
-                    input id="new-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required;
+                    input id="new-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required
+                        aria-invalid=[invalid] aria-describedby=[errors];
                 }
                 p.hint { "Your other sessions end when you change it." }
                 button.button.primary type="submit" { "Change password" }
@@ -70,7 +74,7 @@ pub fn content(v: &AccountView<'_>) -> Markup {
         }
         section aria-labelledby="sessions-heading" {
             h2 id="sessions-heading" { "Where you are logged in" }
-            div.table-wrap tabindex="0" role="region" aria-labelledby="sessions-heading" {
+            div.table-wrap tabindex="0" role="region" aria-label="Sessions table" {
                 table.data {
                     thead { tr { th scope="col" { "Browser" } th scope="col" { "Address" } th scope="col" { "Logged in" } th scope="col" { "Last seen" } th scope="col" { span.visually-hidden { "Action" } } } }
                     tbody {
@@ -103,7 +107,7 @@ pub fn content(v: &AccountView<'_>) -> Markup {
             @if v.history.is_empty() {
                 p.muted { "No logins recorded yet." }
             } @else {
-                div.table-wrap tabindex="0" role="region" aria-labelledby="history-heading" {
+                div.table-wrap tabindex="0" role="region" aria-label="Login history table" {
                     table.data id="login-history" {
                         thead { tr { th scope="col" { "When" } th scope="col" { "Address" } th scope="col" { "Result" } } }
                         tbody {

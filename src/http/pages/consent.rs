@@ -12,8 +12,10 @@ pub fn page(csrf: &str, docs: &Documents, changed: bool, error: Option<&str>) ->
             p {
                 @if changed {
                     "The Terms of Service or the Privacy Policy have changed since you last accepted them. "
+                    "Please read them and accept them to continue."
+                } @else {
+                    "Please read the Terms of Service and the Privacy Policy, and accept them to continue."
                 }
-                "Please read them and accept them to continue."
             }
             form.stack method="post" action="/consent" id="consent-form" {
                 input type="hidden" name="csrf" value=(csrf);

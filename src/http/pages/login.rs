@@ -58,7 +58,7 @@ pub fn page(view: &LoginView<'_>) -> Markup {
                     label for="login-id" { "ID" }
                     input id="login-id" name="id" type="text" autocomplete="username" required
                         autocapitalize="none" spellcheck="false" value=(view.id)
-                        aria-describedby="login-id-hint"
+                        aria-describedby=(if has_error { "login-id-hint login-status" } else { "login-id-hint" })
                         aria-invalid=[has_error.then_some("true")]
                         autofocus[view.id.is_empty()];
                     p.hint id="login-id-hint" { "Your email address or username." }

@@ -5,14 +5,16 @@ use super::layout;
 use crate::domain::PasswordPolicy;
 use maud::{Markup, html};
 
-/// A one-field email form posting to `action`.
-fn email_form(csrf: &str, action: &str, button: &str, value: &str) -> Markup {
+/// A one-field email form posting to `action`; `error` names the element
+/// that explains what is wrong with the address, if anything.
+fn email_form(csrf: &str, action: &str, button: &str, value: &str, error: Option<&str>) -> Markup {
     html! {
         form.stack method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
             div.field {
                 label for="recovery-email" { "Email" }
-                input id="recovery-email" name="email" type="email" autocomplete="email" required maxlength="254" value=(value);
+                input id="recovery-email" name="email" type="email" autocomplete="email" required maxlength="254" value=(value)
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error];
             }
             button.button.primary.wide type="submit" { (button) }
         }
@@ -25,8 +27,8 @@ pub fn forgot(csrf: &str, error: Option<&str>) -> Markup {
         html! {
             h1 { "Forgot your password?" }
             p { "Enter the email address of your account. We will send you a link to choose a new password." }
-            @if let Some(e) = error { p.notice.error role="alert" { (e) } }
-            (email_form(csrf, "/forgot-password", "Send the link", ""))
+            @if let Some(e) = error { p.notice.error role="alert" id="recovery-error" { (e) } }
+            (email_form(csrf, "/forgot-password", "Send the link", "", error.map(|_| "recovery-error")))
             p.auth-links { a href="/login" { "Back to the login page" } }
         },
     )
@@ -66,6 +68,7 @@ pub struct ResetView<'a> {
 
 pub fn reset(v: &ResetView<'_>) -> Markup {
     let invalid = (!v.errors.is_empty()).then_some("true");
+    let errors = (!v.errors.is_empty()).then_some("reset-errors");
     layout::bare(
         "Choose a new password",
         html! {
@@ -81,7 +84,8 @@ pub fn reset(v: &ResetView<'_>) -> Markup {
                 div.field {
                     label for="reset-password" { "New password" }
                     input id="reset-password" name="password" type="password" autocomplete="new-password" required
-                        aria-invalid=[invalid] aria-describedby="reset-rule";
+                        aria-invalid=[invalid]
+                        aria-describedby={ "reset-rule" @if let Some(id) = errors { " " (id) } };
                     p.hint id="reset-rule" {
                         "At least " (v.policy.min_len()) " characters"
                         @if let PasswordPolicy::Seed { .. } = v.policy { ", with a letter, a digit and a special character" }
@@ -90,7 +94,8 @@ pub fn reset(v: &ResetView<'_>) -> Markup {
                 }
                 div.field {
                     label for="reset-password-confirm" { "New password again" }
-                    input id="reset-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required;
+                    input id="reset-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required
+                        aria-invalid=[invalid] aria-describedby=[errors];
                 }
                 button.button.primary.wide type="submit" { "Change password" }
             }
@@ -106,7 +111,7 @@ pub fn link_failed(csrf: &str, title: &str, why: &str, action: &str, button: &st
             h1 { (title) }
             p.notice.error role="alert" { (why) }
             p { "Enter your email address to get a new link." }
-            (email_form(csrf, action, button, ""))
+            (email_form(csrf, action, button, "", None))
             p.auth-links { a href="/login" { "Back to the login page" } }
         },
     )
@@ -152,7 +157,7 @@ fn waiting_for_mail(csrf: &str, email: &str, title: &str, text: &str) -> Markup 
             h1 { (title) }
             p.notice.info role="status" { (text) }
             p { "No mail? Send the link again:" }
-            (email_form(csrf, "/verify-email/resend", "Send the link again", email))
+            (email_form(csrf, "/verify-email/resend", "Send the link again", email, None))
             p.auth-links { a href="/login" { "Back to the login page" } }
         },
     )

@@ -141,6 +141,10 @@ impl MailStore for RedbStore {
             let Some(mut user) = load_user(txn, &token)? else {
                 return Ok(Err(TokenProblem::Unknown));
             };
+            // A disabled account stays out, whatever link it holds.
+            if user.status == UserStatus::Disabled {
+                return Ok(Err(TokenProblem::Unknown));
+            }
             user.password_hash = new_hash;
             // Following the mailed link proves the address too.
             if user.status == UserStatus::PendingVerification {

@@ -7,6 +7,7 @@
 //! a field added later reads back from an old record with its default.
 
 mod audit;
+mod backup;
 mod invites;
 mod lockout;
 mod mail;
@@ -154,6 +155,10 @@ impl RedbStore {
 impl Store for RedbStore {
     fn password_key(&self) -> [u8; 32] {
         self.password_key
+    }
+
+    fn backup(&self, to: &Path) -> anyhow::Result<crate::store::BackupStats> {
+        backup::copy(&self.db, to)
     }
 }
 

@@ -75,6 +75,10 @@ impl SessionStore for RedbStore {
         Ok(out)
     }
 
+    fn end_sessions(&self, user: UserId) -> anyhow::Result<usize> {
+        self.write(|txn| remove_user_sessions(txn, user, None))
+    }
+
     fn login_history(&self, user: UserId) -> anyhow::Result<Vec<LoginAttempt>> {
         let txn = self.read()?;
         let table = txn.open_table(LOGINS)?;

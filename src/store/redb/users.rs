@@ -6,7 +6,7 @@ use super::{
     decode, encode, next_id,
 };
 use crate::domain::{
-    Consent, Invitation, InviteProblem, LoginId, Redeemed, User, UserId, UserStatus,
+    Consent, Invitation, InviteProblem, LoginId, Redeemed, Role, User, UserId, UserStatus,
 };
 use crate::store::{CreateUserError, NewUser, Redemption, UserStore};
 use anyhow::Context;
@@ -91,6 +91,40 @@ impl UserStore for RedbStore {
 
     fn set_status(&self, id: UserId, status: UserStatus) -> anyhow::Result<bool> {
         self.update_user(id, |u| u.status = status)
+    }
+
+    fn set_role(&self, id: UserId, role: Role) -> anyhow::Result<bool> {
+        self.update_user(id, |u| u.role = role)
+    }
+
+    fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
+        self.write(|txn| {
+            let stored = txn
+                .open_table(USERS)?
+                .remove(id.0)?
+                .map(|v| v.value().to_vec());
+            let Some(bytes) = stored else {
+                return Ok(false);
+            };
+            let user: User = decode(&bytes, "user")?;
+            txn.open_table(USERS_BY_EMAIL)?
+                .remove(user.email.as_str())?;
+            txn.open_table(USERS_BY_NAME)?
+                .remove(user.username.key().as_str())?;
+            super::sessions::remove_user_sessions(txn, id, None)?;
+            let mut by_user = txn.open_table(super::TOKENS_BY_USER)?;
+            let mut tokens = txn.open_table(super::TOKENS)?;
+            for purpose in [1u8, 2u8] {
+                if let Some(hash) = by_user.remove((id.0, purpose))?.map(|v| v.value()) {
+                    tokens.remove(hash)?;
+                }
+            }
+            let mut lockouts = txn.open_table(super::LOCKOUTS)?;
+            for key in crate::store::lockout_keys_of(&user) {
+                lockouts.remove(key.as_str())?;
+            }
+            Ok(true)
+        })
     }
 
     fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool> {

@@ -1,0 +1,69 @@
+//! `gatehouse audit [--since 1h] [--user ID] [--json]`: the security events.
+
+use super::UsageError;
+use super::admin::{Ctx, Out};
+use crate::domain::LoginId;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Only events this recent, such as 1h or 7d.
+    #[arg(long, value_name = "DURATION")]
+    since: Option<humantime::Duration>,
+    /// Only events about this account (email or username).
+    #[arg(long, value_name = "ID")]
+    user: Option<String>,
+    /// At most this many events, newest first.
+    #[arg(long, default_value_t = 200)]
+    limit: usize,
+    /// One JSON array instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn exec(ctx: &Ctx<'_>, args: AuditArgs, out: &mut Out) -> anyhow::Result<()> {
+    let since = args.since.map(|d| {
+        let now = ctx.clock.now();
+        crate::clock::Timestamp::from_millis(
+            now.as_millis()
+                - i64::try_from(std::time::Duration::from(d).as_millis()).unwrap_or(i64::MAX),
+        )
+    });
+    let user = match &args.user {
+        Some(raw) => {
+            let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
+            let u = ctx
+                .store
+                .user_by_login_id(&id)?
+                .ok_or_else(|| UsageError(format!("no account has the ID {raw:?}")))?;
+            Some(u.id)
+        }
+        None => None,
+    };
+    let events = ctx.store.audit_events(since, user, args.limit)?;
+    if args.json {
+        out.line(serde_json::to_string_pretty(&events)?);
+        return Ok(());
+    }
+    if events.is_empty() {
+        out.line("No events.");
+        return Ok(());
+    }
+    for e in events {
+        let mut line = format!("{}  {:<21} {}", e.at, e.kind.as_str(), e.actor);
+        if let Some(u) = e.user {
+            line.push_str(&format!("  user={u}"));
+        }
+        if let Some(s) = &e.subject {
+            line.push_str(&format!("  id={s:?}"));
+        }
+        if let Some(ip) = &e.ip {
+            line.push_str(&format!("  ip={ip}"));
+        }
+        if let Some(d) = &e.detail {
+            line.push_str(&format!("  {d}"));
+        }
+        out.line(line);
+    }
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! Admin commands against a running server (through its socket) and
+//! against a stopped one; audit, backup, config explain, healthcheck.
+
+use crate::cli::gatehouse;
+use crate::helpers::{PASSWORD, spawn_app, spawn_with};
+use reqwest::StatusCode;
+use std::process::Output;
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn commands_work_while_the_server_runs_and_take_effect_at_once() {
+    let app = spawn_app().await;
+    assert!(
+        app.dir.path().join("gatehouse.sock").exists(),
+        "the server opened its admin socket"
+    );
+    let dir = app.dir.path().to_path_buf();
+    let add = tokio::task::spawn_blocking(move || {
+        gatehouse(
+            &dir,
+            &["user", "add", "amy@example.com", "--password-stdin"],
+            Some(PASSWORD),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(add.status.success(), "{}", err(&add));
+    assert!(out(&add).contains("created user amy <amy@example.com>"));
+    // The running server sees the account at once.
+    app.login_ok("amy", PASSWORD).await;
+}
+
+async fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> Output {
+    let dir = app.dir.path().to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        gatehouse(&dir, &refs, None)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn unlock_on_a_running_server_lets_the_next_login_in() {
+    let app = spawn_app().await;
+    app.add_user("ben@example.com", "ben", PASSWORD);
+    for _ in 0..11 {
+        app.post_login("ben", "Wrong-pass1!").await;
+    }
+    assert_eq!(
+        app.post_login("ben", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let o = cli(&app, &["user", "unlock", "ben"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).contains("unlocked ben"));
+    app.login_ok("ben", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn disable_and_delete_end_sessions_at_once_and_lock_refuses_logins() {
+    let app = spawn_app().await;
+    app.add_user("cat@example.com", "cat", PASSWORD);
+    app.login_ok("cat", PASSWORD).await;
+    let o = cli(&app, &["user", "disable", "cat"]).await;
+    assert!(
+        out(&o).contains("disabled cat <cat@example.com>; 1 session(s) ended"),
+        "{}{}",
+        out(&o),
+        err(&o)
+    );
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_login("cat", PASSWORD).await.status(),
+        StatusCode::FORBIDDEN,
+        "told it is disabled"
+    );
+    cli(&app, &["user", "enable", "cat"]).await;
+    app.login_ok("cat", PASSWORD).await;
+
+    let o = cli(&app, &["user", "lock", "cat"]).await;
+    assert!(out(&o).contains("locked cat"), "{}", err(&o));
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_login("cat", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    cli(&app, &["user", "unlock", "cat"]).await;
+    app.login_ok("cat", PASSWORD).await;
+
+    let o = cli(&app, &["user", "delete", "cat"]).await;
+    assert!(out(&o).contains("deleted cat"), "{}", err(&o));
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_login("cat", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted_disabled_or_deleted() {
+    let app = spawn_app().await;
+    app.add_user_with(
+        "root@example.com",
+        "root",
+        PASSWORD,
+        gatehouse::domain::Role::Admin,
+        gatehouse::domain::UserStatus::Active,
+    );
+    for verb in ["demote", "disable", "delete"] {
+        let o = cli(&app, &["user", verb, "root"]).await;
+        assert_eq!(o.status.code(), Some(2), "{verb}: {}", err(&o));
+        assert!(
+            err(&o).contains("last active administrator"),
+            "{verb}: {}",
+            err(&o)
+        );
+    }
+    app.add_user("deputy@example.com", "deputy", PASSWORD);
+    assert!(
+        cli(&app, &["user", "promote", "deputy"])
+            .await
+            .status
+            .success()
+    );
+    assert!(
+        cli(&app, &["user", "demote", "root"])
+            .await
+            .status
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn the_output_is_the_same_with_the_server_running_or_stopped() {
+    let app = spawn_app().await;
+    app.add_user("dan@example.com", "dan", PASSWORD);
+    let running = cli(&app, &["user", "show", "dan", "--json"]).await;
+    let (dir, _) = app.stop().await;
+    assert!(
+        !dir.path().join("gatehouse.sock").exists(),
+        "the socket is removed at shutdown"
+    );
+    let stopped = gatehouse(dir.path(), &["user", "show", "dan", "--json"], None);
+    assert!(running.status.success() && stopped.status.success());
+    assert_eq!(out(&running), out(&stopped));
+}
+
+#[tokio::test]
+async fn set_password_ends_sessions_and_lifts_the_lock() {
+    let app = spawn_app().await;
+    app.add_user("eve@example.com", "eve", PASSWORD);
+    app.login_ok("eve", PASSWORD).await;
+    let dir = app.dir.path().to_path_buf();
+    let o = tokio::task::spawn_blocking(move || {
+        gatehouse(
+            &dir,
+            &["user", "set-password", "eve", "--password-stdin"],
+            Some("Fresh-pass-42!\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        app.get("/api/v1/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok("eve", "Fresh-pass-42!").await;
+}
+
+#[tokio::test]
+async fn the_audit_log_records_logins_locks_and_admin_actions() {
+    let app = spawn_app().await;
+    app.add_user("fay@example.com", "fay", PASSWORD);
+    for _ in 0..11 {
+        app.post_login("fay", "Wrong-pass1!").await;
+    }
+    app.post_login("fay", PASSWORD).await;
+    cli(&app, &["user", "unlock", "fay"]).await;
+    app.login_ok("fay", PASSWORD).await;
+
+    let o = cli(&app, &["audit", "--user", "fay", "--json"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let events: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "login_ok",
+        "lock_cleared",
+        "login_refused_locked",
+        "lock_set",
+        "login_failed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let cleared = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "lock_cleared")
+        .unwrap();
+    assert!(
+        cleared["actor"].as_str().unwrap().starts_with("cli:"),
+        "who did it"
+    );
+    let text = out(&cli(&app, &["audit", "--since", "1h"]).await);
+    assert!(
+        text.contains("login_failed") && text.contains("ip=127.0.0.1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_taken_during_signups_opens_and_holds_every_acknowledged_account() {
+    let app = spawn_with(|c| {
+        c.signup = gatehouse::config::SignupMode::Open;
+        c.signup_rate_per_minute = std::num::NonZeroU32::new(1000).unwrap();
+    })
+    .await;
+    for n in 0..10 {
+        assert_eq!(
+            app.sign_up(&format!("u{n}@example.com"), &format!("user{n}"), "")
+                .await
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+    let target = tempfile::tempdir().unwrap();
+    let copy = target.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    let more = {
+        let (url, csrf_client) = (app.url("/signup"), crate::helpers::new_client());
+        tokio::spawn(async move {
+            for n in 10..30 {
+                let html = csrf_client
+                    .get(&url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let csrf = crate::helpers::csrf_from(&html);
+                let (email, name) = (format!("u{n}@example.com"), format!("user{n}"));
+                let form = [
+                    ("email", email.as_str()),
+                    ("username", name.as_str()),
+                    ("password", PASSWORD),
+                    ("password_confirm", PASSWORD),
+                    ("agree", "yes"),
+                    ("csrf", csrf.as_str()),
+                ];
+                csrf_client.post(&url).form(&form).send().await.unwrap();
+            }
+        })
+    };
+    let o = cli(&app, &["backup", "--to", copy.to_str().unwrap()]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).contains("backed up"));
+    more.await.unwrap();
+
+    let list = gatehouse(&copy, &["user", "list", "--json"], None);
+    assert!(list.status.success(), "the copy opens: {}", err(&list));
+    let users: serde_json::Value = serde_json::from_str(&out(&list)).unwrap();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    for n in 0..10 {
+        assert!(
+            names.contains(&format!("user{n}").as_str()),
+            "user{n} was acknowledged before the backup"
+        );
+    }
+    let again = cli(&app, &["backup", "--to", copy.to_str().unwrap()]).await;
+    assert_eq!(again.status.code(), Some(2), "never overwrites");
+}
+
+#[test]
+fn config_explain_names_the_source_of_each_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("g.toml");
+    std::fs::write(
+        &file,
+        "lockout_threshold = 5\nsession_lifetime = \"3d\"\nbogus_key = 1\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "config",
+            "explain",
+            "--json",
+            "--config",
+            file.to_str().unwrap(),
+            "--session-lifetime",
+            "2d",
+            "--smtp-url",
+            "smtp://me:hunter2@mail.example.com",
+        ])
+        .env("GATEHOUSE_BCRYPT_COST", "11")
+        .env("GATEHOUSE_NOT_A_SETTING", "x")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let rows: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    let find = |k: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find("lockout_threshold")["source"], "file");
+    assert_eq!(find("lockout_threshold")["value"], "5");
+    assert_eq!(
+        find("session_lifetime")["source"],
+        "flag",
+        "a flag wins over the file"
+    );
+    assert_eq!(find("session_lifetime")["value"], "2days");
+    assert_eq!(find("bcrypt_cost")["source"], "env");
+    assert_eq!(find("lockout_duration")["source"], "default");
+    let smtp = find("smtp_url")["value"].as_str().unwrap().to_string();
+    assert!(
+        smtp.contains("me:****@") && !smtp.contains("hunter2"),
+        "secrets masked: {smtp}"
+    );
+    let warnings = err(&o);
+    assert!(
+        warnings.contains("bogus_key") && warnings.contains("GATEHOUSE_NOT_A_SETTING"),
+        "{warnings}"
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_when_the_server_answers() {
+    let app = spawn_app().await;
+    let url = app.url("/healthz");
+    let ok = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["healthcheck", "--url", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(ok.status.success(), "{}", err(&ok));
+    let down = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["healthcheck", "--url", "http://127.0.0.1:1/healthz"])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(err(&down).contains("no server answers"));
+}
+
+#[tokio::test]
+async fn the_socket_refuses_another_user() {
+    let app = spawn_app().await;
+    let sock = app.dir.path().join("gatehouse.sock");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "owner-only"
+    );
+    // Let another user (nobody) see the directory, so that only the
+    // socket's own protection stands in the way; and run a copy of the
+    // binary that nobody can execute.
+    std::fs::set_permissions(app.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("gatehouse");
+    std::fs::copy(env!("CARGO_BIN_EXE_gatehouse"), &bin).unwrap();
+    let dir = app.dir.path().to_path_buf();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["user", "list"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("belongs to another user"), "{}", err(&o));
+}
