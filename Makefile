@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./gatehouse-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test check deps fmt clippy build release screenshots
+.PHONY: help run test check deps fmt clippy build release screenshots dist
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,3 +35,19 @@ check: deps ## The gate: formatting, lints, all tests (what CI should pass)
 
 release: ## Build the release binary
 	$(CARGO) build --release --locked
+
+DIST_TARGET := x86_64-unknown-linux-musl
+
+dist: ## Build the static x86-64 musl binary into dist/gatehouse (installs the musl target and musl-tools when missing)
+	@./.ci/install-dist-deps
+	$(CARGO) build --release --locked --target $(DIST_TARGET)
+	@mkdir -p dist
+	cp target/$(DIST_TARGET)/release/gatehouse dist/gatehouse
+	@echo "dist/gatehouse: $$(stat -c %s dist/gatehouse) bytes ($$(du -h dist/gatehouse | cut -f1))"
+	@file dist/gatehouse
+	@if file dist/gatehouse | grep -Eq 'static-pie linked|statically linked' \
+	    || ldd dist/gatehouse 2>&1 | grep -Eq 'not a dynamic executable|statically linked'; then \
+	  echo "dist/gatehouse is static"; \
+	else \
+	  echo "error: dist/gatehouse is not static:" >&2; ldd dist/gatehouse >&2 || true; exit 1; \
+	fi

@@ -54,6 +54,7 @@ pub struct Inner {
     pub csrf: CsrfKey,
     pub clock: Clock,
     pub host: HostStats,
+    pub metrics: crate::metrics::Metrics,
     pub started: Instant,
 }
 
@@ -180,6 +181,7 @@ impl App {
             sessions: SessionCache::default(),
             store: Arc::new(store),
             host: HostStats::new(&config.data_dir),
+            metrics: crate::metrics::Metrics::default(),
             started: Instant::now(),
             clock,
             base_url,
@@ -349,5 +351,12 @@ pub fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
         .store
         .purge_sessions(&|s| session.is_expired(s, s.last_seen, now))?;
     let counters = state.store.purge_lockouts(&|l| lockout.is_idle(l, now))?;
+    let cutoff = crate::clock::Timestamp::from_millis(now.as_millis().saturating_sub(
+        i64::try_from(state.config.audit_retention.as_millis()).unwrap_or(i64::MAX),
+    ));
+    let events = state.store.purge_audit(cutoff)?;
+    if events > 0 {
+        tracing::info!(events, "removed audit events older than the retention");
+    }
     Ok((sessions, counters))
 }

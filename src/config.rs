@@ -112,6 +112,9 @@ pub struct ServeArgs {
     /// How long an email verification link works [default: 24h].
     #[arg(long, env = "GATEHOUSE_VERIFY_TOKEN_TTL", value_name = "DURATION")]
     pub verify_token_ttl: Option<humantime::Duration>,
+    /// How long audit events are kept [default: 90d].
+    #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION", value_name = "DURATION")]
+    pub audit_retention: Option<humantime::Duration>,
     /// Longest time one request may take [default: 30s].
     #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<humantime::Duration>,
@@ -174,6 +177,8 @@ struct FileConfig {
     #[serde(default, deserialize_with = "duration")]
     verify_token_ttl: Option<humantime::Duration>,
     #[serde(default, deserialize_with = "duration")]
+    audit_retention: Option<humantime::Duration>,
+    #[serde(default, deserialize_with = "duration")]
     request_timeout: Option<humantime::Duration>,
 }
 
@@ -202,6 +207,7 @@ pub struct Config {
     pub password_reset: bool,
     pub reset_token_ttl: Duration,
     pub verify_token_ttl: Duration,
+    pub audit_retention: Duration,
     pub request_timeout: Duration,
 }
 
@@ -252,6 +258,7 @@ impl Config {
             password_reset: true,
             reset_token_ttl: Duration::from_secs(3600),
             verify_token_ttl: Duration::from_secs(24 * 3600),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -315,6 +322,7 @@ impl Config {
         layer!(password_reset => c.password_reset);
         layer!(reset_token_ttl => c.reset_token_ttl);
         layer!(verify_token_ttl => c.verify_token_ttl);
+        layer!(audit_retention => c.audit_retention);
         if let Some(n) = args.signup_rate_per_minute.or(file.signup_rate_per_minute) {
             c.signup_rate_per_minute =
                 NonZeroU32::new(n).context("--signup-rate-per-minute must be at least 1")?;
@@ -480,6 +488,7 @@ impl Config {
             ),
             ("reset_token_ttl", d(self.reset_token_ttl)),
             ("verify_token_ttl", d(self.verify_token_ttl)),
+            ("audit_retention", d(self.audit_retention)),
             ("request_timeout", d(self.request_timeout)),
         ]
     }
@@ -557,6 +566,7 @@ pub const FILE_KEYS: &[&str] = &[
     "password_reset",
     "reset_token_ttl",
     "verify_token_ttl",
+    "audit_retention",
     "request_timeout",
 ];
 

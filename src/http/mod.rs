@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::summary::session_api))
         .route("/healthz", get(routes::health::healthz))
+        .route("/metrics", get(routes::health::metrics))
         .route("/assets/{*path}", get(crate::assets::serve))
         .fallback(not_found);
 
@@ -82,7 +83,10 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
-        // 2. Security headers on every response, errors included.
+        // 2. Latency by route for /metrics (the route pattern, never the
+        //    path itself: no tokens or IDs in labels).
+        .layer(middleware::from_fn_with_state(state.clone(), measure))
+        // 3. Security headers on every response, errors included.
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
@@ -105,17 +109,17 @@ pub fn router(state: AppState) -> Router {
         ))
         // Pages hold personal data: not for shared caches (assets set their own).
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
-        // 3. A request that takes too long is cut off with 408.
+        // 4. A request that takes too long is cut off with 408.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
         ))
-        // 4. Refuse state changes from other sites before any handler runs.
+        // 5. Refuse state changes from other sites before any handler runs.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             refuse_cross_origin,
         ))
-        // 5. Give every browser its CSRF secret (see auth::csrf).
+        // 6. Give every browser its CSRF secret (see auth::csrf).
         .layer(middleware::from_fn_with_state(
             state.clone(),
             cookies::ensure_browser_secret,
@@ -126,6 +130,19 @@ pub fn router(state: AppState) -> Router {
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.metrics.request(&method, &route, started.elapsed());
+    response
 }
 
 async fn not_found() -> AppError {

@@ -67,9 +67,11 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
                         .await
                         .map_err(anyhow_of)?;
                     tracing::info!(id = entry.id, subject = %entry.mail.subject, "mail sent");
+                    state.metrics.mail(true);
                     sent += 1;
                 }
                 Err(e) => {
+                    state.metrics.mail(false);
                     let attempts = entry.attempts + 1;
                     let next: Option<Timestamp> = (attempts < MAX_ATTEMPTS)
                         .then(|| state.clock.now().plus(backoff(attempts)));

@@ -268,6 +268,8 @@ pub trait SessionStore {
     fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>>;
     fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool>;
     fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>>;
+    /// How many sessions are stored.
+    fn session_count(&self) -> anyhow::Result<usize>;
     /// Ends every session of `user`; returns how many.
     fn end_sessions(&self, user: UserId) -> anyhow::Result<usize>;
     /// The account's recent login tries, newest first.

@@ -412,3 +412,125 @@ async fn the_socket_refuses_another_user() {
     assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
     assert!(err(&o).contains("belongs to another user"), "{}", err(&o));
 }
+
+/// Checks the Prometheus text format line by line: comments are HELP or
+/// TYPE, every sample is `name{labels} value` with a number value, and
+/// every sample's family was declared.
+fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut declared = std::collections::HashSet::new();
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (kind, name) = (parts.next().unwrap(), parts.next().unwrap());
+            assert!(kind == "HELP" || kind == "TYPE", "{line}");
+            if kind == "TYPE" {
+                let t = parts.next().unwrap();
+                assert!(["counter", "gauge", "histogram"].contains(&t), "{line}");
+                declared.insert(name.to_string());
+            }
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        assert!(
+            declared.contains(name) || declared.contains(family),
+            "undeclared: {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        samples.insert(series.to_string(), value);
+    }
+    samples
+}
+
+#[tokio::test]
+async fn metrics_count_logins_and_parse_as_prometheus_text() {
+    let app = spawn_app().await;
+    app.add_user("gus@example.com", "gus", PASSWORD);
+    app.post_login("gus", "Wrong-pass1!").await;
+    app.login_ok("gus", PASSWORD).await;
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let samples = parse_prometheus(&r.text().await.unwrap());
+    assert_eq!(samples[r#"gatehouse_logins_total{outcome="ok"}"#], 1.0);
+    assert_eq!(samples[r#"gatehouse_logins_total{outcome="failed"}"#], 1.0);
+    assert_eq!(samples["gatehouse_active_sessions"], 1.0);
+    assert_eq!(samples["gatehouse_users"], 1.0);
+    assert!(
+        samples.contains_key("gatehouse_outbox_depth")
+            && samples.contains_key("gatehouse_hash_queue_depth")
+    );
+    let posts =
+        samples[r#"gatehouse_request_duration_seconds_count{method="POST",route="/login"}"#];
+    assert_eq!(posts, 2.0);
+}
+
+#[tokio::test]
+async fn healthz_says_when_the_outbox_is_stuck() {
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    let app = spawn_with(move |c| {
+        c.mail.smtp = Some(
+            gatehouse::mail::SmtpSettings::parse(&format!("smtp://127.0.0.1:{port}?tls=none"))
+                .unwrap(),
+        );
+    })
+    .await;
+    app.add_user("hal@example.com", "hal", PASSWORD);
+    app.post_form(
+        "/forgot-password",
+        "/forgot-password",
+        &[("email", "hal@example.com")],
+    )
+    .await;
+    // Wait (bounded) until the first delivery attempt has failed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app
+        .state
+        .store
+        .outbox()
+        .unwrap()
+        .iter()
+        .any(|e| e.attempts > 0)
+    {
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt");
+        app.state.outbox.wake();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "failing for a moment is not stuck"
+    );
+    app.clock.advance(std::time::Duration::from_secs(3601));
+    let (status, body) = app.get_text("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("outbox stuck") && body.contains("connection refused"),
+        "{body}"
+    );
+}

@@ -244,6 +244,41 @@ impl Browser {
         }
     }
 
+    /// What axe does not check of the forms: a field marked invalid is
+    /// described by a message; an error is announced (inside an alert or a
+    /// live region) or tied to its field; password fields say which
+    /// password they want, for password managers.
+    pub async fn form_problems(&self) -> Vec<String> {
+        let v = self
+            .js(r#"const problems = [];
+                const name = (e) => e.id ? '#' + e.id : e.tagName.toLowerCase() + '.' + e.className;
+                for (const f of document.querySelectorAll('[aria-invalid="true"]')) {
+                  const ids = (f.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+                  const said = ids.map((id) => document.getElementById(id))
+                    .filter((e) => e && e.textContent.trim()
+                      && (e.closest('.notice.error, .field-error') || e.querySelector('.notice.error')));
+                  if (!said.length) problems.push(name(f) + ' is marked invalid, but no error message describes it');
+                }
+                for (const e of document.querySelectorAll('.notice.error, .field-error')) {
+                  const live = e.closest('[role=alert], [role=status], [aria-live]');
+                  const tied = e.id && document.querySelector('[aria-describedby~="' + e.id + '"]');
+                  if (!live && !tied) problems.push('the error ' + name(e) + ' is neither announced nor tied to a field');
+                }
+                for (const f of document.querySelectorAll('input[type=password]')) {
+                  const a = f.getAttribute('autocomplete');
+                  if (a !== 'current-password' && a !== 'new-password') problems.push(name(f) + ' has autocomplete=' + a);
+                }
+                const id = document.getElementById('login-id');
+                if (id && id.getAttribute('autocomplete') !== 'username') problems.push('#login-id is not autocomplete=username');
+                return problems;"#)
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// How far the page is wider than the screen (0: it fits).
     pub async fn overflow_x(&self) -> i64 {
         self.js(
@@ -257,7 +292,12 @@ impl Browser {
     /// Audits the page as it is now on each view; the problems, with
     /// `what` and the view in front of each.
     pub async fn audit(&self, what: &str) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> = self
+            .form_problems()
+            .await
+            .into_iter()
+            .map(|p| format!("{what}: {p}"))
+            .collect();
         for view in VIEWS {
             self.emulate(view).await;
             let at = format!("{what} [{}]", view.name);
@@ -413,6 +453,15 @@ async fn the_pages_before_login_pass_axe_in_light_and_dark_on_desktop_and_phone(
     problems.extend(browser.audit_path(&app, "/terms").await);
     problems.extend(browser.audit_path(&app, "/privacy").await);
     problems.extend(browser.audit_path(&app, "/forgot-password").await);
+    browser.fill("#recovery-email", "not an address").await;
+    browser
+        .js("document.getElementById('recovery-email').form.noValidate = true; return true")
+        .await;
+    browser
+        .submit("form[action='/forgot-password'] button[type=submit]")
+        .await;
+    assert!(!browser.text("#recovery-error").await.is_empty());
+    problems.extend(browser.audit("/forgot-password with a bad address").await);
     browser.fill("#recovery-email", "ada@example.com").await;
     browser
         .submit("form[action='/forgot-password'] button[type=submit]")
@@ -771,6 +820,7 @@ async fn the_audit_itself_finds_a_violation_a_console_error_and_a_blank_page() {
              const p = document.createElement('p'); p.textContent = 'faint';
              p.style.color = '#ddd'; p.style.background = '#fff';
              document.querySelector('.auth-card').append(p);
+             document.getElementById('login-endpoint').setAttribute('aria-invalid', 'true');
              setTimeout(() => { throw new Error('probe failure'); });
              return true",
         )
@@ -781,6 +831,10 @@ async fn the_audit_itself_finds_a_violation_a_console_error_and_a_blank_page() {
     assert!(problems.contains("color-contrast (serious)"), "{problems}");
     assert!(
         problems.contains("Uncaught Error: probe failure"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("#login-endpoint is marked invalid, but no error message describes it"),
         "{problems}"
     );
 

@@ -1,21 +1,77 @@
-//! `GET /healthz`: 200 when the store answers a read, else 503. For load
-//! balancers and container health checks; says nothing about users.
+//! `GET /healthz`: 200 when the store answers a read and the outbox is
+//! not stuck (no mail failing for over an hour), else 503 with the reason.
+//! For load balancers, container health checks and `gatehouse healthcheck`;
+//! says nothing about users. And `GET /metrics` (Prometheus text).
 
 use crate::app::AppState;
-use crate::domain::LoginId;
+use crate::metrics::Gauges;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
 
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let probe = LoginId::parse("healthz").expect("a valid id");
-    match state.store.lockout(&probe.lockout_key()) {
-        Ok(_) => (StatusCode::OK, "ok\n"),
+/// A mail failing for this long makes the outbox "stuck".
+const STUCK_AFTER: Duration = Duration::from_secs(3600);
+
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let outbox = match state.store.outbox() {
+        Ok(o) => o,
         Err(e) => {
             tracing::error!(
                 error = format!("{e:#}"),
                 "health check: the store does not answer"
             );
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store unavailable\n".into(),
+            );
         }
+    };
+    let now = state.clock.now();
+    let stuck: Vec<_> = outbox
+        .iter()
+        .filter(|e| {
+            e.attempts > 0 && e.next_attempt_at.is_some() && now >= e.created_at.plus(STUCK_AFTER)
+        })
+        .collect();
+    if let Some(first) = stuck.first() {
+        let why = first.last_error.as_deref().unwrap_or("unknown");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "outbox stuck: {} mail(s) undelivered for over an hour; last error: {why}\n",
+                stuck.len()
+            ),
+        );
+    }
+    (StatusCode::OK, "ok\n".into())
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let s = state.clone();
+    let gauges = tokio::task::spawn_blocking(move || -> anyhow::Result<Gauges> {
+        Ok(Gauges {
+            outbox_depth: s
+                .store
+                .outbox()?
+                .iter()
+                .filter(|e| e.next_attempt_at.is_some())
+                .count(),
+            active_sessions: s.store.session_count()?,
+            hash_queue_depth: s.passwords.pool().depth(),
+            users: s.store.users()?.len(),
+        })
+    })
+    .await;
+    match gauges {
+        Ok(Ok(g)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            state.metrics.render(&g),
+        )
+            .into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
     }
 }

@@ -20,6 +20,7 @@ use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
 use crate::http::pages::recovery;
 use crate::mail::requests::MailRequest;
+use crate::metrics::LoginOutcome;
 use crate::store::{AuditEvent, AuditKind, CompletedLogin, LoginAttempt, lockout_keys_of};
 use axum::Extension;
 use axum::extract::State;
@@ -133,7 +134,10 @@ pub async fn submit(
         .passwords
         .verify(&password, stored)
         .await
-        .map_err(|Busy| AppError::Busy)?;
+        .map_err(|Busy| {
+            state.metrics.login(LoginOutcome::Busy);
+            AppError::Busy
+        })?;
 
     match user {
         Some(user) if matches => {
@@ -200,6 +204,7 @@ pub async fn submit(
                 state.sessions.forget(&old);
             }
             tracing::info!(user = %user.id, %ip, "login succeeded");
+            state.metrics.login(LoginOutcome::Ok);
             // A new session and a new CSRF secret at every login.
             let jar = jar
                 .add(cookies::session(token.to_cookie(), &state))
@@ -250,9 +255,11 @@ pub async fn submit(
                 })
                 .await?;
             tracing::info!(%ip, "login failed");
+            state.metrics.login(LoginOutcome::Failed);
             let typed = id.to_string();
             match outcome {
                 AfterFailure::NowLocked { until } => {
+                    state.metrics.lock_set();
                     // The admin needs the ID to lift the lock (`user unlock`).
                     tracing::warn!(id = %typed, %ip, until = %until, "an ID was locked after repeated failed logins");
                     // The owner of a real account is told, once (off the
@@ -317,6 +324,7 @@ async fn refused_by_lock(
     now: Timestamp,
 ) -> Result<(), AppError> {
     let user = state.store.user_by_login_id(id)?.map(|u| u.id);
+    state.metrics.login(LoginOutcome::RefusedLocked);
     let event = AuditEvent::new(now, AuditKind::LoginRefusedLocked, "anonymous")
         .maybe_user(user)
         .subject(id.to_string())

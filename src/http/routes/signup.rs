@@ -179,6 +179,7 @@ pub async fn submit(
     match created {
         Ok(user) => {
             tracing::info!(user = %user.id, role = %user.role, %ip, "signed up");
+            state.metrics.signup();
             let event = AuditEvent::new(now, AuditKind::Signup, "self")
                 .user(user.id)
                 .ip(ip)

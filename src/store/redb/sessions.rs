@@ -11,7 +11,9 @@ use crate::domain::{User, UserId};
 use crate::mail::Mail;
 use crate::store::{CompletedLogin, LoginAttempt, SessionStore};
 use anyhow::Context;
-use redb::{Durability, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use redb::{
+    Durability, ReadableMultimapTable, ReadableTable, ReadableTableMetadata, WriteTransaction,
+};
 
 impl SessionStore for RedbStore {
     fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()> {
@@ -73,6 +75,11 @@ impl SessionStore for RedbStore {
             }
         }
         Ok(out)
+    }
+
+    fn session_count(&self) -> anyhow::Result<usize> {
+        let txn = self.read()?;
+        Ok(usize::try_from(txn.open_table(SESSIONS)?.len()?).unwrap_or(usize::MAX))
     }
 
     fn end_sessions(&self, user: UserId) -> anyhow::Result<usize> {
