@@ -41,7 +41,7 @@ DIST_TARGET := x86_64-unknown-linux-musl
 dist: ## Build the static x86-64 musl binary into dist/gatehouse (installs the musl target and musl-tools when missing)
 	@./.ci/install-dist-deps
 	$(CARGO) build --release --locked --target $(DIST_TARGET)
-	@mkdir -p dist
+	@mkdir -p dist/data  # dist/ is also the container build context (packaging/Containerfile)
 	cp target/$(DIST_TARGET)/release/gatehouse dist/gatehouse
 	@echo "dist/gatehouse: $$(stat -c %s dist/gatehouse) bytes ($$(du -h dist/gatehouse | cut -f1))"
 	@file dist/gatehouse

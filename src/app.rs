@@ -48,6 +48,8 @@ pub struct Inner {
     pub mail_requests: MailRequests,
     /// Per-client limit of mail requests (forgot password, resend).
     pub mail_limiter: LoginLimiter,
+    /// Mails per address from forgot/resend (3 per 15 minutes).
+    pub mail_address_limiter: KeyedLimiter<String>,
     /// Tries to change the password per account (5 per 15 minutes).
     pub password_change_limiter: KeyedLimiter<UserId>,
     pub common_passwords: CommonPasswords,
@@ -168,6 +170,11 @@ impl App {
             limiter: LoginLimiter::new(config.login_rate_per_minute, clock.clone()),
             signup_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
             mail_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            mail_address_limiter: KeyedLimiter::new(
+                std::num::NonZeroU32::new(3).expect("3"),
+                Duration::from_secs(15 * 60),
+                clock.clone(),
+            ),
             password_change_limiter: KeyedLimiter::new(
                 std::num::NonZeroU32::new(5).expect("5"),
                 Duration::from_secs(15 * 60),
@@ -319,6 +326,7 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
         state.signup_limiter.forget_idle();
         state.mail_limiter.forget_idle();
         state.password_change_limiter.forget_idle();
+        state.mail_address_limiter.forget_idle();
         let s = state.clone();
         match tokio::task::spawn_blocking(move || purge_expired(&s)).await {
             Ok(Ok((sessions, counters))) if sessions + counters > 0 => {
@@ -355,6 +363,10 @@ pub fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
         i64::try_from(state.config.audit_retention.as_millis()).unwrap_or(i64::MAX),
     ));
     let events = state.store.purge_audit(cutoff)?;
+    let tokens = state.store.purge_tokens(now)?;
+    if tokens > 0 {
+        tracing::info!(tokens, "removed expired mailed-link tokens");
+    }
     if events > 0 {
         tracing::info!(events, "removed audit events older than the retention");
     }

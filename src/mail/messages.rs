@@ -96,9 +96,11 @@ pub fn password_changed(to: &EmailAddress, username: &str, at: Timestamp, login:
     }
 }
 
+/// `threshold`: the failures allowed in a row (`--lockout-threshold`).
 pub fn lock_notice(
     to: &EmailAddress,
     username: &str,
+    threshold: u32,
     until: Timestamp,
     ip: &str,
     reset_link: Option<&str>,
@@ -113,13 +115,13 @@ pub fn lock_notice(
         to: to.clone(),
         subject: "Your account was locked after failed logins".into(),
         text: format!(
-            "Hello {username},\n\nafter more than 10 failed logins in a row, the last from the address {ip}, your account is locked until {until}. Logins are refused until then, even with the right password.\n\n{way_out}If these tries were not yours, someone may be guessing your password: tell your administrator.\n"
+            "Hello {username},\n\nafter more than {threshold} failed logins in a row, the last from the address {ip}, your account is locked until {until}. Logins are refused until then, even with the right password.\n\n{way_out}If these tries were not yours, someone may be guessing your password: tell your administrator.\n"
         ),
         html: page(
             "Your account was locked",
             html! {
                 p { "Hello " (username) "," }
-                p { "after more than 10 failed logins in a row, the last from the address " strong { (ip) } ", your account is locked until " strong { (until) } ". Logins are refused until then, even with the right password." }
+                p { "after more than " (threshold) " failed logins in a row, the last from the address " strong { (ip) } ", your account is locked until " strong { (until) } ". Logins are refused until then, even with the right password." }
                 @if let Some(l) = reset_link {
                     p { "If you cannot remember your password, choose a new one (this also lifts the lock):" }
                     (button(l, "Choose a new password"))

@@ -11,8 +11,6 @@ use crate::clock::Timestamp;
 use crate::domain::{EmailAddress, LoginId, UserId, UserStatus};
 use crate::mail::messages;
 use crate::store::{AuditEvent, AuditKind, OneTimeToken, TokenPurpose};
-use std::num::NonZeroU32;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 pub enum MailRequest {
@@ -56,18 +54,13 @@ pub async fn run(
     mut rx: mpsc::Receiver<MailRequest>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // At most 3 mails per address and 15 minutes, whoever asks.
-    let per_address = KeyedLimiter::<String>::new(
-        NonZeroU32::new(3).expect("3"),
-        Duration::from_secs(15 * 60),
-        state.clock.clone(),
-    );
+    let per_address = &state.mail_address_limiter;
     loop {
         let request = tokio::select! {
             r = rx.recv() => match r { Some(r) => r, None => return },
             _ = stop.changed() => return,
         };
-        if let Err(e) = handle(&state, &per_address, request).await {
+        if let Err(e) = handle(&state, per_address, request).await {
             tracing::warn!(error = format!("{e:#}"), "a mail request failed");
         }
     }
@@ -111,8 +104,14 @@ async fn handle(
                 return Ok(());
             };
             if !state.config.password_reset {
-                let mail =
-                    messages::lock_notice(&user.email, user.username.as_str(), until, &ip, None);
+                let mail = messages::lock_notice(
+                    &user.email,
+                    user.username.as_str(),
+                    state.config.lockout.threshold,
+                    until,
+                    &ip,
+                    None,
+                );
                 let now = state.clock.now();
                 state
                     .blocking(move |s| s.enqueue_mail(mail, now))
@@ -145,6 +144,7 @@ async fn handle(
         Kind::Lock { ip, until } => messages::lock_notice(
             to,
             name,
+            state.config.lockout.threshold,
             until,
             &ip,
             Some(&state.link("reset-password", "token", &secret)),

@@ -366,6 +366,8 @@ pub trait MailStore {
         new_hash: String,
         notice: &dyn Fn(&User) -> Mail,
     ) -> anyhow::Result<Result<User, TokenProblem>>;
+    /// Deletes one-time tokens that expired before `now`; returns how many.
+    fn purge_tokens(&self, now: Timestamp) -> anyhow::Result<usize>;
     /// Mail whose next attempt is due at `now`, oldest first.
     fn due_mail(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxEntry>>;
     fn mail_sent(&self, id: u64) -> anyhow::Result<()>;

@@ -162,6 +162,26 @@ impl MailStore for RedbStore {
         })
     }
 
+    fn purge_tokens(&self, now: Timestamp) -> anyhow::Result<usize> {
+        self.write(|txn| {
+            let mut tokens = txn.open_table(TOKENS)?;
+            let mut expired = Vec::new();
+            for row in tokens.iter()? {
+                let (k, v) = row?;
+                let token: OneTimeToken = decode(v.value(), "token")?;
+                if now >= token.expires_at {
+                    expired.push((k.value(), token));
+                }
+            }
+            let mut by_user = txn.open_table(TOKENS_BY_USER)?;
+            for (hash, token) in &expired {
+                tokens.remove(*hash)?;
+                by_user.remove((token.user.0, token.purpose.code()))?;
+            }
+            Ok(expired.len())
+        })
+    }
+
     fn due_mail(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxEntry>> {
         let mut due: Vec<OutboxEntry> = self
             .outbox()?
