@@ -56,18 +56,43 @@ pub async fn spawn_in(
     clock: Clock,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
+    spawn_built(dir, clock, configure, |_| ()).await.0
+}
+
+/// A first start, as `gatehouse serve` does it: the app and the admin
+/// invitation link it prints.
+pub async fn spawn_first_run() -> (TestApp, String) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let (app, link) = spawn_built(
+        dir,
+        Clock::manual(start_time()),
+        |_| {},
+        |app| app.first_run_link().unwrap().expect("no admin yet: a link"),
+    )
+    .await;
+    (app, link)
+}
+
+/// Builds an app, lets `before` look at it before it serves, then serves.
+async fn spawn_built<T>(
+    dir: Arc<TempDir>,
+    clock: Clock,
+    configure: impl FnOnce(&mut Config),
+    before: impl FnOnce(&App) -> T,
+) -> (TestApp, T) {
     let mut config = test_config(&dir);
     configure(&mut config);
     let app = App::build(config, clock.clone())
         .await
         .expect("the app builds");
+    let seen = before(&app);
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
-    TestApp {
+    let app = TestApp {
         address,
         state,
         clock,
@@ -75,7 +100,8 @@ pub async fn spawn_in(
         client: new_client(),
         stop: Some(tx),
         handle: Some(handle),
-    }
+    };
+    (app, seen)
 }
 
 /// A client that keeps cookies and does not follow redirects.
