@@ -81,7 +81,7 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                         @for row in v.sessions {
                             tr {
                                 td {
-                                    (if row.session.user_agent.is_empty() { "Unknown browser" } else { row.session.user_agent.as_str() })
+                                    span title=(row.session.user_agent) { (browser_name(&row.session.user_agent)) }
                                     @if row.current { " " span.badge { "this browser" } }
                                 }
                                 td { (row.session.ip) }
@@ -123,5 +123,53 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// "Firefox on Linux" from a User-Agent string (the full string is in
+/// the title); "Unknown browser" when it says nothing we know.
+pub fn browser_name(ua: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(o)) => format!("A browser on {o}"),
+        (None, None) => "Unknown browser".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_name;
+
+    #[test]
+    fn user_agents_read_as_browser_and_system() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+        assert_eq!(browser_name(chrome), "Chrome on Linux");
+        assert_eq!(
+            browser_name("Mozilla/5.0 (Windows NT 10.0; rv:130.0) Gecko/20100101 Firefox/130.0"),
+            "Firefox on Windows"
+        );
+        assert_eq!(browser_name(""), "Unknown browser");
     }
 }
