@@ -52,22 +52,7 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                     input id="current-password" name="current" type="password" autocomplete="current-password" required
                         aria-invalid=[invalid] aria-describedby=[errors];
                 }
-                div.field {
-                    label for="new-password" { "New password" }
-                    input id="new-password" name="password" type="password" autocomplete="new-password" required
-                        aria-invalid=[invalid]
-                        aria-describedby={ "new-password-rule" @if let Some(id) = errors { " " (id) } };
-                    p.hint id="new-password-rule" {
-                        "At least " (v.policy.min_len()) " characters"
-                        @if let PasswordPolicy::Seed { .. } = v.policy { ", with a letter, a digit and a special character" }
-                        "; not a commonly used password."
-                    }
-                }
-                div.field {
-                    label for="new-password-confirm" { "New password again" }
-                    input id="new-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required
-                        aria-invalid=[invalid] aria-describedby=[errors];
-                }
+                (super::recovery::new_password_fields("new-password", v.policy, invalid, errors))
                 p.hint { "Your other sessions end when you change it." }
                 button.button.primary type="submit" { "Change password" }
             }

@@ -81,26 +81,42 @@ pub fn reset(v: &ResetView<'_>) -> Markup {
                 data-min=(v.policy.min_len()) {
                 input type="hidden" name="csrf" value=(v.csrf);
                 input type="hidden" name="token" value=(v.token);
-                div.field {
-                    label for="reset-password" { "New password" }
-                    input id="reset-password" name="password" type="password" autocomplete="new-password" required
-                        aria-invalid=[invalid]
-                        aria-describedby={ "reset-rule" @if let Some(id) = errors { " " (id) } };
-                    p.hint id="reset-rule" {
-                        "At least " (v.policy.min_len()) " characters"
-                        @if let PasswordPolicy::Seed { .. } = v.policy { ", with a letter, a digit and a special character" }
-                        "; not a commonly used password."
-                    }
-                }
-                div.field {
-                    label for="reset-password-confirm" { "New password again" }
-                    input id="reset-password-confirm" name="password_confirm" type="password" autocomplete="new-password" required
-                        aria-invalid=[invalid] aria-describedby=[errors];
-                }
+                (new_password_fields("reset-password", v.policy, invalid, errors))
                 button.button.primary.wide type="submit" { "Change password" }
             }
         },
     )
+}
+
+/// "New password" and "New password again", with the rule as a hint; ids
+/// are `{id}`, `{id}-rule` and `{id}-confirm`. Shared by the reset form
+/// and the Account page.
+pub fn new_password_fields(
+    id: &str,
+    policy: PasswordPolicy,
+    invalid: Option<&str>,
+    errors: Option<&str>,
+) -> Markup {
+    let rule = format!("{id}-rule");
+    let confirm = format!("{id}-confirm");
+    html! {
+        div.field {
+            label for=(id) { "New password" }
+            input id=(id) name="password" type="password" autocomplete="new-password" required
+                aria-invalid=[invalid]
+                aria-describedby={ (rule) @if let Some(e) = errors { " " (e) } };
+            p.hint id=(rule) {
+                "At least " (policy.min_len()) " characters"
+                @if let PasswordPolicy::Seed { .. } = policy { ", with a letter, a digit and a special character" }
+                "; not a commonly used password."
+            }
+        }
+        div.field {
+            label for=(confirm) { "New password again" }
+            input id=(confirm) name="password_confirm" type="password" autocomplete="new-password" required
+                aria-invalid=[invalid] aria-describedby=[errors];
+        }
+    }
 }
 
 /// A mailed link that does not work, with a way to ask for a new one.

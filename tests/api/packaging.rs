@@ -1,0 +1,214 @@
+//! packaging/: the example config has every key (with its default, and
+//! nothing the server does not know), and the systemd units pass
+//! `systemd-analyze verify` where that tool exists.
+
+use gatehouse::config::FILE_KEYS;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn packaging(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging")
+        .join(file)
+}
+
+/// The key of a `key = value` or commented `#key = value` / `# key = value`
+/// line, with the line uncommented.
+fn setting_line(line: &str) -> Option<(String, String)> {
+    let bare = line
+        .strip_prefix("# ")
+        .or_else(|| line.strip_prefix('#'))
+        .unwrap_or(line);
+    let (key, _) = bare.split_once(" = ")?;
+    let is_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    is_key.then(|| (key.to_string(), bare.to_string()))
+}
+
+/// `gatehouse config explain --json ARGS…` with no GATEHOUSE_* variable
+/// of the test's environment leaking in.
+fn explain(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GATEHOUSE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(["config", "explain", "--json"]).args(args);
+    cmd.output().unwrap()
+}
+
+/// key -> (value, source) of `config explain --json`.
+fn rows(o: &Output) -> BTreeMap<String, (String, String)> {
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "config explain --json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    });
+    list.iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                (
+                    r["value"].as_str().unwrap().to_string(),
+                    r["source"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_config_has_every_key_with_its_default_and_no_unknown_one() {
+    let text = std::fs::read_to_string(packaging("gatehouse.example.toml")).unwrap();
+    // As shipped: valid TOML that sets nothing.
+    let shipped: toml::Table = toml::from_str(&text).expect("the example is valid TOML");
+    assert!(
+        shipped.is_empty(),
+        "the example must set nothing as shipped: {shipped:?}"
+    );
+
+    // Every key, each once, and only keys the server knows.
+    let lines: Vec<(String, String)> = text.lines().filter_map(setting_line).collect();
+    for key in FILE_KEYS {
+        let n = lines.iter().filter(|(k, _)| k == key).count();
+        assert_eq!(
+            n, 1,
+            "packaging/gatehouse.example.toml shows {key:?} {n} times"
+        );
+    }
+    for (key, line) in &lines {
+        assert!(
+            FILE_KEYS.contains(&key.as_str()),
+            "the example has {line:?}, but {key:?} is not a config key (FILE_KEYS)"
+        );
+    }
+
+    // Uncommented, it is a file the real binary reads without a warning,
+    // and every setting comes from it.
+    let uncommented: String = text
+        .lines()
+        .map(|l| setting_line(l).map_or(String::new(), |(_, line)| line) + "\n")
+        .collect();
+    let table: toml::Table = toml::from_str(&uncommented).expect("uncommented, it is valid TOML");
+    assert_eq!(table.len(), FILE_KEYS.len());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(&file, &uncommented).unwrap();
+    let o = explain(&["--config", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "config explain refused the uncommented example: {stderr}"
+    );
+    assert!(
+        !stderr.contains("unknown key") && !stderr.contains("warning"),
+        "config explain warned about the uncommented example: {stderr}"
+    );
+    let from_file = rows(&o);
+    assert_eq!(from_file.len(), FILE_KEYS.len(), "{from_file:?}");
+    for key in FILE_KEYS {
+        let (_, source) = &from_file[*key];
+        assert_eq!(source, "file", "{key} should come from the file");
+    }
+
+    // Each line shows the default, except where the example shows a
+    // value to copy (the default is "none" or depends on the machine).
+    const EXAMPLES: &[&str] = &[
+        "base_url",
+        "hash_workers",
+        "terms_file",
+        "privacy_file",
+        "smtp_url",
+        "mail_from",
+        "smtp_ca_file",
+        // Its default follows smtp_url (on when it is set, as above).
+        "require_verification",
+    ];
+    let defaults = rows(&explain(&[]));
+    for key in FILE_KEYS.iter().filter(|k| !EXAMPLES.contains(*k)) {
+        assert_eq!(
+            from_file[*key].0, defaults[*key].0,
+            "the example's {key} is not the default"
+        );
+    }
+}
+
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify() {
+    match Command::new("systemd-analyze").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            eprintln!(
+                "note: systemd-analyze is not installed; the systemd units in packaging/ are not verified"
+            );
+            return;
+        }
+    }
+    // verify checks that ExecStart's program exists: point the units at
+    // the binary under test.
+    let dir = tempfile::tempdir().unwrap();
+    let units = [
+        "gatehouse.service",
+        "gatehouse-backup.service",
+        "gatehouse-backup.timer",
+    ];
+    let mut paths = Vec::new();
+    for unit in units {
+        let text = std::fs::read_to_string(packaging(unit)).unwrap();
+        assert!(
+            unit.ends_with(".timer") || text.contains("/usr/local/bin/gatehouse"),
+            "{unit} should run /usr/local/bin/gatehouse"
+        );
+        let text = text.replace("/usr/local/bin/gatehouse", env!("CARGO_BIN_EXE_gatehouse"));
+        let path = dir.path().join(unit);
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let o = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "systemd-analyze verify failed: {stderr}"
+    );
+    // Unknown keys and bad values are only warnings (exit code 0): any
+    // line about our files fails the test.
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| units.iter().any(|u| l.contains(u)))
+        .collect();
+    assert!(
+        ours.is_empty(),
+        "systemd-analyze verify warned about the units: {ours:#?}"
+    );
+
+    // The server opens its admin socket in the state directory: the
+    // sandbox must allow Unix sockets, and the user must be a fixed one
+    // (admins run commands as it; see packaging/gatehouse.sysusers).
+    let unit = std::fs::read_to_string(packaging("gatehouse.service")).unwrap();
+    let families = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("RestrictAddressFamilies="))
+        .expect("the unit restricts address families");
+    assert!(
+        families.split_whitespace().any(|f| f == "AF_UNIX"),
+        "{families}"
+    );
+    assert!(unit.lines().any(|l| l == "User=gatehouse"));
+    assert!(!unit.lines().any(|l| l.starts_with("DynamicUser=yes")));
+    let sysusers = std::fs::read_to_string(packaging("gatehouse.sysusers")).unwrap();
+    assert!(
+        sysusers
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["u", "gatehouse"])),
+        "{sysusers}"
+    );
+}
