@@ -406,7 +406,7 @@ impl Config {
 
     /// Every setting by its file key, as text; secrets masked.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let d = short_duration;
         let opt = |p: &Option<PathBuf>| {
             p.as_ref()
                 .map_or("-".to_string(), |p| p.display().to_string())
@@ -509,6 +509,19 @@ impl Config {
             Url::parse(&format!("http://{host}:{}/", bound.port()))
                 .expect("a host and port make a URL")
         })
+    }
+}
+
+/// A duration the way it is written in settings: `90d`, `24h`, `20m`,
+/// `30s` (the largest unit that divides it exactly).
+pub fn short_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

@@ -97,7 +97,12 @@ pub fn os_user() -> String {
 /// Runs an admin command from the command line: through the running
 /// server when there is one, else on the database directly.
 pub fn run(cli: Cli, argv: Vec<String>) -> Response {
-    let data_dir = super::data_dir_or_default(cli.data_dir.clone());
+    // The data directory as the settings give it (a config file may name
+    // it), so that the running server's socket is found.
+    let data_dir = match super::settings_of(&cli) {
+        Ok(config) => config.data_dir,
+        Err(e) => return failed(&e),
+    };
     let stdin = wants_stdin(&argv).then(read_stdin);
     let actor = format!("cli:{}", os_user());
     let cwd = std::env::current_dir().unwrap_or_default();

@@ -42,7 +42,16 @@ pub fn exec(ctx: &Ctx<'_>, args: AuditArgs, out: &mut Out) -> anyhow::Result<()>
     };
     let events = ctx.store.audit_events(since, user, args.limit)?;
     if args.json {
-        out.line(serde_json::to_string_pretty(&events)?);
+        let list: Vec<_> = events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "at": e.at.to_string(), "kind": e.kind, "actor": e.actor, "user": e.user,
+                    "subject": e.subject, "ip": e.ip, "detail": e.detail,
+                })
+            })
+            .collect();
+        out.line(serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     if events.is_empty() {

@@ -53,7 +53,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             // with the very command and data directory in use.
             let me = std::env::args().next().unwrap_or_else(|| "gatehouse".into());
             say(format!(
-                "No accounts yet, and signing up is closed. To make the first one, stop the server (Ctrl-C) and run:\n  \
+                "No accounts yet, and signing up is closed. To make the first one, run (also while the server runs):\n  \
                  printf '%s' 'a-strong-Passw0rd!' | {me} --data-dir {} user add you@example.com --admin --password-stdin",
                 state.config.data_dir.display()
             ));

@@ -342,7 +342,7 @@ fn config_explain_names_the_source_of_each_setting() {
         "flag",
         "a flag wins over the file"
     );
-    assert_eq!(find("session_lifetime")["value"], "2days");
+    assert_eq!(find("session_lifetime")["value"], "2d");
     assert_eq!(find("bcrypt_cost")["source"], "env");
     assert_eq!(find("lockout_duration")["source"], "default");
     let smtp = find("smtp_url")["value"].as_str().unwrap().to_string();
