@@ -28,6 +28,10 @@ pub struct LockoutState {
     pub failures: u32,
     pub last_failure: Option<Timestamp>,
     pub locked_until: Option<Timestamp>,
+    /// Set by an admin (`gatehouse user lock`): only `user unlock` lifts
+    /// it, not a password reset by mail.
+    #[serde(default)]
+    pub by_admin: bool,
 }
 
 /// May this ID try to log in now?
@@ -82,6 +86,7 @@ impl LockoutPolicy {
                 failures: 0,
                 last_failure: Some(now),
                 locked_until: Some(until),
+                by_admin: false,
             };
             (next, AfterFailure::NowLocked { until })
         } else {
@@ -89,6 +94,7 @@ impl LockoutPolicy {
                 failures,
                 last_failure: Some(now),
                 locked_until: None,
+                by_admin: false,
             };
             (next, AfterFailure::Counted { failures })
         }

@@ -88,10 +88,13 @@ pub fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
 
 /// The OS user running this process, for the audit log.
 pub fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+        .unwrap_or_else(|_| {
+            std::fs::metadata("/proc/self").map_or("unknown".into(), |m| format!("uid {}", m.uid()))
+        })
 }
 
 /// Runs an admin command from the command line: through the running

@@ -402,6 +402,7 @@ fn lock(ctx: &Ctx<'_>, raw: &str, duration: Option<Duration>, out: &mut Out) -> 
                         failures: 0,
                         last_failure: Some(now),
                         locked_until: Some(until),
+                        by_admin: true,
                     },
                     Vec::new(),
                 )

@@ -534,3 +534,47 @@ async fn healthz_says_when_the_outbox_is_stuck() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_lock_is_not_lifted_by_a_password_reset() {
+    let app = spawn_app().await;
+    let ida = app.add_user("ida@example.com", "ida", PASSWORD);
+    cli(&app, &["user", "lock", "ida"]).await;
+    // A mailed reset link, as forgot-password would send it.
+    let secret = "a-reset-token-for-this-test-0123456789abcdef";
+    let now = app.clock.now();
+    let token = gatehouse::store::OneTimeToken {
+        purpose: gatehouse::store::TokenPurpose::Reset,
+        user: ida.id,
+        created_at: now,
+        expires_at: now.plus(std::time::Duration::from_secs(3600)),
+    };
+    app.state
+        .store
+        .issue_token(gatehouse::auth::sha256(secret.as_bytes()), token, None)
+        .unwrap();
+    let new = "Another-pass-7!";
+    let csrf = app
+        .csrf_of(&format!("/reset-password?token={secret}"))
+        .await;
+    let r = app
+        .client
+        .post(app.url("/reset-password"))
+        .form(&[
+            ("token", secret),
+            ("password", new),
+            ("password_confirm", new),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login?reset=1");
+    assert_eq!(
+        app.post_login("ida", new).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "still locked by the admin"
+    );
+    cli(&app, &["user", "unlock", "ida"]).await;
+    app.login_ok("ida", new).await;
+}

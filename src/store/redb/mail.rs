@@ -152,9 +152,18 @@ impl MailStore for RedbStore {
             }
             store_user(txn, &user)?;
             remove_user_sessions(txn, user.id, None)?;
+            // Failure locks end with the reset (the owner's way out); a lock
+            // an admin set stays until the admin lifts it.
             let mut lockouts = txn.open_table(LOCKOUTS)?;
             for key in lockout_keys_of(&user) {
-                lockouts.remove(key.as_str())?;
+                let admin_lock = lockouts
+                    .get(key.as_str())?
+                    .map(|v| decode::<crate::auth::lockout::LockoutState>(v.value(), "lockout"))
+                    .transpose()?
+                    .is_some_and(|l| l.by_admin);
+                if !admin_lock {
+                    lockouts.remove(key.as_str())?;
+                }
             }
             drop(lockouts);
             insert_mail(txn, notice(&user), now)?;
