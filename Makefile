@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./gatehouse-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: help run test check deps fmt clippy build release screenshots dist
+.PHONY: help run test check deps fmt clippy build release screenshots dist bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,3 +51,6 @@ dist: ## Build the static x86-64 musl binary into dist/gatehouse (installs the m
 	else \
 	  echo "error: dist/gatehouse is not static:" >&2; ldd dist/gatehouse >&2 || true; exit 1; \
 	fi
+
+bench: ## Measure against this machine's limits (wrk; installs it when missing), print the table, update docs/performance.md
+	python3 bench/run.py
