@@ -39,8 +39,9 @@ pub struct Metrics {
     signups: AtomicU64,
     mails_sent: AtomicU64,
     mails_failed: AtomicU64,
-    /// (method, route) -> latency histogram.
-    requests: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// route -> method -> latency histogram (looked up by `&str`: no
+    /// allocation once a route has been seen).
+    requests: Mutex<BTreeMap<String, BTreeMap<String, Histogram>>>,
 }
 
 /// Values read from elsewhere when scraped.
@@ -82,9 +83,14 @@ impl Metrics {
     pub fn request(&self, method: &str, route: &str, took: Duration) {
         let secs = took.as_secs_f64();
         let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let h = map
-            .entry((method.to_string(), route.to_string()))
-            .or_default();
+        if !map.contains_key(route) {
+            map.insert(route.to_string(), BTreeMap::new());
+        }
+        let by_method = map.get_mut(route).expect("inserted above");
+        if !by_method.contains_key(method) {
+            by_method.insert(method.to_string(), Histogram::default());
+        }
+        let h = by_method.get_mut(method).expect("inserted above");
         h.count += 1;
         h.sum += secs;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -167,17 +173,19 @@ impl Metrics {
             "# HELP {name} Time to answer a request, by route.\n# TYPE {name} histogram"
         );
         let map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        for ((method, route), h) in map.iter() {
-            let labels = format!(
-                "method=\"{method}\",route=\"{}\"",
-                route.replace('\\', "\\\\").replace('"', "\\\"")
-            );
-            for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
-                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        for (route, by_method) in map.iter() {
+            for (method, h) in by_method.iter() {
+                let labels = format!(
+                    "method=\"{method}\",route=\"{}\"",
+                    route.replace('\\', "\\\\").replace('"', "\\\"")
+                );
+                for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
+                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+                }
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+                let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
             }
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
         }
         out
     }

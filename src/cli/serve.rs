@@ -25,7 +25,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         let db = config.data_dir.join(DATABASE_FILE);
         let app = App::build(config, Clock::system()).await?;
         let state = app.state().clone();
-        let users = state.store.users()?.len();
+        let users = state.store.user_count()?;
         say(format!(
             "gatehouse {} listening on {} (bound to {}), data in {}",
             env!("CARGO_PKG_VERSION"),

@@ -172,7 +172,7 @@ pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<
         return Ok(None);
     };
     let key = token.key();
-    let Some(session) = state.store.session(&key)? else {
+    let Some((session, user)) = state.store.session_with_user(&key)? else {
         return Ok(None);
     };
     let now = state.clock.now();
@@ -183,9 +183,6 @@ pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<
     {
         return Ok(None);
     }
-    let Some(user) = state.store.user(session.user)? else {
-        return Ok(None);
-    };
     if user.status != UserStatus::Active {
         return Ok(None);
     }

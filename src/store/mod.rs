@@ -208,6 +208,8 @@ pub trait UserStore {
     /// username.
     fn user_by_login_id(&self, id: &LoginId) -> anyhow::Result<Option<User>>;
     fn users(&self) -> anyhow::Result<Vec<User>>;
+    /// How many accounts exist (without reading them).
+    fn user_count(&self) -> anyhow::Result<usize>;
     /// Replaces an account's password hash; false when there is no such
     /// account.
     fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool>;
@@ -266,6 +268,9 @@ pub trait LockoutStore {
 pub trait SessionStore {
     fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()>;
     fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>>;
+    /// A session and its user, read in one transaction (the check every
+    /// logged-in request makes).
+    fn session_with_user(&self, key: &SessionKey) -> anyhow::Result<Option<(Session, User)>>;
     fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool>;
     fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>>;
     /// How many sessions are stored.

@@ -59,7 +59,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 .count(),
             active_sessions: s.store.session_count()?,
             hash_queue_depth: s.passwords.pool().depth(),
-            users: s.store.users()?.len(),
+            users: s.store.user_count()?,
         })
     })
     .await;

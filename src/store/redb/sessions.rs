@@ -59,6 +59,21 @@ impl SessionStore for RedbStore {
         found.map(|v| decode(v.value(), "session")).transpose()
     }
 
+    fn session_with_user(&self, key: &SessionKey) -> anyhow::Result<Option<(Session, User)>> {
+        let txn = self.read()?;
+        let sessions = txn.open_table(SESSIONS)?;
+        let Some(found) = sessions.get(key.0)? else {
+            return Ok(None);
+        };
+        let session: Session = decode(found.value(), "session")?;
+        let users = txn.open_table(USERS)?;
+        let Some(user) = users.get(session.user.0)? else {
+            return Ok(None);
+        };
+        let user: User = decode(user.value(), "user")?;
+        Ok(Some((session, user)))
+    }
+
     fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool> {
         self.write(|txn| remove_session(txn, key))
     }

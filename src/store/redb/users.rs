@@ -153,6 +153,12 @@ impl UserStore for RedbStore {
         found.map(|v| decode(v.value(), "user")).transpose()
     }
 
+    fn user_count(&self) -> anyhow::Result<usize> {
+        use redb::ReadableTableMetadata;
+        let txn = self.read()?;
+        Ok(usize::try_from(txn.open_table(USERS)?.len()?).unwrap_or(usize::MAX))
+    }
+
     fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool> {
         self.update_user(id, |u| u.password_hash = hash)
     }
