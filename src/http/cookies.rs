@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const SESSION: &str = "gatehouse_session";
@@ -23,18 +24,36 @@ pub const SIDEBAR: &str = "gatehouse_sidebar";
 /// extensions by `ensure_browser_secret` for every request.
 #[derive(Clone, Debug)]
 pub struct Browser {
-    /// The CSRF secret (new if the browser had none).
-    pub secret: String,
+    /// The CSRF secret the browser sent, if well formed.
+    pub secret: Option<String>,
+    /// A new secret, made only when a page renders a form for a browser
+    /// that had none (API calls and assets never pay for one).
+    fresh: Arc<OnceLock<String>>,
     /// The raw session cookie, if any (valid or not).
     pub session: Option<String>,
     pub sidebar_collapsed: bool,
 }
 
 impl Browser {
+    /// The token for this browser's forms (giving it a secret if needed).
     pub fn csrf_token(&self, state: &AppState) -> String {
+        let secret = match &self.secret {
+            Some(s) => s.as_str(),
+            None => self.fresh.get_or_init(random_token::<32>).as_str(),
+        };
         state
             .csrf
-            .token(&self.secret, self.session.as_deref().unwrap_or(""))
+            .token(secret, self.session.as_deref().unwrap_or(""))
+    }
+
+    /// Checks a submitted token against the secret the browser sent (none
+    /// sent: no token can match).
+    pub fn verify_csrf(&self, state: &AppState, token: &str) -> bool {
+        self.secret.as_deref().is_some_and(|s| {
+            state
+                .csrf
+                .verify(s, self.session.as_deref().unwrap_or(""), token)
+        })
     }
 }
 
@@ -81,8 +100,8 @@ fn is_well_formed_secret(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Middleware: reads our cookies into a `Browser`, giving a browser without
-/// a CSRF secret a new one (sent back unless the handler set its own).
+/// Middleware: reads our cookies into a `Browser`; a new CSRF secret made
+/// while rendering a form is sent back (unless the handler set its own).
 pub async fn ensure_browser_secret(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -93,24 +112,28 @@ pub async fn ensure_browser_secret(
         .get(CSRF)
         .map(|c| c.value().to_owned())
         .filter(|v| is_well_formed_secret(v));
-    let is_new = existing.is_none();
-    let secret = existing.unwrap_or_else(random_token::<32>);
+    let fresh = Arc::new(OnceLock::new());
     request.extensions_mut().insert(Browser {
-        secret: secret.clone(),
+        secret: existing,
+        fresh: Arc::clone(&fresh),
         session: jar.get(SESSION).map(|c| c.value().to_owned()),
         sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
     });
     let mut response = next.run(request).await;
-    let prefix = format!("{CSRF}=");
-    let handler_set_it = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
-    if is_new && !handler_set_it {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, set_cookie_header(&csrf(secret, &state)));
+    // A page made a token from a new secret: the browser must keep it.
+    if let Some(secret) = fresh.get() {
+        let prefix = format!("{CSRF}=");
+        let handler_set_it = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
+        if !handler_set_it {
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie_header(&csrf(secret.clone(), &state)),
+            );
+        }
     }
     response
 }

@@ -67,11 +67,7 @@ where
             }
         }
         let valid = match (browser, csrf) {
-            (Some(b), Some(token)) => {
-                state
-                    .csrf
-                    .verify(&b.secret, b.session.as_deref().unwrap_or(""), &token)
-            }
+            (Some(b), Some(token)) => b.verify_csrf(&state, &token),
             _ => false,
         };
         if !valid {
