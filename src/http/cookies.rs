@@ -8,7 +8,7 @@
 
 use crate::app::AppState;
 use crate::auth::random_token;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -21,7 +21,7 @@ pub const CSRF: &str = "gatehouse_csrf";
 pub const SIDEBAR: &str = "gatehouse_sidebar";
 
 /// What the request's cookies say about the browser; put in the request's
-/// extensions by `ensure_browser_secret` for every request.
+/// extensions by `with_browser` (the edge middleware) for every request.
 #[derive(Clone, Debug)]
 pub struct Browser {
     /// The CSRF secret the browser sent, if well formed.
@@ -100,14 +100,10 @@ fn is_well_formed_secret(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Middleware: reads our cookies into a `Browser`; a new CSRF secret made
+/// Part of the edge middleware: reads our cookies into a `Browser`; a new CSRF secret made
 /// while rendering a form is sent back (unless the handler set its own).
-pub async fn ensure_browser_secret(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn with_browser(state: &AppState, mut request: Request, next: Next) -> Response {
+    let jar = CookieJar::from_headers(request.headers());
     let existing = jar
         .get(CSRF)
         .map(|c| c.value().to_owned())
@@ -131,7 +127,7 @@ pub async fn ensure_browser_secret(
         if !handler_set_it {
             response.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie_header(&csrf(secret.clone(), &state)),
+                set_cookie_header(&csrf(secret.clone(), state)),
             );
         }
     }

@@ -161,10 +161,15 @@ pub struct Authenticated {
 /// Checks the session cookie: only reads the store; the last-seen time goes
 /// to the in-memory cache (no write on this path; issue 2 §6).
 pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<Authenticated>> {
-    let Some(token) = jar
-        .get(SESSION)
-        .and_then(|c| SessionToken::from_cookie(c.value()))
-    else {
+    authenticate_token(state, jar.get(SESSION).map(|c| c.value()))
+}
+
+/// `authenticate` for the raw session cookie value.
+pub fn authenticate_token(
+    state: &AppState,
+    cookie: Option<&str>,
+) -> anyhow::Result<Option<Authenticated>> {
+    let Some(token) = cookie.and_then(SessionToken::from_cookie) else {
         return Ok(None);
     };
     let key = token.key();
@@ -194,8 +199,11 @@ where
     AppState: FromRef<S>,
 {
     let state = AppState::from_ref(state);
-    let jar = CookieJar::from_headers(&parts.headers);
-    authenticate(&state, &jar)
+    // The edge middleware has read the cookies already.
+    match parts.extensions.get::<Browser>() {
+        Some(browser) => authenticate_token(&state, browser.session.as_deref()),
+        None => authenticate(&state, &CookieJar::from_headers(&parts.headers)),
+    }
 }
 
 impl Authenticated {

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -85,56 +84,63 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG).latency_unit(LatencyUnit::Micros)),
         )
-        // 2. Latency by route for /metrics (the route pattern, never the
-        //    path itself: no tokens or IDs in labels).
-        .layer(middleware::from_fn_with_state(state.clone(), measure))
-        // 3. Security headers on every response, errors included.
-        .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        // Reset and invitation tokens travel in URLs: never send them to
-        // another site. (Not "no-referrer": under it browsers send
-        // `Origin: null` on our own form posts.)
-        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
-        .layer(header_layer(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
-        .layer(header_layer(
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-        ))
-        // Under https, browsers are to use nothing else for a year (RFC 6797).
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            (state.base_url.scheme() == "https").then(|| HeaderValue::from_static("max-age=31536000")),
-        ))
-        // Pages hold personal data: not for shared caches (assets set their own).
-        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
-        // 4. A request that takes too long is cut off with 408.
+        // 2. The edge, in one middleware (each layer costs time on every
+        //    request): latency by route for /metrics, refusal of
+        //    cross-site state changes, the browser's cookies, security
+        //    headers on every response (errors included).
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
+        // 3. A request that takes too long is cut off with 408.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
-        ))
-        // 5. Refuse state changes from other sites before any handler runs.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            refuse_cross_origin,
-        ))
-        // 6. Give every browser its CSRF secret (see auth::csrf).
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            cookies::ensure_browser_secret,
         ));
 
     routes.layer(layers).with_state(state)
 }
 
-fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// Headers every response carries, unless the handler set its own.
+fn security_headers(https: bool) -> Vec<(HeaderName, HeaderValue)> {
+    let mut list = vec![
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        // Reset and invitation tokens travel in URLs: never send them to
+        // another site. (Not "no-referrer": under it browsers send
+        // `Origin: null` on our own form posts.)
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ),
+        (
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(
+                "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+            ),
+        ),
+        // Pages hold personal data: not for shared caches (assets set their own).
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    if https {
+        // Browsers are to use nothing else for a year (RFC 6797).
+        list.push((
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    list
 }
 
-async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Clones of an Arc and of a standard method: no allocation per request.
     let route = request
         .extensions()
@@ -142,7 +148,16 @@ async fn measure(State(state): State<AppState>, request: Request, next: Next) ->
         .cloned();
     let method = request.method().clone();
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let mut response = match cross_origin_refusal(&state, &request) {
+        Some(refused) => refused,
+        None => cookies::with_browser(&state, request, next).await,
+    };
+    let headers = response.headers_mut();
+    for (name, value) in security_headers(state.base_url.scheme() == "https") {
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
+        }
+    }
     let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     state
         .metrics
@@ -159,41 +174,33 @@ async fn not_found() -> AppError {
 /// with standard headers"). Our origin is the base URL's, or the Host the
 /// request came to (someone opening http://localhost:8080 when the base URL
 /// says 127.0.0.1 is not an attacker).
-async fn refuse_cross_origin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+fn cross_origin_refusal(state: &AppState, request: &Request) -> Option<Response> {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
-        return next.run(request).await;
+        return None;
     }
     let headers = request.headers();
     // Browsers set Sec-Fetch-Site themselves; no page can forge it.
     match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
-        Some(b"same-origin") => return next.run(request).await,
-        Some(b"cross-site" | b"same-site") => return cross_origin(),
+        Some(b"same-origin") => return None,
+        Some(b"cross-site" | b"same-site") => return Some(cross_origin()),
         _ => {}
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let ours = state.base_url.origin().ascii_serialization();
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let same = origin.to_str().is_ok_and(|o| {
-            o == ours
-                || (!host.is_empty()
-                    && (o.strip_prefix("http://") == Some(host)
-                        || o.strip_prefix("https://") == Some(host)))
-        });
-        if !same {
-            return cross_origin();
-        }
-    }
-    next.run(request).await
+    let origin = headers.get(header::ORIGIN)?;
+    let ours = state.base_url.origin().ascii_serialization();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let same = origin.to_str().is_ok_and(|o| {
+        o == ours
+            || (!host.is_empty()
+                && (o.strip_prefix("http://") == Some(host)
+                    || o.strip_prefix("https://") == Some(host)))
+    });
+    (!same).then(cross_origin)
 }
 
 fn cross_origin() -> Response {
