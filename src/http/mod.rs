@@ -73,17 +73,6 @@ pub fn router(state: AppState) -> Router {
 
     // Layers run top to bottom on the way in (ServiceBuilder order):
     let layers = ServiceBuilder::new()
-        // 1. Trace every request at DEBUG (GATEHOUSE_LOG=debug shows them;
-        //    at INFO they cost ~13% of a session check, see
-        //    docs/performance.md): method and path (never the query, which
-        //    carries reset and invitation tokens), status, latency.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
-                })
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG).latency_unit(LatencyUnit::Micros)),
-        )
         // 2. The edge, in one middleware (each layer costs time on every
         //    request): latency by route for /metrics, refusal of
         //    cross-site state changes, the browser's cookies, security
@@ -95,7 +84,23 @@ pub fn router(state: AppState) -> Router {
             state.config.request_timeout,
         ));
 
-    routes.layer(layers).with_state(state)
+    let routes = routes.layer(layers);
+    // 1. (outermost) Trace every request at DEBUG, when the log shows DEBUG
+    //    (GATEHOUSE_LOG=debug): method and path (never the query, which
+    //    carries reset and invitation tokens), status, latency. Left out
+    //    otherwise: it costs ~10% of a session check (docs/performance.md).
+    let routes = if tracing::enabled!(Level::DEBUG) {
+        routes.layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG).latency_unit(LatencyUnit::Micros)),
+        )
+    } else {
+        routes
+    };
+    routes.with_state(state)
 }
 
 /// Headers every response carries, unless the handler set its own.
