@@ -1,7 +1,7 @@
 //! The Account page: a new password, ending other sessions, the history;
 //! and the Summary's notice of failed tries.
 
-use crate::helpers::{PASSWORD, TestApp, new_client, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
 use reqwest::StatusCode;
 
 async fn change(app: &TestApp, current: &str, new: &str, again: &str) -> (StatusCode, String) {
@@ -29,28 +29,7 @@ async fn change(app: &TestApp, current: &str, new: &str, again: &str) -> (Status
 
 /// A second browser of the same user; returns its session cookie.
 async fn second_browser(app: &TestApp, id: &str, password: &str) -> String {
-    let client = new_client();
-    let html = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_from(&html);
-    let r = client
-        .post(app.url("/login"))
-        .form(&[
-            ("id", id),
-            ("password", password),
-            ("endpoint", ""),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    TestApp::session_cookie(&r).unwrap()
+    TestApp::session_cookie(&app.login_elsewhere(id, password, None).await).unwrap()
 }
 
 async fn session_works(app: &TestApp, cookie: &str) -> bool {

@@ -541,27 +541,15 @@ async fn an_admin_lock_is_not_lifted_by_a_password_reset() {
     let ida = app.add_user("ida@example.com", "ida", PASSWORD);
     cli(&app, &["user", "lock", "ida"]).await;
     // A mailed reset link, as forgot-password would send it.
-    let secret = "a-reset-token-for-this-test-0123456789abcdef";
-    let now = app.clock.now();
-    let token = gatehouse::store::OneTimeToken {
-        purpose: gatehouse::store::TokenPurpose::Reset,
-        user: ida.id,
-        created_at: now,
-        expires_at: now.plus(std::time::Duration::from_secs(3600)),
-    };
-    app.state
-        .store
-        .issue_token(gatehouse::auth::sha256(secret.as_bytes()), token, None)
-        .unwrap();
+    let link = app.reset_link(ida.id);
+    let secret = link.split("token=").nth(1).unwrap().to_string();
     let new = "Another-pass-7!";
-    let csrf = app
-        .csrf_of(&format!("/reset-password?token={secret}"))
-        .await;
+    let csrf = app.csrf_of(&link).await;
     let r = app
         .client
         .post(app.url("/reset-password"))
         .form(&[
-            ("token", secret),
+            ("token", secret.as_str()),
             ("password", new),
             ("password_confirm", new),
             ("csrf", csrf.as_str()),

@@ -11,12 +11,8 @@ use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_with};
 use axum::http::Method;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::wd::WebDriverCompatibleCommand;
-use gatehouse::auth::password::hash_now;
 use gatehouse::config::{Config, SignupMode};
-use gatehouse::domain::{EmailAddress, Role, UserStatus, Username};
-use gatehouse::store::{NewUser, OneTimeToken, Store, TokenPurpose};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 pub const TAB: char = '\u{E004}';
 pub const ENTER: char = '\u{E007}';
@@ -400,45 +396,6 @@ fn assert_clean(problems: Vec<String>) {
     );
 }
 
-/// An account that has not accepted the documents (as `user add` makes).
-fn add_user_without_consent(app: &TestApp, email: &str, username: &str) {
-    let store: &dyn Store = app.state.store.as_ref();
-    store
-        .create_user(
-            NewUser {
-                email: EmailAddress::parse(email).unwrap(),
-                username: Username::parse(username).unwrap(),
-                password_hash: hash_now(&store.password_key(), 4, PASSWORD),
-                role: Role::User,
-                status: UserStatus::Active,
-                created_at: app.clock.now(),
-                consent: None,
-            },
-            None,
-        )
-        .unwrap();
-}
-
-/// A working password-reset link for `username`, as the mail would carry.
-fn reset_link(app: &TestApp, user: gatehouse::domain::UserId) -> String {
-    let secret = "a11y-reset-link-0123456789abcdef0123456789abcdef";
-    let now = app.clock.now();
-    app.state
-        .store
-        .issue_token(
-            gatehouse::auth::sha256(secret.as_bytes()),
-            OneTimeToken {
-                purpose: TokenPurpose::Reset,
-                user,
-                created_at: now,
-                expires_at: now.plus(Duration::from_secs(3600)),
-            },
-            None,
-        )
-        .unwrap();
-    format!("/reset-password?token={secret}")
-}
-
 #[tokio::test]
 async fn the_pages_before_login_pass_axe_in_light_and_dark_on_desktop_and_phone() {
     let app = spawn_app().await; // invitations only, pinned endpoint
@@ -467,7 +424,7 @@ async fn the_pages_before_login_pass_axe_in_light_and_dark_on_desktop_and_phone(
         .submit("form[action='/forgot-password'] button[type=submit]")
         .await;
     problems.extend(browser.audit("/forgot-password sent").await);
-    let link = reset_link(&app, user.id);
+    let link = app.reset_link(user.id);
     problems.extend(browser.audit_path(&app, &link).await);
     browser.fill("#reset-password", "N3w-passphrase!").await;
     browser
@@ -552,7 +509,7 @@ async fn signup_the_documents_dialog_and_the_closed_pages_pass_axe() {
 #[tokio::test]
 async fn the_pages_after_login_pass_axe_in_light_and_dark_on_desktop_and_phone() {
     let app = spawn_app().await;
-    add_user_without_consent(&app, "cyd@example.com", "cyd");
+    app.add_user_without_consent("cyd@example.com", "cyd");
     // History: a failed try, and another session (with an End button).
     app.post_login("cyd", "Wrong-pass1!").await;
     app.login_ok("cyd", PASSWORD).await;

@@ -154,6 +154,31 @@ impl TestApp {
         role: Role,
         status: UserStatus,
     ) -> User {
+        let consent = Some(self.state.documents.consent(self.clock.now()));
+        self.create_user(email, username, password, role, status, consent)
+    }
+
+    /// An account that has not accepted the documents (as `user add` makes).
+    pub fn add_user_without_consent(&self, email: &str, username: &str) -> User {
+        self.create_user(
+            email,
+            username,
+            PASSWORD,
+            Role::User,
+            UserStatus::Active,
+            None,
+        )
+    }
+
+    fn create_user(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+        role: Role,
+        status: UserStatus,
+        consent: Option<gatehouse::domain::Consent>,
+    ) -> User {
         let store: &dyn Store = self.state.store.as_ref();
         store
             .create_user(
@@ -164,10 +189,61 @@ impl TestApp {
                     role,
                     status,
                     created_at: self.clock.now(),
-                    consent: Some(self.state.documents.consent(self.clock.now())),
+                    consent,
                 },
                 None,
             )
+            .unwrap()
+    }
+
+    /// A working password-reset link (path and query) for `user`, as the
+    /// mail would carry it.
+    pub fn reset_link(&self, user: gatehouse::domain::UserId) -> String {
+        let secret = gatehouse::auth::random_token::<32>();
+        let now = self.clock.now();
+        let token = gatehouse::store::OneTimeToken {
+            purpose: gatehouse::store::TokenPurpose::Reset,
+            user,
+            created_at: now,
+            expires_at: now.plus(Duration::from_secs(3600)),
+        };
+        self.state
+            .store
+            .issue_token(gatehouse::auth::sha256(secret.as_bytes()), token, None)
+            .unwrap();
+        format!("/reset-password?token={secret}")
+    }
+
+    /// Logs in from another browser (a client with its own cookies),
+    /// optionally with a User-Agent; returns the login's response.
+    pub async fn login_elsewhere(
+        &self,
+        id: &str,
+        password: &str,
+        user_agent: Option<&str>,
+    ) -> Response {
+        let client = new_client();
+        let with_agent = |r: reqwest::RequestBuilder| match user_agent {
+            Some(ua) => r.header("user-agent", ua),
+            None => r,
+        };
+        let html = with_agent(client.get(self.url("/login")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_from(&html);
+        with_agent(client.post(self.url("/login")))
+            .form(&[
+                ("id", id),
+                ("password", password),
+                ("endpoint", ""),
+                ("csrf", &csrf),
+            ])
+            .send()
+            .await
             .unwrap()
     }
 

@@ -1,6 +1,6 @@
 //! Logging in: the form, success, and answers that reveal nothing.
 
-use crate::helpers::{PASSWORD, csrf_from, spawn_app, spawn_with};
+use crate::helpers::{PASSWORD, spawn_app, spawn_with};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -36,29 +36,7 @@ async fn a_user_logs_in_with_email_or_username_in_any_case() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Summary") && html.contains("alice@example.com"));
 
-    let other = crate::helpers::new_client();
-    let csrf = {
-        let html = other
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        csrf_from(&html)
-    };
-    let r = other
-        .post(app.url("/login"))
-        .form(&[
-            ("id", "alice"),
-            ("password", PASSWORD),
-            ("endpoint", ""),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = app.login_elsewhere("alice", PASSWORD, None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 

@@ -6,11 +6,9 @@
 
 use crate::browser::{Browser, log_in};
 use crate::browser_a11y::{DESKTOP_DARK, DESKTOP_LIGHT, PHONE_DARK, PHONE_LIGHT, VIEWS, View};
-use crate::helpers::{PASSWORD, TestApp, csrf_from, new_client, spawn_app, spawn_with};
-use gatehouse::auth::password::hash_now;
+use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_with};
 use gatehouse::config::{Config, SignupMode};
-use gatehouse::domain::{EmailAddress, Role, UserStatus, Username};
-use gatehouse::store::{NewUser, OneTimeToken, Store, TokenPurpose};
+use gatehouse::store::{OneTimeToken, TokenPurpose};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,49 +42,9 @@ impl Browser {
     }
 }
 
-fn add_unconsented(app: &TestApp, email: &str, username: &str) {
-    let store: &dyn Store = app.state.store.as_ref();
-    store
-        .create_user(
-            NewUser {
-                email: EmailAddress::parse(email).unwrap(),
-                username: Username::parse(username).unwrap(),
-                password_hash: hash_now(&store.password_key(), 4, PASSWORD),
-                role: Role::User,
-                status: UserStatus::Active,
-                created_at: app.clock.now(),
-                consent: None,
-            },
-            None,
-        )
-        .unwrap();
-}
-
 /// Logs in (or tries to) from another device, with its own cookies.
 async fn log_in_from(app: &TestApp, user_agent: &str, id: &str, password: &str) {
-    let client = new_client();
-    let html = client
-        .get(app.url("/login"))
-        .header("user-agent", user_agent)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_from(&html);
-    client
-        .post(app.url("/login"))
-        .header("user-agent", user_agent)
-        .form(&[
-            ("id", id),
-            ("password", password),
-            ("endpoint", ""),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.login_elsewhere(id, password, Some(user_agent)).await;
 }
 
 #[tokio::test]
@@ -148,7 +106,7 @@ async fn screenshots() {
     browser.shoot("error", &VIEWS).await;
 
     // A first login of an account made by the administrator: consent.
-    add_unconsented(&app, "robin@example.com", "robin");
+    app.add_user_without_consent("robin@example.com", "robin");
     log_in(&browser, &app, "robin", PASSWORD).await;
     browser.wait_for_path("/consent").await;
     browser.shoot("consent", &VIEWS).await;
