@@ -44,7 +44,8 @@ const META_NEXT_USER: &str = "next_user_id";
 
 const BATCH: u64 = 50_000;
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (dir, users, password) = match args.as_slice() {
         [dir, users, password, ..] => (PathBuf::from(dir), users.parse::<u64>()?, password.clone()),
@@ -59,18 +60,20 @@ fn main() -> anyhow::Result<()> {
     let store = RedbStore::open(&dir)?;
     let key = store.password_key();
     let hash = hash_now(&key, cost, &password);
-    let admin = store.create_user(
-        NewUser {
-            email: EmailAddress::parse("admin@bench.example").map_err(anyhow::Error::msg)?,
-            username: Username::parse("admin").map_err(anyhow::Error::msg)?,
-            password_hash: hash.clone(),
-            role: Role::Admin,
-            status: UserStatus::Active,
-            created_at: now,
-            consent: Some(consent.clone()),
-        },
-        None,
-    )?;
+    let admin = store
+        .create_user(
+            NewUser {
+                email: EmailAddress::parse("admin@bench.example").map_err(anyhow::Error::msg)?,
+                username: Username::parse("admin").map_err(anyhow::Error::msg)?,
+                password_hash: hash.clone(),
+                role: Role::Admin,
+                status: UserStatus::Active,
+                created_at: now,
+                consent: Some(consent.clone()),
+            },
+            None,
+        )
+        .await??;
     anyhow::ensure!(admin.id == UserId(1), "the data directory was not empty");
     drop(store);
 
@@ -124,13 +127,15 @@ fn main() -> anyhow::Result<()> {
     if users > 1 {
         let last = users - 1;
         let by_name = store
-            .user_by_login_id(&LoginId::parse(&format!("user{last}")).map_err(anyhow::Error::msg)?)?
+            .user_by_login_id(&LoginId::parse(&format!("user{last}")).map_err(anyhow::Error::msg)?)
+            .await?
             .ok_or_else(|| anyhow::anyhow!("user{last} not found by username"))?;
         let by_email = store
             .user_by_login_id(
                 &LoginId::parse(&format!("USER{last}@bench.example"))
                     .map_err(anyhow::Error::msg)?,
-            )?
+            )
+            .await?
             .ok_or_else(|| anyhow::anyhow!("user{last} not found by email"))?;
         anyhow::ensure!(by_name.id == UserId(users) && by_email.id == by_name.id);
         anyhow::ensure!(

@@ -5,20 +5,27 @@
 use crate::auth::csrf::CsrfKey;
 use crate::auth::password::Passwords;
 use crate::auth::pool::HashPool;
-use crate::auth::ratelimit::{KeyedLimiter, LoginLimiter};
+use crate::auth::ratelimit::{ClientLimiter, KeyedLimiter};
 use crate::auth::session::SessionCache;
 use crate::clock::Clock;
 use crate::config::{Config, SignupMode};
 use crate::documents::Documents;
 use crate::domain::{CommonPasswords, InviteToken, Role, UserId};
-use crate::error::AppError;
+use crate::host::HostStats;
 use crate::mail::Mailer;
-use crate::mail::outbox::Outbox;
+use crate::mail::outbox::{Outbox, OutboxWorker};
 use crate::mail::requests::{MailRequest, MailRequests};
-use crate::store::NewInvite;
-use crate::store::Store;
+use crate::metrics::Metrics;
+use crate::services::Links;
+use crate::services::account::Account;
+use crate::services::admin::Admin;
+use crate::services::login::Login;
+use crate::services::mail_requests::MailRequestHandler;
+use crate::services::recovery::Recovery;
+use crate::services::signup::Signup;
+use crate::services::verification::Verification;
 use crate::store::redb::RedbStore;
-use crate::summary::HostStats;
+use crate::store::{Backup, NewInvite, Store};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,7 +36,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use url::Url;
 
-/// Everything a request handler may need. Cheap to clone.
+/// Everything a request handler may need. Cheap to clone. The flows get
+/// their parts from it (`login()`, `signup()`, …): each only what it uses.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -37,26 +45,29 @@ pub struct Inner {
     pub config: Config,
     /// `--base-url`, or the bound address when none was given.
     pub base_url: Url,
+    pub links: Links,
     pub store: Arc<dyn Store>,
+    /// The store's file copy, when the backend is a file (redb).
+    pub backup: Option<Arc<dyn Backup>>,
     pub passwords: Passwords,
     pub sessions: SessionCache,
-    pub limiter: LoginLimiter,
-    pub signup_limiter: LoginLimiter,
-    pub documents: Documents,
-    pub mailer: Mailer,
-    pub outbox: Outbox,
-    pub mail_requests: MailRequests,
+    pub login_limiter: ClientLimiter,
+    pub signup_limiter: ClientLimiter,
     /// Per-client limit of mail requests (forgot password, resend).
-    pub mail_limiter: LoginLimiter,
-    /// Mails per address from forgot/resend (3 per 15 minutes).
-    pub mail_address_limiter: KeyedLimiter<String>,
-    /// Tries to change the password per account (5 per 15 minutes).
+    pub mail_limiter: ClientLimiter,
+    /// Mails per address from forgot/resend.
+    pub mail_address_limiter: Arc<KeyedLimiter<String>>,
+    /// Tries to change the password per account.
     pub password_change_limiter: KeyedLimiter<UserId>,
+    pub documents: Documents,
+    pub mailer: Arc<Mailer>,
+    pub outbox: Arc<Outbox>,
+    pub mail_requests: MailRequests,
     pub common_passwords: CommonPasswords,
     pub csrf: CsrfKey,
     pub clock: Clock,
     pub host: HostStats,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
 
@@ -68,56 +79,115 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Runs a store call (a write: an fsync) off the async threads.
-    pub async fn blocking<T, F>(&self, f: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&dyn Store) -> anyhow::Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .context("a storage task failed")?
-            .map_err(AppError::from)
+    pub fn login(&self) -> Login<'_> {
+        Login {
+            store: self.store.as_ref(),
+            passwords: &self.passwords,
+            lockout: self.config.lockout,
+            clock: &self.clock,
+            sessions: &self.sessions,
+            mail: &self.mail_requests,
+            metrics: &self.metrics,
+        }
     }
 
-    /// `<base-url><path>?<param>=<value>`: a link for a mail or the log.
-    pub fn link(&self, path: &str, param: &str, value: &str) -> String {
-        let mut url = self
-            .base_url
-            .join(path)
-            .expect("a base URL joins a relative path");
-        url.query_pairs_mut().append_pair(param, value);
-        url.into()
+    pub fn signup(&self) -> Signup<'_> {
+        Signup {
+            store: self.store.as_ref(),
+            passwords: &self.passwords,
+            clock: &self.clock,
+            documents: &self.documents,
+            mail: &self.mail_requests,
+            metrics: &self.metrics,
+            require_verification: self.config.require_verification,
+        }
+    }
+
+    pub fn verification(&self) -> Verification<'_> {
+        Verification {
+            store: self.store.as_ref(),
+            clock: &self.clock,
+            mail: &self.mail_requests,
+        }
+    }
+
+    pub fn recovery(&self) -> Recovery<'_> {
+        Recovery {
+            store: self.store.as_ref(),
+            passwords: &self.passwords,
+            clock: &self.clock,
+            mail: &self.mail_requests,
+            outbox: &self.outbox,
+            links: &self.links,
+        }
+    }
+
+    pub fn account(&self) -> Account<'_> {
+        Account {
+            store: self.store.as_ref(),
+            passwords: &self.passwords,
+            clock: &self.clock,
+            sessions: &self.sessions,
+            session_policy: self.config.session,
+            outbox: &self.outbox,
+            links: &self.links,
+            password_change_limiter: &self.password_change_limiter,
+        }
+    }
+
+    pub fn admin(&self, actor: String) -> Admin<'_> {
+        Admin {
+            store: self.store.as_ref(),
+            backup: self.backup.as_deref(),
+            passwords: &self.passwords,
+            password_policy: self.config.password_policy,
+            common_passwords: &self.common_passwords,
+            lockout: self.config.lockout,
+            links: self.links.clone(),
+            clock: self.clock.clone(),
+            actor,
+        }
     }
 
     /// The signup link that carries an invitation token.
     pub fn invite_link(&self, token: &InviteToken) -> String {
-        invite_link(&self.base_url, token)
-    }
-
-    /// Records an audit event after an action that has happened; a failure
-    /// to record is logged loudly but does not undo or fail the action.
-    pub async fn audit(&self, event: crate::store::AuditEvent) {
-        let kind = event.kind.as_str();
-        if let Err(e) = self.blocking(move |s| s.audit(vec![event])).await {
-            tracing::error!(kind, error = ?e, "could not write an audit event");
-        }
+        self.links.invite(token)
     }
 
     /// Cookies get `Secure` under https or with `--secure-cookies`.
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies || self.base_url.scheme() == "https"
     }
-}
 
-/// `<base-url>/signup?token=…`
-pub fn invite_link(base_url: &Url, token: &InviteToken) -> String {
-    let mut url = base_url
-        .join("signup")
-        .expect("a base URL joins a relative path");
-    url.query_pairs_mut().append_pair("token", token.as_str());
-    url.into()
+    fn outbox_worker(&self) -> OutboxWorker {
+        OutboxWorker {
+            store: Arc::clone(&self.store),
+            mailer: Arc::clone(&self.mailer),
+            clock: self.clock.clone(),
+            metrics: Arc::clone(&self.metrics),
+            outbox: Arc::clone(&self.outbox),
+        }
+    }
+
+    fn mail_request_handler(&self) -> MailRequestHandler {
+        MailRequestHandler {
+            store: Arc::clone(&self.store),
+            clock: self.clock.clone(),
+            links: self.links.clone(),
+            outbox: Arc::clone(&self.outbox),
+            per_address: Arc::clone(&self.mail_address_limiter),
+            password_reset: self.config.password_reset,
+            reset_ttl: self.config.reset_token_ttl,
+            verify_ttl: self.config.verify_token_ttl,
+            lockout_threshold: self.config.lockout.threshold,
+        }
+    }
+
+    /// Sends every mail that is due now (tests call it instead of waiting
+    /// for the worker); returns how many went out.
+    pub async fn deliver_due_mail(&self) -> anyhow::Result<usize> {
+        Ok(self.outbox_worker().deliver_due().await?)
+    }
 }
 
 /// A bound, ready-to-serve gatehouse.
@@ -136,9 +206,11 @@ impl App {
             Documents::load(config.terms_file.as_deref(), config.privacy_file.as_deref())?;
         let store = {
             let dir = config.data_dir.clone();
-            tokio::task::spawn_blocking(move || RedbStore::open(&dir))
-                .await
-                .context("the store task failed")??
+            Arc::new(
+                tokio::task::spawn_blocking(move || RedbStore::open(&dir))
+                    .await
+                    .context("the store task failed")??,
+            )
         };
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             let hint = match e.kind() {
@@ -167,34 +239,36 @@ impl App {
         let state = AppState(Arc::new(Inner {
             passwords: Passwords::new(key, config.bcrypt_cost, pool),
             csrf: CsrfKey::derive(&key),
-            limiter: LoginLimiter::new(config.login_rate_per_minute, clock.clone()),
-            signup_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
-            mail_limiter: LoginLimiter::new(config.signup_rate_per_minute, clock.clone()),
-            mail_address_limiter: KeyedLimiter::new(
+            login_limiter: ClientLimiter::new(config.login_rate_per_minute, clock.clone()),
+            signup_limiter: ClientLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            mail_limiter: ClientLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            mail_address_limiter: Arc::new(KeyedLimiter::new(
                 std::num::NonZeroU32::new(3).expect("3"),
                 Duration::from_secs(15 * 60),
                 clock.clone(),
-            ),
+            )),
             password_change_limiter: KeyedLimiter::new(
                 std::num::NonZeroU32::new(5).expect("5"),
                 Duration::from_secs(15 * 60),
                 clock.clone(),
             ),
-            mailer,
-            outbox: Outbox::default(),
+            mailer: Arc::new(mailer),
+            outbox: Arc::new(Outbox::default()),
             mail_requests,
             documents,
             common_passwords: CommonPasswords::embedded(),
             sessions: SessionCache::default(),
-            store: Arc::new(store),
+            backup: Some(Arc::clone(&store) as Arc<dyn Backup>),
+            store,
             host: HostStats::new(&config.data_dir),
-            metrics: crate::metrics::Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
             clock,
+            links: Links::new(base_url.clone()),
             base_url,
             config,
         }));
-        let admin_socket = crate::cli::socket::bind(&state.config.data_dir);
+        let admin_socket = crate::admin_socket::bind(&state.config.data_dir);
         Ok(Self {
             listener,
             state,
@@ -217,21 +291,25 @@ impl App {
     /// single-use admin invitation (valid 24 hours; earlier ones are
     /// revoked) and its link, for the person installing gatehouse. None
     /// once an admin exists, or when signup is closed.
-    pub fn first_run_link(&self) -> anyhow::Result<Option<String>> {
+    pub async fn first_run_link(&self) -> anyhow::Result<Option<String>> {
         if self.state.config.signup == SignupMode::Closed {
             return Ok(None);
         }
         let token = InviteToken::generate();
         let now = self.state.clock.now();
-        let made = self.state.store.replace_first_run_invite(NewInvite {
-            token_hash: token.hash(),
-            created_at: now,
-            expires_at: Some(now.plus(Duration::from_secs(24 * 3600))),
-            max_uses: 1,
-            email: None,
-            role: Role::Admin,
-            first_run: true,
-        })?;
+        let made = self
+            .state
+            .store
+            .replace_first_run_invite(NewInvite {
+                token_hash: token.hash(),
+                created_at: now,
+                expires_at: Some(now.plus(Duration::from_secs(24 * 3600))),
+                max_uses: 1,
+                email: None,
+                role: Role::Admin,
+                first_run: true,
+            })
+            .await?;
         Ok(made.map(|_| self.state.invite_link(&token)))
     }
 
@@ -257,20 +335,18 @@ impl App {
                     .clone()
                     .sample_every(Duration::from_secs(2), stop_rx.clone()),
             ),
-            tokio::spawn(crate::mail::outbox::run(state.clone(), stop_rx.clone())),
+            tokio::spawn(state.outbox_worker().run(stop_rx.clone())),
             tokio::spawn({
                 let (state, stop) = (state.clone(), stop_rx.clone());
                 async move {
                     if let Some(listener) = admin_socket {
-                        crate::cli::socket::serve(state, listener, stop).await;
+                        let path = crate::admin_socket::path(&state.config.data_dir);
+                        let handler = crate::cli::admin::socket_handler(state);
+                        crate::admin_socket::serve(path, listener, handler, stop).await;
                     }
                 }
             }),
-            tokio::spawn(crate::mail::requests::run(
-                state.clone(),
-                mail_requests,
-                stop_rx,
-            )),
+            tokio::spawn(state.mail_request_handler().run(mail_requests, stop_rx)),
         ];
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -282,10 +358,7 @@ impl App {
         for task in tasks {
             let _ = task.await;
         }
-        let store = Arc::clone(&state.store);
-        let written =
-            tokio::task::spawn_blocking(move || state.sessions.flush(store.as_ref())).await;
-        if let Ok(Err(e)) = written {
+        if let Err(e) = state.sessions.flush(state.store.as_ref()).await {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "could not write the last session activity at shutdown"
@@ -303,9 +376,7 @@ async fn flush_sessions(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let s = state.clone();
-        let result = tokio::task::spawn_blocking(move || s.sessions.flush(s.store.as_ref())).await;
-        if let Ok(Err(e)) = result {
+        if let Err(e) = state.sessions.flush(state.store.as_ref()).await {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "could not write session activity; will retry"
@@ -322,21 +393,20 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        state.limiter.forget_idle();
+        state.login_limiter.forget_idle();
         state.signup_limiter.forget_idle();
         state.mail_limiter.forget_idle();
         state.password_change_limiter.forget_idle();
         state.mail_address_limiter.forget_idle();
-        let s = state.clone();
-        match tokio::task::spawn_blocking(move || purge_expired(&s)).await {
-            Ok(Ok((sessions, counters))) if sessions + counters > 0 => {
+        match purge_expired(&state).await {
+            Ok((sessions, counters)) if sessions + counters > 0 => {
                 tracing::info!(
                     sessions,
                     counters,
                     "removed expired sessions and stale lockout counters"
                 );
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "could not remove expired records")
             }
             _ => {}
@@ -345,25 +415,20 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// Deletes expired sessions and lockout counters that no longer matter;
-/// returns how many of each. Blocking: call it off the async threads.
-pub fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
+/// returns how many of each. Also old audit events and expired tokens.
+pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
     // Write pending activity first, so that a session used in the last
     // seconds is not mistaken for an idle one.
-    state.sessions.flush(state.store.as_ref())?;
-    let (now, session, lockout) = (
-        state.clock.now(),
-        state.config.session,
-        state.config.lockout,
-    );
-    let sessions = state
-        .store
-        .purge_sessions(&|s| session.is_expired(s, s.last_seen, now))?;
-    let counters = state.store.purge_lockouts(&|l| lockout.is_idle(l, now))?;
+    let store = state.store.as_ref();
+    state.sessions.flush(store).await?;
+    let now = state.clock.now();
+    let sessions = store.purge_sessions(state.config.session, now).await?;
+    let counters = store.purge_lockouts(state.config.lockout, now).await?;
     let cutoff = crate::clock::Timestamp::from_millis(now.as_millis().saturating_sub(
         i64::try_from(state.config.audit_retention.as_millis()).unwrap_or(i64::MAX),
     ));
-    let events = state.store.purge_audit(cutoff)?;
-    let tokens = state.store.purge_tokens(now)?;
+    let events = store.purge_audit(cutoff).await?;
+    let tokens = store.purge_tokens(now).await?;
     if tokens > 0 {
         tracing::info!(tokens, "removed expired mailed-link tokens");
     }

@@ -4,9 +4,9 @@
 //! defaults fill the rest. `validate` then refuses impossible values with
 //! an error that says what to set.
 
-use crate::auth::lockout::LockoutPolicy;
-use crate::auth::session::SessionPolicy;
 use crate::domain::PasswordPolicy;
+use crate::domain::lockout::LockoutPolicy;
+use crate::domain::session::SessionPolicy;
 use anyhow::{Context, bail};
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;

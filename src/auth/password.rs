@@ -44,6 +44,13 @@ impl Passwords {
         self.pool.run(move || hash_now(&key, cost, &pw)).await
     }
 
+    /// Hashes a password that an admin typed (checked by the caller), or
+    /// a random one, on the pool.
+    pub async fn hash_text(&self, password: &str) -> Result<String, Busy> {
+        let (key, cost, pw) = (self.key, self.cost, password.to_owned());
+        self.pool.run(move || hash_now(&key, cost, &pw)).await
+    }
+
     /// Hashes the password of a successful login again when its stored
     /// hash is of an old scheme or cost (see `needs_rehash`).
     pub async fn upgrade(&self, attempt: &Password, stored: &str) -> Result<Option<String>, Busy> {

@@ -1,7 +1,9 @@
-//! The per-client limit on login tries (SPEC §4): slows one address that
-//! guesses across many IDs, which the per-ID lockout cannot see. Generous
-//! by default (60 a minute) because an office behind one NAT address
-//! shares it.
+//! Rate limits on the app's clock: `KeyedLimiter` (so many events per
+//! period for each key: an address, an account) and `ClientLimiter`, the
+//! per-client-address limit of logins, signups and mail requests (SPEC §4:
+//! it slows one address that guesses across many IDs, which the per-ID
+//! lockout cannot see; generous by default because an office behind one
+//! NAT address shares it).
 
 use crate::clock::Clock;
 use governor::middleware::NoOpMiddleware;
@@ -46,10 +48,11 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
-/// Tries per client address (login, signup, mail requests).
-pub struct LoginLimiter(KeyedLimiter<IpAddr>);
+/// Tries per client address; one for each use (login, signup, mail
+/// requests), named by the field that holds it.
+pub struct ClientLimiter(KeyedLimiter<IpAddr>);
 
-impl LoginLimiter {
+impl ClientLimiter {
     /// `per_minute` tries per client, all of which may come at once.
     pub fn new(per_minute: NonZeroU32, clock: Clock) -> Self {
         Self(KeyedLimiter::new(
@@ -92,7 +95,7 @@ mod tests {
     #[test]
     fn a_client_gets_its_quota_then_waits_for_the_clock() {
         let clock = Clock::manual(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
-        let limiter = LoginLimiter::new(NonZeroU32::new(3).unwrap(), clock.clone());
+        let limiter = ClientLimiter::new(NonZeroU32::new(3).unwrap(), clock.clone());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             assert!(limiter.check(ip).is_ok());

@@ -2,42 +2,39 @@
 //! whether the server is running or not (SPEC §7):
 //! - server stopped: this process opens the database itself;
 //! - server running (it holds the database): the command line is sent over
-//!   the server's owner-only Unix socket (`socket.rs`) and the server runs
-//!   it on its own store, so the change takes effect at once.
+//!   the server's owner-only Unix socket (`admin_socket`) and the server
+//!   runs it with its own parts, so the change takes effect at once.
 //!
-//! Either way the command writes into a `Response` (stdout, stderr, exit
-//! code) that the CLI prints: the output is the same.
+//! Either way the command calls `services::admin` and writes into a
+//! `Response` (stdout, stderr, exit code) that the CLI prints: the output
+//! is the same.
 
-use super::{Cli, Command, UsageError, socket};
+use super::{Cli, Command, UsageError};
+use crate::admin_socket::{self as socket, Response};
+use crate::app::AppState;
+use crate::auth::password::Passwords;
+use crate::auth::pool::HashPool;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::CommonPasswords;
+use crate::services::Links;
+use crate::services::admin::{Admin, AdminError};
 use crate::store::Store;
-use serde::{Deserialize, Serialize};
+use crate::store::redb::RedbStore;
+use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// What one admin command printed and how it ended.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Response {
-    pub stdout: String,
-    pub stderr: String,
-    pub code: u8,
-}
-
 /// Where and as whom a command runs.
 pub struct Ctx<'a> {
-    pub store: &'a dyn Store,
+    /// The operations, on the server's parts or on this process's own.
+    pub admin: Admin<'a>,
     /// The running server's settings, or those given to this command.
     pub config: &'a Config,
-    /// `cli:<user>`: recorded in the audit log.
-    pub actor: String,
     /// Standard input, read by the client (for `--password-stdin`).
     pub stdin: Option<String>,
     /// The client's working directory (relative paths are the client's).
     pub cwd: PathBuf,
-    pub clock: Clock,
-    /// Whether a server is running this command (its sessions are live).
-    pub via_server: bool,
 }
 
 /// Output lines of a command.
@@ -59,13 +56,13 @@ pub fn is_admin(command: &Command) -> bool {
 }
 
 /// Runs `cmd` with `ctx`, turning errors into stderr and an exit code.
-pub fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
+pub async fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
     let mut out = Out::default();
     let result = match cmd {
-        Command::User { command, .. } => super::user::exec(ctx, command, &mut out),
-        Command::Invite { command, .. } => super::invite::exec(ctx, command, &mut out),
-        Command::Audit(c) => super::audit::exec(ctx, c, &mut out),
-        Command::Backup(c) => super::backup::exec(ctx, c, &mut out),
+        Command::User { command, .. } => super::user::exec(ctx, command, &mut out).await,
+        Command::Invite { command, .. } => super::invite::exec(ctx, command, &mut out).await,
+        Command::Audit(c) => super::audit::exec(ctx, c, &mut out).await,
+        Command::Backup(c) => super::backup::exec(ctx, c, &mut out).await,
         _ => Err(UsageError("this command does not work on the database".into()).into()),
     };
     match result {
@@ -77,13 +74,18 @@ pub fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
         Err(e) => Response {
             stdout: out.0,
             stderr: format!("error: {e:#}\n"),
-            code: if e.downcast_ref::<UsageError>().is_some() {
-                2
-            } else {
-                1
-            },
+            code: exit_code(&e),
         },
     }
+}
+
+/// 2 for bad usage (also a refused admin operation: the text says what
+/// to change), 1 for a failure while doing it.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<socket::WrongUser>().is_some()
+        || matches!(e.downcast_ref::<AdminError>(), Some(AdminError::Refused(_)));
+    if usage { 2 } else { 1 }
 }
 
 /// The OS user running this process, for the audit log.
@@ -129,11 +131,7 @@ pub fn run(cli: Cli, argv: Vec<String>) -> Response {
 fn failed(e: &anyhow::Error) -> Response {
     Response {
         stderr: format!("error: {e:#}\n"),
-        code: if e.downcast_ref::<UsageError>().is_some() {
-            2
-        } else {
-            1
-        },
+        code: exit_code(e),
         ..Default::default()
     }
 }
@@ -159,26 +157,44 @@ fn local(
         }
     );
     let store = if creates {
-        crate::store::redb::RedbStore::open(&config.data_dir)?
+        RedbStore::open(&config.data_dir)?
     } else {
         open_existing(data_dir)?
     };
+    // One hashing thread: this process hashes at most one password.
+    let passwords = Passwords::new(
+        store.password_key(),
+        config.bcrypt_cost,
+        HashPool::new(1, 1).context("failed to start the password hashing thread")?,
+    );
+    let common_passwords = CommonPasswords::embedded();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
     let ctx = Ctx {
-        store: &store,
+        admin: Admin {
+            store: &store,
+            backup: Some(&store),
+            passwords: &passwords,
+            password_policy: config.password_policy,
+            common_passwords: &common_passwords,
+            lockout: config.lockout,
+            links: Links::new(config.base_url_for(config.listen)),
+            clock: Clock::system(),
+            actor,
+        },
         config: &config,
-        actor,
         stdin,
         cwd,
-        clock: Clock::system(),
-        via_server: false,
     };
-    Ok(execute(&ctx, cli.command))
+    Ok(runtime.block_on(execute(&ctx, cli.command)))
 }
 
 /// Opens a database that must exist already: reading or changing accounts
 /// in a directory without one is a mistyped --data-dir, not a wish for a
 /// new, empty database.
-pub fn open_existing(dir: &Path) -> anyhow::Result<crate::store::redb::RedbStore> {
+pub fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
     let file = dir.join(crate::store::DATABASE_FILE);
     if !file.exists() {
         return Err(UsageError(format!(
@@ -187,7 +203,7 @@ pub fn open_existing(dir: &Path) -> anyhow::Result<crate::store::redb::RedbStore
         ))
         .into());
     }
-    Ok(crate::store::redb::RedbStore::open(dir)?)
+    Ok(RedbStore::open(dir)?)
 }
 
 fn wants_stdin(argv: &[String]) -> bool {
@@ -212,4 +228,43 @@ pub fn stdin_password(ctx: &Ctx<'_>) -> anyhow::Result<String> {
         .map(|r| r.strip_suffix('\r').unwrap_or(r))
         .unwrap_or(&raw)
         .to_string())
+}
+
+/// The server's side of an admin command sent over the socket: parse the
+/// command line with the same `Cli`, accept only admin commands, run it
+/// on the server's store and settings.
+pub fn socket_handler(state: AppState) -> socket::Handler {
+    std::sync::Arc::new(move |req| Box::pin(serve_request(state.clone(), req)))
+}
+
+async fn serve_request(state: AppState, req: socket::Request) -> Response {
+    use clap::Parser;
+    let argv = std::iter::once("gatehouse".to_string()).chain(req.argv);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            return Response {
+                stderr: e.to_string(),
+                code: 2,
+                ..Default::default()
+            };
+        }
+    };
+    if !is_admin(&cli.command) {
+        return Response {
+            stderr: "error: only admin commands can be sent to the server\n".into(),
+            code: 2,
+            ..Default::default()
+        };
+    }
+    let ctx = Ctx {
+        admin: state.admin(req.actor),
+        config: &state.config,
+        stdin: req.stdin,
+        cwd: req.cwd,
+    };
+    let response = execute(&ctx, cli.command).await;
+    // Mail a command queued (if any) goes out now.
+    state.outbox.wake();
+    response
 }

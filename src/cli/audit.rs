@@ -21,26 +21,16 @@ pub struct AuditArgs {
     json: bool,
 }
 
-pub fn exec(ctx: &Ctx<'_>, args: AuditArgs, out: &mut Out) -> anyhow::Result<()> {
-    let since = args.since.map(|d| {
-        let now = ctx.clock.now();
-        crate::clock::Timestamp::from_millis(
-            now.as_millis()
-                - i64::try_from(std::time::Duration::from(d).as_millis()).unwrap_or(i64::MAX),
-        )
-    });
-    let user = match &args.user {
-        Some(raw) => {
-            let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
-            let u = ctx
-                .store
-                .user_by_login_id(&id)?
-                .ok_or_else(|| UsageError(format!("no account has the ID {raw:?}")))?;
-            Some(u.id)
-        }
-        None => None,
-    };
-    let events = ctx.store.audit_events(since, user, args.limit)?;
+pub async fn exec(ctx: &Ctx<'_>, args: AuditArgs, out: &mut Out) -> anyhow::Result<()> {
+    let user = args
+        .user
+        .as_deref()
+        .map(|raw| LoginId::parse(raw).map_err(|m| UsageError(m.to_string())))
+        .transpose()?;
+    let events = ctx
+        .admin
+        .audit_events(args.since.map(Into::into), user.as_ref(), args.limit)
+        .await?;
     if args.json {
         let list: Vec<_> = events
             .iter()

@@ -1,9 +1,7 @@
 //! `gatehouse backup --to FILE`: a consistent copy of the database, taken
 //! from one read transaction while the server keeps serving (SPEC §7).
 
-use super::UsageError;
 use super::admin::{Ctx, Out};
-use crate::store::AuditEvent;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -15,7 +13,7 @@ pub struct BackupArgs {
     to: PathBuf,
 }
 
-pub fn exec(ctx: &Ctx<'_>, args: BackupArgs, out: &mut Out) -> anyhow::Result<()> {
+pub async fn exec(ctx: &Ctx<'_>, args: BackupArgs, out: &mut Out) -> anyhow::Result<()> {
     let mut target = if args.to.is_absolute() {
         args.to.clone()
     } else {
@@ -24,22 +22,8 @@ pub fn exec(ctx: &Ctx<'_>, args: BackupArgs, out: &mut Out) -> anyhow::Result<()
     if target.is_dir() {
         target = target.join(crate::store::DATABASE_FILE);
     }
-    if target.exists() {
-        return Err(UsageError(format!(
-            "{} exists already; choose a new file (a backup never overwrites)",
-            target.display()
-        ))
-        .into());
-    }
     let started = std::time::Instant::now();
-    let stats = ctx.store.backup(&target)?;
-    let event = AuditEvent::new(
-        ctx.clock.now(),
-        crate::store::AuditKind::Admin,
-        ctx.actor.clone(),
-    )
-    .detail(format!("backup to {}", target.display()));
-    ctx.store.audit(vec![event])?;
+    let stats = ctx.admin.backup(&target).await?;
     out.line(format!(
         "backed up {} users, {} sessions and {} other records to {} ({} bytes, {:.1?})",
         stats.users,

@@ -3,9 +3,7 @@
 
 use super::UsageError;
 use super::admin::{Ctx, Out};
-use crate::app::invite_link;
-use crate::domain::{EmailAddress, InviteToken, Role};
-use crate::store::{AuditEvent, AuditKind, NewInvite};
+use crate::domain::EmailAddress;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -38,7 +36,7 @@ pub enum InviteCommand {
     Revoke { id: u64 },
 }
 
-pub fn exec(ctx: &Ctx<'_>, cmd: InviteCommand, out: &mut Out) -> anyhow::Result<()> {
+pub async fn exec(ctx: &Ctx<'_>, cmd: InviteCommand, out: &mut Out) -> anyhow::Result<()> {
     match cmd {
         InviteCommand::Create {
             uses,
@@ -46,26 +44,17 @@ pub fn exec(ctx: &Ctx<'_>, cmd: InviteCommand, out: &mut Out) -> anyhow::Result<
             email,
             admin,
             json,
-        } => create(ctx, uses, &expires, email.as_deref(), admin, json, out),
-        InviteCommand::List { json } => list(ctx, json, out),
+        } => create(ctx, uses, &expires, email.as_deref(), admin, json, out).await,
+        InviteCommand::List { json } => list(ctx, json, out).await,
         InviteCommand::Revoke { id } => {
-            if !ctx.store.revoke_invite(id, ctx.clock.now())? {
-                return Err(UsageError(format!(
-                    "there is no invitation {id}; see `gatehouse invite list`"
-                ))
-                .into());
-            }
-            let event = AuditEvent::new(ctx.clock.now(), AuditKind::Admin, ctx.actor.clone())
-                .subject(format!("invitation {id}"))
-                .detail("invite revoke");
-            ctx.store.audit(vec![event])?;
+            ctx.admin.revoke_invite(id).await?;
             out.line(format!("revoked invitation {id}: its link no longer works"));
             Ok(())
         }
     }
 }
 
-fn create(
+async fn create(
     ctx: &Ctx<'_>,
     uses: u32,
     expires: &str,
@@ -88,26 +77,11 @@ fn create(
     let email = email
         .map(|e| EmailAddress::parse(e).map_err(|m| UsageError(format!("--email: {m}"))))
         .transpose()?;
-    let (store, config) = (ctx.store, ctx.config);
-    let now = ctx.clock.now();
-    let token = InviteToken::generate();
-    let invite = store.create_invite(NewInvite {
-        token_hash: token.hash(),
-        created_at: now,
-        expires_at: lifetime.map(|d| now.plus(d)),
-        max_uses: uses,
-        email,
-        role: if admin { Role::Admin } else { Role::User },
-        first_run: false,
-    })?;
-    let event = AuditEvent::new(now, AuditKind::Admin, ctx.actor.clone())
-        .subject(format!("invitation {}", invite.id))
-        .detail(format!(
-            "invite create ({}, {} uses)",
-            invite.role, invite.max_uses
-        ));
-    store.audit(vec![event])?;
-    let link = invite_link(&config.base_url_for(config.listen), &token);
+    let config = ctx.config;
+    let (invite, link) = ctx
+        .admin
+        .create_invite(uses, lifetime, email, admin)
+        .await?;
     if as_json {
         let value = json!({
             "id": invite.id, "link": link, "role": invite.role, "uses": invite.max_uses,
@@ -139,9 +113,9 @@ fn create(
     Ok(())
 }
 
-fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
-    let now = ctx.clock.now();
-    let invites = ctx.store.invites()?;
+async fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
+    let now = ctx.admin.clock.now();
+    let invites = ctx.admin.invites().await?;
     if as_json {
         let rows: Vec<_> = invites
             .iter()

@@ -10,7 +10,6 @@ mod explain;
 mod invite;
 mod mail;
 mod serve;
-pub mod socket;
 pub mod user;
 
 use crate::config::{Config, PolicyName, ServeArgs};

@@ -25,7 +25,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         let db = config.data_dir.join(DATABASE_FILE);
         let app = App::build(config, Clock::system()).await?;
         let state = app.state().clone();
-        let users = state.store.user_count()?;
+        let users = state.store.user_count().await?;
         say(format!(
             "gatehouse {} listening on {} (bound to {}), data in {}",
             env!("CARGO_PKG_VERSION"),
@@ -42,7 +42,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tracing::warn!("no --smtp-url: mail goes to the log only; nobody receives it");
         }
-        if let Some(link) = app.first_run_link()? {
+        if let Some(link) = app.first_run_link().await? {
             say(format!(
                 "\nNo admin account yet. Open this link in a browser to create the first (admin) account.\n\
                  It works once, for 24 hours; a restart before then prints a new one:\n\n  {link}\n"

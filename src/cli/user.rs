@@ -1,17 +1,13 @@
-//! `gatehouse user …`: accounts (SPEC §7). Run through `admin::execute`,
-//! on the running server's store or on the database directly.
+//! `gatehouse user …`: accounts (SPEC §7). The clap commands and how their
+//! results are printed; what they do is `services::admin`. Run through
+//! `admin::execute`, on the running server or on the database directly.
 
 use super::UsageError;
 use super::admin::{Ctx, Out, stdin_password};
-use crate::auth::lockout::{Gate, LockoutState};
-use crate::auth::password::hash_now;
-use crate::domain::{EmailAddress, LoginId, NewPassword, Role, User, UserStatus, Username};
-use crate::store::{
-    AuditEvent, AuditKind, CreateUserError, NewUser, OneTimeToken, TokenPurpose, lockout_keys_of,
-};
+use crate::domain::{EmailAddress, LoginId, User, Username};
+use crate::services::admin::{Unlocked, Verified, name};
 use clap::Subcommand;
 use serde_json::json;
-use std::time::Duration;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -73,112 +69,136 @@ pub enum UserCommand {
     Demote { id: String },
 }
 
-/// "Until unlocked": a lock far in the future.
-const INDEFINITE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-pub fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Result<()> {
+pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Result<()> {
+    let admin = &ctx.admin;
     match cmd {
         UserCommand::Add {
             email,
             username,
-            admin,
+            admin: make_admin,
             password_stdin,
-        } => add(ctx, &email, username.as_deref(), admin, password_stdin, out),
-        UserCommand::List { json } => list(ctx, json, out),
-        UserCommand::Show { id, json } => show(ctx, &id, json, out),
-        UserCommand::SetPassword { id, .. } => set_password(ctx, &id, out),
-        UserCommand::Lock { id, duration } => lock(ctx, &id, duration.map(Into::into), out),
-        UserCommand::Unlock { id } => unlock(ctx, &id, out),
-        UserCommand::Verify { id } => verify(ctx, &id, out),
-        UserCommand::Disable { id } => disable(ctx, &id, out),
+        } => {
+            add(
+                ctx,
+                &email,
+                username.as_deref(),
+                make_admin,
+                password_stdin,
+                out,
+            )
+            .await
+        }
+        UserCommand::List { json } => list(ctx, json, out).await,
+        UserCommand::Show { id, json } => show(ctx, &id, json, out).await,
+        UserCommand::SetPassword { id, .. } => {
+            let user = find(ctx, &id).await?;
+            let password = admin.check_password(
+                stdin_password(ctx)?,
+                user.email.as_str(),
+                user.username.as_str(),
+            )?;
+            let ended = admin.set_password(&user, &password).await?;
+            out.line(format!(
+                "set the password of {}; {ended} session(s) ended, any lock lifted",
+                name(&user)
+            ));
+            Ok(())
+        }
+        UserCommand::Lock { id, duration } => {
+            let user = find(ctx, &id).await?;
+            let duration = duration.map(Into::into);
+            let (until, ended) = admin.lock(&user, duration).await?;
+            match duration {
+                Some(_) => out.line(format!(
+                    "locked {} until {until}; {ended} session(s) ended",
+                    name(&user)
+                )),
+                None => out.line(format!(
+                    "locked {} until `gatehouse user unlock`; {ended} session(s) ended",
+                    name(&user)
+                )),
+            }
+            Ok(())
+        }
+        UserCommand::Unlock { id } => {
+            let id = login_id(&id)?;
+            let (user, done) = admin.unlock(&id).await?;
+            out.line(match (user, done) {
+                (Some(u), Unlocked::Nothing) => {
+                    format!("{} had no failed logins or lock; nothing to do", name(&u))
+                }
+                (Some(u), Unlocked::Cleared) => format!(
+                    "unlocked {}: the next login with the right password gets in",
+                    name(&u)
+                ),
+                (None, Unlocked::Nothing) => {
+                    format!("no account has the ID {id:?}, and it had no failed logins or lock")
+                }
+                (None, Unlocked::Cleared) => {
+                    format!("cleared the failed logins of {id:?} (no account has this ID)")
+                }
+            });
+            Ok(())
+        }
+        UserCommand::Verify { id } => {
+            let user = find(ctx, &id).await?;
+            out.line(match admin.verify(&user).await? {
+                Verified::Now => format!("verified {}: the account can log in now", name(&user)),
+                Verified::Already => format!("{} is verified already; nothing to do", name(&user)),
+                Verified::Disabled => {
+                    format!("{} is disabled; verifying does not enable it", name(&user))
+                }
+            });
+            Ok(())
+        }
+        UserCommand::Disable { id } => {
+            let user = find(ctx, &id).await?;
+            let ended = admin.disable(&user).await?;
+            out.line(format!(
+                "disabled {}; {ended} session(s) ended",
+                name(&user)
+            ));
+            Ok(())
+        }
         UserCommand::Enable { id } => {
-            let user = find(ctx, &id)?;
-            ctx.store.set_status(user.id, UserStatus::Active)?;
-            audit(ctx, &user, "enable")?;
+            let user = find(ctx, &id).await?;
+            admin.enable(&user).await?;
             out.line(format!("enabled {}", name(&user)));
             Ok(())
         }
-        UserCommand::Delete { id } => delete(ctx, &id, out),
+        UserCommand::Delete { id } => {
+            let user = find(ctx, &id).await?;
+            let sessions = admin.delete(&user).await?;
+            out.line(format!(
+                "deleted {}; {sessions} session(s) ended",
+                name(&user)
+            ));
+            Ok(())
+        }
         UserCommand::Promote { id } => {
-            let user = find(ctx, &id)?;
-            ctx.store.set_role(user.id, Role::Admin)?;
-            audit(ctx, &user, "promote")?;
+            let user = find(ctx, &id).await?;
+            admin.promote(&user).await?;
             out.line(format!("{} is an administrator now", name(&user)));
             Ok(())
         }
         UserCommand::Demote { id } => {
-            let user = find(ctx, &id)?;
-            refuse_if_last_admin(ctx, &user, "demote")?;
-            ctx.store.set_role(user.id, Role::User)?;
-            audit(ctx, &user, "demote")?;
+            let user = find(ctx, &id).await?;
+            admin.demote(&user).await?;
             out.line(format!("{} is an ordinary user now", name(&user)));
             Ok(())
         }
     }
 }
 
-fn name(u: &User) -> String {
-    format!("{} <{}>", u.username, u.email)
+fn login_id(raw: &str) -> anyhow::Result<LoginId> {
+    Ok(LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?)
 }
 
-fn find(ctx: &Ctx<'_>, raw: &str) -> anyhow::Result<User> {
-    let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
-    ctx.store.user_by_login_id(&id)?.ok_or_else(|| {
-        UsageError(format!(
-            "no account has the ID {raw:?}; see `gatehouse user list`"
-        ))
-        .into()
-    })
+async fn find(ctx: &Ctx<'_>, raw: &str) -> anyhow::Result<User> {
+    Ok(ctx.admin.find(&login_id(raw)?).await?)
 }
 
-/// Records what an admin did.
-fn audit(ctx: &Ctx<'_>, user: &User, what: &str) -> anyhow::Result<()> {
-    let event = AuditEvent::new(ctx.clock.now(), AuditKind::Admin, ctx.actor.clone())
-        .user(user.id)
-        .detail(format!("user {what}"));
-    ctx.store.audit(vec![event])
-}
-
-/// An instance must keep an active administrator.
-fn refuse_if_last_admin(ctx: &Ctx<'_>, user: &User, what: &str) -> anyhow::Result<()> {
-    if user.role != Role::Admin || user.status != UserStatus::Active {
-        return Ok(());
-    }
-    let others = ctx
-        .store
-        .users()?
-        .iter()
-        .filter(|u| u.id != user.id && u.role == Role::Admin && u.status == UserStatus::Active)
-        .count();
-    if others == 0 {
-        return Err(UsageError(format!(
-            "refusing to {what} {}: it is the last active administrator. Promote another account first (`gatehouse user promote ID`)",
-            name(user)
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-fn check_password(
-    ctx: &Ctx<'_>,
-    raw: String,
-    email: &str,
-    username: &str,
-) -> anyhow::Result<NewPassword> {
-    NewPassword::parse(
-        ctx.config.password_policy,
-        &crate::domain::CommonPasswords::embedded(),
-        raw,
-        &[email, username],
-    )
-    .map_err(|problems| {
-        let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        UsageError(format!("the password was refused: {}", why.join(" "))).into()
-    })
-}
-
-fn add(
+async fn add(
     ctx: &Ctx<'_>,
     email: &str,
     username: Option<&str>,
@@ -197,98 +217,27 @@ fn add(
         })?,
     };
     let password = if password_stdin {
-        Some(check_password(
-            ctx,
-            stdin_password(ctx)?,
-            email.as_str(),
-            username.as_str(),
-        )?)
+        Some(
+            ctx.admin
+                .check_password(stdin_password(ctx)?, email.as_str(), username.as_str())?,
+        )
     } else {
         None
     };
-    let key = ctx.store.password_key();
-    // Without a password, the account gets one nobody knows, and the link
-    // printed below lets its owner choose one.
-    let hash = match &password {
-        Some(p) => hash_now(&key, ctx.config.bcrypt_cost, p.expose()),
-        None => hash_now(
-            &key,
-            ctx.config.bcrypt_cost,
-            &crate::auth::random_token::<32>(),
-        ),
-    };
-    let now = ctx.clock.now();
-    let new = NewUser {
-        email,
-        username,
-        password_hash: hash,
-        role: if admin { Role::Admin } else { Role::User },
-        status: UserStatus::Active,
-        created_at: now,
-        // Not accepted yet: asked at the first login.
-        consent: None,
-    };
-    let user = match ctx.store.create_user(new, None) {
-        Ok(u) => u,
-        Err(CreateUserError::EmailTaken) => anyhow::bail!(
-            "an account with this email address already exists; see `gatehouse user list`"
-        ),
-        Err(CreateUserError::UsernameTaken) => {
-            anyhow::bail!("the username is taken; choose another with --username")
-        }
-        Err(CreateUserError::Other(e)) => return Err(e.context("failed to create the account")),
-        Err(CreateUserError::Invite(problem)) => anyhow::bail!("{problem}"),
-    };
-    audit(ctx, &user, "add")?;
+    let added = ctx.admin.add_user(email, username, admin, password).await?;
+    let user = &added.user;
     out.line(format!(
         "created {} {} <{}> (id {})",
         user.role, user.username, user.email, user.id
     ));
-    if password.is_none() {
-        let link = password_link(ctx, &user)?;
+    if let Some(link) = added.password_link {
         out.line(format!("\nSend this one-time link to {}; it sets the account's password and works for 7 days:\n\n  {link}\n", user.email));
     }
     Ok(())
 }
 
-/// A reset token for `user`, valid 7 days, as a link.
-fn password_link(ctx: &Ctx<'_>, user: &User) -> anyhow::Result<String> {
-    let secret = crate::auth::random_token::<32>();
-    let now = ctx.clock.now();
-    let token = OneTimeToken {
-        purpose: TokenPurpose::Reset,
-        user: user.id,
-        created_at: now,
-        expires_at: now.plus(Duration::from_secs(7 * 24 * 3600)),
-    };
-    ctx.store
-        .issue_token(crate::auth::sha256(secret.as_bytes()), token, None)?;
-    let mut link = ctx
-        .config
-        .base_url_for(ctx.config.listen)
-        .join("reset-password")
-        .expect("a base URL joins a path");
-    link.query_pairs_mut().append_pair("token", &secret);
-    Ok(link.into())
-}
-
-fn locked_until(ctx: &Ctx<'_>, user: &User) -> anyhow::Result<Option<crate::clock::Timestamp>> {
-    let now = ctx.clock.now();
-    let mut until = None;
-    for key in lockout_keys_of(user) {
-        if let Gate::Locked { until: t } = ctx.config.lockout.gate(&ctx.store.lockout(&key)?, now) {
-            until = until.max(Some(t));
-        }
-    }
-    Ok(until)
-}
-
-fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for user in ctx.store.users()? {
-        let locked = locked_until(ctx, &user)?;
-        rows.push((user, locked));
-    }
+async fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
+    let rows = ctx.admin.list_users().await?;
     if as_json {
         let list: Vec<_> = rows
             .iter()
@@ -330,17 +279,17 @@ fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
-    let u = find(ctx, raw)?;
-    let locked = locked_until(ctx, &u)?;
-    let sessions = ctx.store.sessions_of(u.id)?;
+async fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow::Result<()> {
+    let u = find(ctx, raw).await?;
+    let locked = ctx.admin.locked_until(&u).await?;
+    let sessions = ctx.admin.session_count(u.id).await?;
     if as_json {
         let value = json!({
             "id": u.id, "email": u.email, "username": u.username, "role": u.role, "status": u.status,
             "created_at": u.created_at.to_string(),
             "last_login": u.last_login.as_ref().map(|l| json!({"at": l.at.to_string(), "ip": l.ip})),
             "locked_until": locked.map(|t| t.to_string()),
-            "sessions": sessions.len(),
+            "sessions": sessions,
             "consented": u.consent.as_ref().map(|c| c.at.to_string()),
         });
         out.line(serde_json::to_string_pretty(&value)?);
@@ -361,148 +310,6 @@ fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow::Resul
         "locked until: {}",
         locked.map_or("-".into(), |t| t.to_string())
     ));
-    out.line(format!("sessions:     {}", sessions.len()));
-    Ok(())
-}
-
-fn set_password(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
-    let user = find(ctx, raw)?;
-    let password = check_password(
-        ctx,
-        stdin_password(ctx)?,
-        user.email.as_str(),
-        user.username.as_str(),
-    )?;
-    let hash = hash_now(
-        &ctx.store.password_key(),
-        ctx.config.bcrypt_cost,
-        password.expose(),
-    );
-    ctx.store.set_password_hash(user.id, hash)?;
-    let ended = ctx.store.end_sessions(user.id)?;
-    ctx.store.clear_lockouts(&lockout_keys_of(&user))?;
-    audit(ctx, &user, "set-password")?;
-    out.line(format!(
-        "set the password of {}; {ended} session(s) ended, any lock lifted",
-        name(&user)
-    ));
-    Ok(())
-}
-
-fn lock(ctx: &Ctx<'_>, raw: &str, duration: Option<Duration>, out: &mut Out) -> anyhow::Result<()> {
-    let user = find(ctx, raw)?;
-    let now = ctx.clock.now();
-    let until = now.plus(duration.unwrap_or(INDEFINITE));
-    for key in lockout_keys_of(&user) {
-        ctx.store.update_lockout(
-            &key,
-            &mut |_| {
-                (
-                    LockoutState {
-                        failures: 0,
-                        last_failure: Some(now),
-                        locked_until: Some(until),
-                        by_admin: true,
-                    },
-                    Vec::new(),
-                )
-            },
-            None,
-        )?;
-    }
-    let ended = ctx.store.end_sessions(user.id)?;
-    audit(ctx, &user, &format!("lock until {until}"))?;
-    match duration {
-        Some(_) => out.line(format!(
-            "locked {} until {until}; {ended} session(s) ended",
-            name(&user)
-        )),
-        None => out.line(format!(
-            "locked {} until `gatehouse user unlock`; {ended} session(s) ended",
-            name(&user)
-        )),
-    }
-    Ok(())
-}
-
-fn unlock(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
-    let id = LoginId::parse(raw).map_err(|m| UsageError(m.to_string()))?;
-    let user = ctx.store.user_by_login_id(&id)?;
-    let mut keys = user.as_ref().map(lockout_keys_of).unwrap_or_default();
-    if !keys.contains(&id.lockout_key()) {
-        keys.push(id.lockout_key());
-    }
-    let cleared = ctx.store.clear_lockouts(&keys)?;
-    if cleared > 0 {
-        let event = AuditEvent::new(ctx.clock.now(), AuditKind::LockCleared, ctx.actor.clone())
-            .maybe_user(user.as_ref().map(|u| u.id))
-            .subject(id.to_string());
-        ctx.store.audit(vec![event])?;
-    }
-    match (user, cleared) {
-        (Some(u), 0) => out.line(format!(
-            "{} had no failed logins or lock; nothing to do",
-            name(&u)
-        )),
-        (Some(u), _) => out.line(format!(
-            "unlocked {}: the next login with the right password gets in",
-            name(&u)
-        )),
-        (None, 0) => out.line(format!(
-            "no account has the ID {id:?}, and it had no failed logins or lock"
-        )),
-        (None, _) => out.line(format!(
-            "cleared the failed logins of {id:?} (no account has this ID)"
-        )),
-    }
-    Ok(())
-}
-
-fn verify(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
-    let user = find(ctx, raw)?;
-    match user.status {
-        UserStatus::PendingVerification => {
-            ctx.store.set_status(user.id, UserStatus::Active)?;
-            audit(ctx, &user, "verify")?;
-            out.line(format!(
-                "verified {}: the account can log in now",
-                name(&user)
-            ));
-        }
-        UserStatus::Active => out.line(format!(
-            "{} is verified already; nothing to do",
-            name(&user)
-        )),
-        UserStatus::Disabled => out.line(format!(
-            "{} is disabled; verifying does not enable it",
-            name(&user)
-        )),
-    }
-    Ok(())
-}
-
-fn disable(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
-    let user = find(ctx, raw)?;
-    refuse_if_last_admin(ctx, &user, "disable")?;
-    ctx.store.set_status(user.id, UserStatus::Disabled)?;
-    let ended = ctx.store.end_sessions(user.id)?;
-    audit(ctx, &user, "disable")?;
-    out.line(format!(
-        "disabled {}; {ended} session(s) ended",
-        name(&user)
-    ));
-    Ok(())
-}
-
-fn delete(ctx: &Ctx<'_>, raw: &str, out: &mut Out) -> anyhow::Result<()> {
-    let user = find(ctx, raw)?;
-    refuse_if_last_admin(ctx, &user, "delete")?;
-    let sessions = ctx.store.sessions_of(user.id)?.len();
-    ctx.store.delete_user(user.id)?;
-    audit(ctx, &user, "delete")?;
-    out.line(format!(
-        "deleted {}; {sessions} session(s) ended",
-        name(&user)
-    ));
+    out.line(format!("sessions:     {sessions}"));
     Ok(())
 }

@@ -8,7 +8,6 @@ use crate::clock::Timestamp;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The secret in an invitation link.
@@ -16,7 +15,7 @@ pub struct InviteToken(String);
 
 impl InviteToken {
     pub fn generate() -> Self {
-        Self(crate::auth::random_token::<32>())
+        Self(crate::crypto::random_token::<32>())
     }
 
     /// A token as typed or pasted; only its shape is checked here.
@@ -35,7 +34,7 @@ impl InviteToken {
     }
 
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(self.0.as_bytes()).into()
+        crate::crypto::sha256(self.0.as_bytes())
     }
 }
 

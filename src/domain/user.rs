@@ -1,6 +1,6 @@
 //! The user record as the rest of the program sees it.
 
-use super::{EmailAddress, Username};
+use super::{EmailAddress, LoginId, Username};
 use crate::clock::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -92,4 +92,44 @@ impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// The account after its password was reset through a mailed link, or
+    /// None when the reset must not happen: a disabled account stays out,
+    /// whatever link it holds. Following the link proves the address, so a
+    /// pending account becomes active.
+    pub fn after_reset(mut self, new_hash: String) -> Option<User> {
+        match self.status {
+            UserStatus::Disabled => return None,
+            UserStatus::PendingVerification => self.status = UserStatus::Active,
+            UserStatus::Active => {}
+        }
+        self.password_hash = new_hash;
+        Some(self)
+    }
+}
+
+/// One login try on an account, for its history (Account page).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    pub at: Timestamp,
+    pub ip: String,
+    pub ok: bool,
+}
+
+/// How many tries each account's history keeps.
+pub const LOGIN_HISTORY: usize = 50;
+
+/// How many of the oldest tries to drop from a history that holds `len`
+/// (the newest `LOGIN_HISTORY` are kept).
+pub fn history_excess(len: usize) -> usize {
+    len.saturating_sub(LOGIN_HISTORY)
+}
+
+/// The lockout keys that belong to an account: one per way of naming it.
+pub fn lockout_keys_of(user: &User) -> Vec<String> {
+    [user.email.as_str(), user.username.as_str()]
+        .iter()
+        .filter_map(|id| LoginId::parse(id).ok())
+        .map(|id| id.lockout_key())
+        .collect()
 }

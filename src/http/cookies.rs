@@ -7,7 +7,7 @@
 //!   by the page's script, so not HttpOnly, and it holds nothing secret.
 
 use crate::app::AppState;
-use crate::auth::random_token;
+use crate::crypto::random_token;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;

@@ -7,9 +7,9 @@
 
 use super::cookies::{Browser, SESSION};
 use crate::app::AppState;
-use crate::auth::session::{Session, SessionKey, SessionToken};
+use crate::domain::session::{Session, SessionKey, SessionToken};
 use crate::domain::{User, UserStatus};
-use crate::error::{ApiError, AppError};
+use crate::http::error::{ApiError, AppError};
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -160,20 +160,23 @@ pub struct Authenticated {
 
 /// Checks the session cookie: only reads the store; the last-seen time goes
 /// to the in-memory cache (no write on this path; issue 2 §6).
-pub fn authenticate(state: &AppState, jar: &CookieJar) -> anyhow::Result<Option<Authenticated>> {
-    authenticate_token(state, jar.get(SESSION).map(|c| c.value()))
+pub async fn authenticate(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<Authenticated>, AppError> {
+    authenticate_token(state, jar.get(SESSION).map(|c| c.value())).await
 }
 
 /// `authenticate` for the raw session cookie value.
-pub fn authenticate_token(
+pub async fn authenticate_token(
     state: &AppState,
     cookie: Option<&str>,
-) -> anyhow::Result<Option<Authenticated>> {
+) -> Result<Option<Authenticated>, AppError> {
     let Some(token) = cookie.and_then(SessionToken::from_cookie) else {
         return Ok(None);
     };
     let key = token.key();
-    let Some((session, user)) = state.store.session_with_user(&key)? else {
+    let Some((session, user)) = state.store.session_with_user(&key).await? else {
         return Ok(None);
     };
     let now = state.clock.now();
@@ -194,15 +197,15 @@ pub fn authenticate_token(
 async fn authenticate_parts<S>(
     parts: &mut Parts,
     state: &S,
-) -> anyhow::Result<Option<Authenticated>>
+) -> Result<Option<Authenticated>, AppError>
 where
     AppState: FromRef<S>,
 {
     let state = AppState::from_ref(state);
     // The edge middleware has read the cookies already.
     match parts.extensions.get::<Browser>() {
-        Some(browser) => authenticate_token(&state, browser.session.as_deref()),
-        None => authenticate(&state, &CookieJar::from_headers(&parts.headers)),
+        Some(browser) => authenticate_token(&state, browser.session.as_deref()).await,
+        None => authenticate(&state, &CookieJar::from_headers(&parts.headers)).await,
     }
 }
 
@@ -229,7 +232,7 @@ where
             Ok(Some(a)) if a.has_current_consent(&AppState::from_ref(state)) => Ok(Self(a)),
             Ok(Some(_)) => Err(Redirect::to("/consent").into_response()),
             Ok(None) => Err(Redirect::to("/login").into_response()),
-            Err(e) => Err(AppError::Internal(e).into_response()),
+            Err(e) => Err(e.into_response()),
         }
     }
 }
@@ -248,7 +251,7 @@ where
         match authenticate_parts(parts, state).await {
             Ok(Some(a)) => Ok(Self(a)),
             Ok(None) => Err(Redirect::to("/login").into_response()),
-            Err(e) => Err(AppError::Internal(e).into_response()),
+            Err(e) => Err(e.into_response()),
         }
     }
 }
@@ -282,7 +285,7 @@ where
                 })),
             )
                 .into_response()),
-            Err(e) => Err(ApiError(AppError::Internal(e)).into_response()),
+            Err(e) => Err(ApiError(e).into_response()),
         }
     }
 }

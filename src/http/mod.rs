@@ -2,13 +2,15 @@
 //! the routes (one file per page under `routes/`), the maud views
 //! (`pages/`) and the extractors that turn requests into domain values.
 
+pub mod assets;
 pub mod cookies;
+pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod routes;
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -65,10 +67,10 @@ pub fn router(state: AppState) -> Router {
             post(routes::account::revoke_session),
         )
         .route("/api/v1/summary", get(routes::summary::api))
-        .route("/api/v1/session", get(routes::summary::session_api))
+        .route("/api/v1/session", get(routes::session::get))
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
-        .route("/assets/{*path}", get(crate::assets::serve))
+        .route("/assets/{*path}", get(crate::http::assets::serve))
         .fallback(not_found);
 
     // Layers run top to bottom on the way in (ServiceBuilder order):

@@ -2,9 +2,9 @@
 //! built from `--base-url`. The HTML is made with maud, so every value is
 //! escaped.
 
-use super::Mail;
 use crate::clock::Timestamp;
 use crate::domain::EmailAddress;
+use crate::domain::Mail;
 use maud::{DOCTYPE, Markup, html};
 use std::time::Duration;
 

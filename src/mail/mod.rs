@@ -13,22 +13,12 @@ mod smtp;
 
 pub use smtp::{Security, SmtpSettings};
 
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, Mail};
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 use url::Url;
-
-/// One message: a text and an HTML part, to one address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mail {
-    pub to: EmailAddress,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
 
 /// A sender: an address with an optional display name.
 #[derive(Clone, Debug, PartialEq, Eq)]

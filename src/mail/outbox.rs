@@ -4,8 +4,11 @@
 //! mail is stored (`Outbox::wake`) and every few seconds; it reads time
 //! from the app's clock, so tests move retries along without sleeping.
 
-use crate::app::AppState;
-use crate::clock::Timestamp;
+use super::Mailer;
+use crate::clock::{Clock, Timestamp};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreResult};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -30,75 +33,71 @@ impl Outbox {
     }
 }
 
-/// Runs until `stop` changes.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(e) = deliver_due(&state).await {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                "the outbox could not be read; will retry"
-            );
-        }
-        tokio::select! {
-            _ = state.outbox.notify.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            _ = stop.changed() => return,
-        }
-    }
+/// What the worker needs: the store, the mailer, the clock, the counters.
+#[derive(Clone)]
+pub struct OutboxWorker {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<Mailer>,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    pub outbox: Arc<Outbox>,
 }
 
-/// Sends every mail that is due now; returns how many went out.
-pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
-    let mut sent = 0;
-    loop {
-        let now = state.clock.now();
-        let due = state
-            .blocking(move |s| s.due_mail(now, 16))
-            .await
-            .map_err(anyhow_of)?;
-        if due.is_empty() {
-            return Ok(sent);
+impl OutboxWorker {
+    /// Runs until `stop` changes.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the outbox could not be read; will retry"
+                );
+            }
+            tokio::select! {
+                _ = self.outbox.notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.changed() => return,
+            }
         }
-        for entry in due {
-            match state.mailer.send(&entry.mail).await {
-                Ok(()) => {
-                    state
-                        .blocking(move |s| s.mail_sent(entry.id))
-                        .await
-                        .map_err(anyhow_of)?;
-                    tracing::info!(id = entry.id, subject = %entry.mail.subject, "mail sent");
-                    state.metrics.mail(true);
-                    sent += 1;
-                }
-                Err(e) => {
-                    state.metrics.mail(false);
-                    let attempts = entry.attempts + 1;
-                    let next: Option<Timestamp> = (attempts < MAX_ATTEMPTS)
-                        .then(|| state.clock.now().plus(backoff(attempts)));
-                    let reason = e.0.clone();
-                    state
-                        .blocking(move |s| s.mail_failed(entry.id, attempts, next, reason))
-                        .await
-                        .map_err(anyhow_of)?;
-                    match next {
-                        Some(at) => {
-                            tracing::warn!(id = entry.id, attempts, retry_at = %at, reason = %e, "mail not sent; will retry")
-                        }
-                        None => {
-                            tracing::error!(id = entry.id, attempts, reason = %e, "mail given up after repeated failures")
+    }
+
+    /// Sends every mail that is due now; returns how many went out.
+    pub async fn deliver_due(&self) -> StoreResult<usize> {
+        let mut sent = 0;
+        loop {
+            let due = self.store.due_mail(self.clock.now(), 16).await?;
+            if due.is_empty() {
+                return Ok(sent);
+            }
+            for entry in due {
+                match self.mailer.send(&entry.mail).await {
+                    Ok(()) => {
+                        self.store.mail_sent(entry.id).await?;
+                        tracing::info!(id = entry.id, subject = %entry.mail.subject, "mail sent");
+                        self.metrics.mail(true);
+                        sent += 1;
+                    }
+                    Err(e) => {
+                        self.metrics.mail(false);
+                        let attempts = entry.attempts + 1;
+                        let next: Option<Timestamp> = (attempts < MAX_ATTEMPTS)
+                            .then(|| self.clock.now().plus(backoff(attempts)));
+                        self.store
+                            .mail_failed(entry.id, attempts, next, e.0.clone())
+                            .await?;
+                        match next {
+                            Some(at) => {
+                                tracing::warn!(id = entry.id, attempts, retry_at = %at, reason = %e, "mail not sent; will retry")
+                            }
+                            None => {
+                                tracing::error!(id = entry.id, attempts, reason = %e, "mail given up after repeated failures")
+                            }
                         }
                     }
                 }
             }
+            // Failed mails are not due again at once, so this loop ends.
         }
-        // Failed mails are not due again at once, so this loop ends.
-    }
-}
-
-pub(crate) fn anyhow_of(e: crate::error::AppError) -> anyhow::Error {
-    match e {
-        crate::error::AppError::Internal(e) => e,
-        other => anyhow::anyhow!("{other:?}"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! SMTP with mail-send: the three ways of SPEC §5, and errors explained in
 //! plain words (what `gatehouse mail test` prints, and the outbox logs).
 
-use super::{Mail, Mailbox, SendError};
+use super::{Mailbox, SendError};
+use crate::domain::Mail;
 use anyhow::{Context, bail};
 use mail_send::SmtpClientBuilder;
 use mail_send::mail_builder::MessageBuilder;

@@ -1,26 +1,57 @@
 //! Storage: the only code that knows how records are kept.
 //!
-//! The rest of the program talks to the `Store` trait; `redb::RedbStore`
-//! (the embedded default, one file `<data-dir>/gatehouse.redb`) is its one
-//! backend today, and a PostgreSQL backend can implement the same traits
-//! later (SPEC §10). Methods are synchronous: reads take microseconds, and
-//! the HTTP layer moves writes (an fsync each) off the async threads with
-//! `AppState::blocking`.
+//! The rest of the program talks to the async `Store` trait (split by
+//! concern: users, invitations, lockout counters, sessions, mail, audit);
+//! `redb::RedbStore` (the embedded default, one file
+//! `<data-dir>/gatehouse.redb`) is its one backend today, and a PostgreSQL
+//! backend implements the same traits (SPEC §10). The backend decides how
+//! to block: callers simply `.await`. Arguments are data (cut-off times,
+//! the lockout rule), never closures, so that a backend on another machine
+//! can run them; the rules themselves are pure functions in `domain/`,
+//! which every backend calls inside its own transaction. What only one
+//! backend can do (a file copy of redb) stays off this interface
+//! (`Backup`). `contract` holds the tests every backend must pass.
 
 pub mod redb;
 
-use crate::auth::lockout::LockoutState;
-use crate::auth::session::{Session, SessionKey};
+#[cfg(test)]
+pub mod contract;
+
 use crate::clock::Timestamp;
+use crate::domain::lockout::{AfterFailure, FailedLogin, LockoutPolicy, LockoutState};
+use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
-    Consent, EmailAddress, Invitation, InviteProblem, LoginId, LoginRecord, Role, User, UserId,
-    UserStatus, Username,
+    AuditEvent, Consent, EmailAddress, Invitation, InviteProblem, LoginAttempt, LoginId,
+    LoginRecord, Mail, OneTimeToken, OutboxEntry, Role, TokenProblem, User, UserId, UserStatus,
+    Username,
 };
-use crate::mail::Mail;
-use serde::{Deserialize, Serialize};
+use async_trait::async_trait;
 
 /// The file name of the embedded database inside the data directory.
 pub const DATABASE_FILE: &str = "gatehouse.redb";
+
+/// A value that must be unique among accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    Email,
+    Username,
+}
+
+/// Why a store call failed. Mapped once to a page (`http::error`) and to
+/// an exit code (`cli`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The value is taken (email or username, ignoring case).
+    #[error("an account with this {} already exists", match .0 { Unique::Email => "email address", Unique::Username => "username" })]
+    Conflict(Unique),
+    /// The backend cannot be reached, or is busy: try again shortly.
+    #[error("the database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What is needed to create an account.
 #[derive(Debug)]
@@ -41,142 +72,6 @@ pub struct Redemption {
     pub at: Timestamp,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CreateUserError {
-    /// Checked first, so that someone without a valid invitation learns
-    /// nothing about which emails or usernames are taken.
-    #[error("{0}")]
-    Invite(InviteProblem),
-    #[error("an account with this email address already exists")]
-    EmailTaken,
-    #[error("an account with this username already exists")]
-    UsernameTaken,
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-/// One login try on an account, for its history (Account page).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoginAttempt {
-    pub at: Timestamp,
-    pub ip: String,
-    pub ok: bool,
-}
-
-/// How many tries each account's history keeps.
-pub const LOGIN_HISTORY: usize = 50;
-
-/// What the audit log records (SPEC §8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditKind {
-    LoginOk,
-    LoginFailed,
-    /// A try refused because the ID was locked.
-    LoginRefusedLocked,
-    LockSet,
-    LockCleared,
-    Logout,
-    Signup,
-    Verified,
-    ResetRequested,
-    ResetDone,
-    PasswordChanged,
-    SessionRevoked,
-    /// Anything an admin did with the CLI (`detail` says what).
-    Admin,
-}
-
-impl AuditKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LoginOk => "login_ok",
-            Self::LoginFailed => "login_failed",
-            Self::LoginRefusedLocked => "login_refused_locked",
-            Self::LockSet => "lock_set",
-            Self::LockCleared => "lock_cleared",
-            Self::Logout => "logout",
-            Self::Signup => "signup",
-            Self::Verified => "verified",
-            Self::ResetRequested => "reset_requested",
-            Self::ResetDone => "reset_done",
-            Self::PasswordChanged => "password_changed",
-            Self::SessionRevoked => "session_revoked",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-/// One security event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEvent {
-    pub at: Timestamp,
-    pub kind: AuditKind,
-    /// Who did it: `self`, `anonymous`, `system` or `cli:<os user>`.
-    pub actor: String,
-    /// The account it concerns, if any.
-    pub user: Option<UserId>,
-    /// The ID a lock concerns, an invitation number…
-    pub subject: Option<String>,
-    pub ip: Option<String>,
-    pub detail: Option<String>,
-}
-
-impl AuditEvent {
-    pub fn new(at: Timestamp, kind: AuditKind, actor: impl Into<String>) -> Self {
-        Self {
-            at,
-            kind,
-            actor: actor.into(),
-            user: None,
-            subject: None,
-            ip: None,
-            detail: None,
-        }
-    }
-
-    pub fn user(mut self, user: UserId) -> Self {
-        self.user = Some(user);
-        self
-    }
-
-    pub fn maybe_user(mut self, user: Option<UserId>) -> Self {
-        self.user = user;
-        self
-    }
-
-    pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.subject = Some(subject.into());
-        self
-    }
-
-    pub fn ip(mut self, ip: impl ToString) -> Self {
-        self.ip = Some(ip.to_string());
-        self
-    }
-
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-}
-
-pub trait AuditStore {
-    /// Records events (rare ones: hot paths record theirs inside their own
-    /// transaction).
-    fn audit(&self, events: Vec<AuditEvent>) -> anyhow::Result<()>;
-    /// Events at or after `since`, about `user` if given, newest first, at
-    /// most `limit`.
-    fn audit_events(
-        &self,
-        since: Option<Timestamp>,
-        user: Option<UserId>,
-        limit: usize,
-    ) -> anyhow::Result<Vec<AuditEvent>>;
-    /// Deletes events older than `before`; returns how many.
-    fn purge_audit(&self, before: Timestamp) -> anyhow::Result<usize>;
-}
-
 /// Everything a successful login changes, written in one transaction.
 #[derive(Debug)]
 pub struct CompletedLogin {
@@ -193,35 +88,6 @@ pub struct CompletedLogin {
     pub audit: AuditEvent,
 }
 
-pub trait UserStore {
-    /// Creates an account, refusing an email or username (ignoring case)
-    /// that is taken. With `redeem`, the invitation is checked and one of
-    /// its uses spent in the same transaction: concurrent signups can never
-    /// overspend it. The invitation's role overrides `new.role`.
-    fn create_user(
-        &self,
-        new: NewUser,
-        redeem: Option<Redemption>,
-    ) -> Result<User, CreateUserError>;
-    fn user(&self, id: UserId) -> anyhow::Result<Option<User>>;
-    /// The account an ID names: by email when it has an `@`, else by
-    /// username.
-    fn user_by_login_id(&self, id: &LoginId) -> anyhow::Result<Option<User>>;
-    fn users(&self) -> anyhow::Result<Vec<User>>;
-    /// How many accounts exist (without reading them).
-    fn user_count(&self) -> anyhow::Result<usize>;
-    /// Replaces an account's password hash; false when there is no such
-    /// account.
-    fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool>;
-    fn set_status(&self, id: UserId, status: UserStatus) -> anyhow::Result<bool>;
-    fn set_role(&self, id: UserId, role: Role) -> anyhow::Result<bool>;
-    /// Deletes an account with its sessions, tokens and lockout counters
-    /// (its audit events stay). False when there is no such account.
-    fn delete_user(&self, id: UserId) -> anyhow::Result<bool>;
-    /// Records that the user accepted the current documents.
-    fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool>;
-}
-
 /// What is needed to make an invitation.
 #[derive(Debug)]
 pub struct NewInvite {
@@ -234,165 +100,169 @@ pub struct NewInvite {
     pub first_run: bool,
 }
 
+#[async_trait]
+pub trait AuditStore {
+    /// Records events (rare ones: hot paths record theirs inside their own
+    /// transaction).
+    async fn audit(&self, events: Vec<AuditEvent>) -> StoreResult<()>;
+    /// Events at or after `since`, about `user` if given, newest first, at
+    /// most `limit`.
+    async fn audit_events(
+        &self,
+        since: Option<Timestamp>,
+        user: Option<UserId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes events older than `before`; returns how many.
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<usize>;
+}
+
+#[async_trait]
+pub trait UserStore {
+    /// Creates an account; a taken email or username (ignoring case) is
+    /// `StoreError::Conflict`. With `redeem`, the invitation is checked
+    /// first (so that someone without a valid one learns nothing about
+    /// which names are taken) and one of its uses spent in the same
+    /// transaction: concurrent signups can never overspend it. The
+    /// invitation's role overrides `new.role`.
+    async fn create_user(
+        &self,
+        new: NewUser,
+        redeem: Option<Redemption>,
+    ) -> StoreResult<Result<User, InviteProblem>>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The account an ID names: by email when it has an `@`, else by
+    /// username.
+    async fn user_by_login_id(&self, id: &LoginId) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// How many accounts exist (without reading them).
+    async fn user_count(&self) -> StoreResult<usize>;
+    /// Replaces an account's password hash; false when there is no such
+    /// account.
+    async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool>;
+    async fn set_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool>;
+    async fn set_role(&self, id: UserId, role: Role) -> StoreResult<bool>;
+    /// Deletes an account with its sessions, tokens and lockout counters
+    /// (its audit events stay). False when there is no such account.
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+    /// Records that the user accepted the current documents.
+    async fn set_consent(&self, id: UserId, consent: Consent) -> StoreResult<bool>;
+}
+
+#[async_trait]
 pub trait InviteStore {
-    fn create_invite(&self, new: NewInvite) -> anyhow::Result<Invitation>;
-    fn invite_by_token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<Invitation>>;
-    fn invites(&self) -> anyhow::Result<Vec<Invitation>>;
+    async fn create_invite(&self, new: NewInvite) -> StoreResult<Invitation>;
+    async fn invite_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Invitation>>;
+    async fn invites(&self) -> StoreResult<Vec<Invitation>>;
     /// Revokes one; false when there is no such invitation.
-    fn revoke_invite(&self, id: u64, at: Timestamp) -> anyhow::Result<bool>;
+    async fn revoke_invite(&self, id: u64, at: Timestamp) -> StoreResult<bool>;
     /// When no admin account exists: revokes earlier unused first-run
     /// invitations and stores `new` (one transaction). None once an admin
     /// exists.
-    fn replace_first_run_invite(&self, new: NewInvite) -> anyhow::Result<Option<Invitation>>;
+    async fn replace_first_run_invite(&self, new: NewInvite) -> StoreResult<Option<Invitation>>;
 }
 
+#[async_trait]
 pub trait LockoutStore {
-    fn lockout(&self, key: &str) -> anyhow::Result<LockoutState>;
-    /// Reads, changes with `f` and writes one counter in one transaction, so
-    /// that concurrent failures are all counted. A result equal to the
-    /// default state deletes the record.
-    /// With `attempt`, the failed try is also added to that account's login
-    /// history; `f` also returns audit events; all in the same transaction.
-    fn update_lockout(
+    async fn lockout(&self, key: &str) -> StoreResult<LockoutState>;
+    /// Counts one failed login in one transaction, so that concurrent
+    /// failures are all counted: reads the counter, applies
+    /// `policy.after_failure`, writes the result (deleting a counter back
+    /// at its default), adds the try to the account's history when the ID
+    /// names one, and records `failure.audit_events(outcome)`.
+    async fn record_failure(
         &self,
-        key: &str,
-        f: &mut dyn FnMut(LockoutState) -> (LockoutState, Vec<AuditEvent>),
-        attempt: Option<(UserId, LoginAttempt)>,
-    ) -> anyhow::Result<LockoutState>;
+        policy: LockoutPolicy,
+        failure: FailedLogin,
+    ) -> StoreResult<AfterFailure>;
+    /// Sets these counters to `state` (an admin's lock).
+    async fn set_lockouts(&self, keys: &[String], state: LockoutState) -> StoreResult<()>;
     /// Deletes the named counters; returns how many there were.
-    fn clear_lockouts(&self, keys: &[String]) -> anyhow::Result<usize>;
-    /// Deletes every counter `idle` says no longer matters; returns how many.
-    fn purge_lockouts(&self, idle: &dyn Fn(&LockoutState) -> bool) -> anyhow::Result<usize>;
+    async fn clear_lockouts(&self, keys: &[String]) -> StoreResult<usize>;
+    /// Deletes every counter that `policy.is_idle` at `now`; returns how
+    /// many.
+    async fn purge_lockouts(&self, policy: LockoutPolicy, now: Timestamp) -> StoreResult<usize>;
 }
 
+#[async_trait]
 pub trait SessionStore {
-    fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()>;
-    fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>>;
+    async fn complete_login(&self, login: CompletedLogin) -> StoreResult<()>;
+    async fn session(&self, key: &SessionKey) -> StoreResult<Option<Session>>;
     /// A session and its user, read in one transaction (the check every
     /// logged-in request makes).
-    fn session_with_user(&self, key: &SessionKey) -> anyhow::Result<Option<(Session, User)>>;
-    fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool>;
-    fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>>;
+    async fn session_with_user(&self, key: &SessionKey) -> StoreResult<Option<(Session, User)>>;
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool>;
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<(SessionKey, Session)>>;
     /// How many sessions are stored.
-    fn session_count(&self) -> anyhow::Result<usize>;
+    async fn session_count(&self) -> StoreResult<usize>;
     /// Ends every session of `user`; returns how many.
-    fn end_sessions(&self, user: UserId) -> anyhow::Result<usize>;
-    /// The account's recent login tries, newest first.
-    fn login_history(&self, user: UserId) -> anyhow::Result<Vec<LoginAttempt>>;
+    async fn end_sessions(&self, user: UserId) -> StoreResult<usize>;
+    /// The account's recent login tries, newest first (at most
+    /// `domain::LOGIN_HISTORY`).
+    async fn login_history(&self, user: UserId) -> StoreResult<Vec<LoginAttempt>>;
     /// A logged-in user's new password, in one transaction: the hash is
     /// set, every other session ends, and `notice` is queued. Returns how
     /// many sessions ended.
-    fn change_password(
+    async fn change_password(
         &self,
         user: UserId,
         new_hash: String,
         keep: SessionKey,
         notice: Mail,
         now: Timestamp,
-    ) -> anyhow::Result<usize>;
+    ) -> StoreResult<usize>;
     /// Writes a batch of last-seen times (sessions gone since are skipped).
-    fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()>;
-    /// Deletes every session `expired` says is over; returns how many.
-    fn purge_sessions(&self, expired: &dyn Fn(&Session) -> bool) -> anyhow::Result<usize>;
+    async fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> StoreResult<()>;
+    /// Deletes every session that `policy.is_expired` at `now` (by its
+    /// stored last-seen time); returns how many.
+    async fn purge_sessions(&self, policy: SessionPolicy, now: Timestamp) -> StoreResult<usize>;
 }
 
-/// A mail waiting in (or given up by) the outbox.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    pub id: u64,
-    pub mail: Mail,
-    pub created_at: Timestamp,
-    pub attempts: u32,
-    /// None: given up after too many failures (kept for the admin).
-    pub next_attempt_at: Option<Timestamp>,
-    pub last_error: Option<String>,
-}
-
-/// What a one-time token (in a mailed link) is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenPurpose {
-    Verify,
-    Reset,
-}
-
-impl TokenPurpose {
-    fn code(self) -> u8 {
-        match self {
-            Self::Verify => 1,
-            Self::Reset => 2,
-        }
-    }
-}
-
-/// A one-time token as stored (under the hash of the secret).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OneTimeToken {
-    pub purpose: TokenPurpose,
-    pub user: UserId,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-/// Why a mailed link did not work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenProblem {
-    /// Never issued, already used, or replaced by a newer one.
-    Unknown,
-    Expired,
-}
-
+#[async_trait]
 pub trait MailStore {
     /// Stores a mail in the outbox; returns its number.
-    fn enqueue_mail(&self, mail: Mail, now: Timestamp) -> anyhow::Result<u64>;
+    async fn enqueue_mail(&self, mail: Mail, now: Timestamp) -> StoreResult<u64>;
     /// Stores a one-time token, replacing the user's earlier one of the same
     /// purpose, and the mail that carries it (if any: a link the CLI prints
     /// has none), in one transaction.
-    fn issue_token(
+    async fn issue_token(
         &self,
         token_hash: [u8; 32],
         token: OneTimeToken,
         mail: Option<Mail>,
-    ) -> anyhow::Result<()>;
-    fn token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<OneTimeToken>>;
+    ) -> StoreResult<()>;
+    async fn token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<OneTimeToken>>;
     /// Consumes a verification token: the account becomes active.
-    fn consume_verification(
+    async fn consume_verification(
         &self,
         token_hash: &[u8; 32],
         now: Timestamp,
-    ) -> anyhow::Result<Result<User, TokenProblem>>;
-    /// Consumes a reset token and sets `new_hash`, in one transaction:
-    /// every session of the user ends, the lockout counters of its names
-    /// are cleared, and the mail `notice` makes is queued.
-    fn consume_reset(
+    ) -> StoreResult<Result<User, TokenProblem>>;
+    /// Consumes a reset token and sets `new_hash`, in one transaction, as
+    /// `User::after_reset` and `LockoutState::survives_reset` say: every
+    /// session of the user ends, the failure locks of its names are
+    /// lifted, and `notice` is queued.
+    async fn consume_reset(
         &self,
         token_hash: &[u8; 32],
         now: Timestamp,
         new_hash: String,
-        notice: &dyn Fn(&User) -> Mail,
-    ) -> anyhow::Result<Result<User, TokenProblem>>;
+        notice: Mail,
+    ) -> StoreResult<Result<User, TokenProblem>>;
     /// Deletes one-time tokens that expired before `now`; returns how many.
-    fn purge_tokens(&self, now: Timestamp) -> anyhow::Result<usize>;
+    async fn purge_tokens(&self, now: Timestamp) -> StoreResult<usize>;
     /// Mail whose next attempt is due at `now`, oldest first.
-    fn due_mail(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxEntry>>;
-    fn mail_sent(&self, id: u64) -> anyhow::Result<()>;
-    fn mail_failed(
+    async fn due_mail(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+    async fn mail_sent(&self, id: u64) -> StoreResult<()>;
+    async fn mail_failed(
         &self,
         id: u64,
         attempts: u32,
         next: Option<Timestamp>,
         error: String,
-    ) -> anyhow::Result<()>;
+    ) -> StoreResult<()>;
     /// Everything in the outbox (waiting or given up).
-    fn outbox(&self) -> anyhow::Result<Vec<OutboxEntry>>;
-}
-
-/// What a backup copied.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BackupStats {
-    pub users: u64,
-    pub sessions: u64,
-    pub other: u64,
+    async fn outbox(&self) -> StoreResult<Vec<OutboxEntry>>;
 }
 
 /// Everything gatehouse keeps.
@@ -407,19 +277,24 @@ pub trait Store:
     + Sync
     + 'static
 {
-    /// Writes a consistent copy of everything to a new database file at
-    /// `to`, from one read transaction (the server keeps serving).
-    fn backup(&self, to: &std::path::Path) -> anyhow::Result<BackupStats>;
     /// The key of the password pre-hash (see `auth::password`), made when
     /// the database was created.
     fn password_key(&self) -> [u8; 32];
 }
 
-/// The lockout keys that belong to an account: one per way of naming it.
-pub fn lockout_keys_of(user: &User) -> Vec<String> {
-    [user.email.as_str(), user.username.as_str()]
-        .iter()
-        .filter_map(|id| LoginId::parse(id).ok())
-        .map(|id| id.lockout_key())
-        .collect()
+/// What a backup copied.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BackupStats {
+    pub users: u64,
+    pub sessions: u64,
+    pub other: u64,
+}
+
+/// A consistent file copy of the whole database, for a backend that is a
+/// file (redb). A PostgreSQL database is backed up with its own tools.
+#[async_trait]
+pub trait Backup: Send + Sync {
+    /// Writes a consistent copy of everything to a new database file at
+    /// `to`, from one read transaction (the server keeps serving).
+    async fn backup(&self, to: &std::path::Path) -> StoreResult<BackupStats>;
 }

@@ -46,7 +46,7 @@ async fn session_works(app: &TestApp, cookie: &str) -> bool {
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions() {
     let app = spawn_app().await;
-    app.add_user("vera@example.com", "vera", PASSWORD);
+    app.add_user("vera@example.com", "vera", PASSWORD).await;
     app.login_ok("vera", PASSWORD).await;
     let other = second_browser(&app, "vera", PASSWORD).await;
 
@@ -85,7 +85,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
 #[tokio::test]
 async fn guessing_the_current_password_from_a_session_is_limited() {
     let app = spawn_app().await;
-    app.add_user("walt@example.com", "walt", PASSWORD);
+    app.add_user("walt@example.com", "walt", PASSWORD).await;
     app.login_ok("walt", PASSWORD).await;
     for _ in 0..5 {
         assert_eq!(
@@ -103,8 +103,8 @@ async fn guessing_the_current_password_from_a_session_is_limited() {
 #[tokio::test]
 async fn a_user_ends_another_of_their_sessions_but_not_someone_elses() {
     let app = spawn_app().await;
-    app.add_user("xena@example.com", "xena", PASSWORD);
-    app.add_user("yuri@example.com", "yuri", PASSWORD);
+    app.add_user("xena@example.com", "xena", PASSWORD).await;
+    app.add_user("yuri@example.com", "yuri", PASSWORD).await;
     app.login_ok("xena", PASSWORD).await;
     let other = second_browser(&app, "xena", PASSWORD).await;
     let stranger = second_browser(&app, "yuri", PASSWORD).await;
@@ -126,7 +126,7 @@ async fn a_user_ends_another_of_their_sessions_but_not_someone_elses() {
     assert!(!session_works(&app, &other).await);
 
     // Someone else's session cannot be named.
-    let yuri = gatehouse::auth::session::SessionToken::from_cookie(&stranger)
+    let yuri = gatehouse::domain::session::SessionToken::from_cookie(&stranger)
         .unwrap()
         .key();
     let hex: String = yuri.0.iter().map(|b| format!("{b:02x}")).collect();
@@ -140,7 +140,7 @@ async fn a_user_ends_another_of_their_sessions_but_not_someone_elses() {
 #[tokio::test]
 async fn failed_tries_show_in_the_history_and_as_a_notice_after_the_next_login() {
     let app = spawn_app().await;
-    app.add_user("zara@example.com", "zara", PASSWORD);
+    app.add_user("zara@example.com", "zara", PASSWORD).await;
     app.login_ok("zara", PASSWORD).await;
     assert!(
         !app.get_text("/").await.1.contains("failed login"),

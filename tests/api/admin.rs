@@ -51,7 +51,7 @@ async fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> Output {
 #[tokio::test]
 async fn unlock_on_a_running_server_lets_the_next_login_in() {
     let app = spawn_app().await;
-    app.add_user("ben@example.com", "ben", PASSWORD);
+    app.add_user("ben@example.com", "ben", PASSWORD).await;
     for _ in 0..11 {
         app.post_login("ben", "Wrong-pass1!").await;
     }
@@ -68,7 +68,7 @@ async fn unlock_on_a_running_server_lets_the_next_login_in() {
 #[tokio::test]
 async fn disable_and_delete_end_sessions_at_once_and_lock_refuses_logins() {
     let app = spawn_app().await;
-    app.add_user("cat@example.com", "cat", PASSWORD);
+    app.add_user("cat@example.com", "cat", PASSWORD).await;
     app.login_ok("cat", PASSWORD).await;
     let o = cli(&app, &["user", "disable", "cat"]).await;
     assert!(
@@ -123,7 +123,8 @@ async fn the_last_admin_cannot_be_demoted_disabled_or_deleted() {
         PASSWORD,
         gatehouse::domain::Role::Admin,
         gatehouse::domain::UserStatus::Active,
-    );
+    )
+    .await;
     for verb in ["demote", "disable", "delete"] {
         let o = cli(&app, &["user", verb, "root"]).await;
         assert_eq!(o.status.code(), Some(2), "{verb}: {}", err(&o));
@@ -133,7 +134,7 @@ async fn the_last_admin_cannot_be_demoted_disabled_or_deleted() {
             err(&o)
         );
     }
-    app.add_user("deputy@example.com", "deputy", PASSWORD);
+    app.add_user("deputy@example.com", "deputy", PASSWORD).await;
     assert!(
         cli(&app, &["user", "promote", "deputy"])
             .await
@@ -151,7 +152,7 @@ async fn the_last_admin_cannot_be_demoted_disabled_or_deleted() {
 #[tokio::test]
 async fn the_output_is_the_same_with_the_server_running_or_stopped() {
     let app = spawn_app().await;
-    app.add_user("dan@example.com", "dan", PASSWORD);
+    app.add_user("dan@example.com", "dan", PASSWORD).await;
     let running = cli(&app, &["user", "show", "dan", "--json"]).await;
     let (dir, _) = app.stop().await;
     assert!(
@@ -166,7 +167,7 @@ async fn the_output_is_the_same_with_the_server_running_or_stopped() {
 #[tokio::test]
 async fn set_password_ends_sessions_and_lifts_the_lock() {
     let app = spawn_app().await;
-    app.add_user("eve@example.com", "eve", PASSWORD);
+    app.add_user("eve@example.com", "eve", PASSWORD).await;
     app.login_ok("eve", PASSWORD).await;
     let dir = app.dir.path().to_path_buf();
     let o = tokio::task::spawn_blocking(move || {
@@ -189,7 +190,7 @@ async fn set_password_ends_sessions_and_lifts_the_lock() {
 #[tokio::test]
 async fn the_audit_log_records_logins_locks_and_admin_actions() {
     let app = spawn_app().await;
-    app.add_user("fay@example.com", "fay", PASSWORD);
+    app.add_user("fay@example.com", "fay", PASSWORD).await;
     for _ in 0..11 {
         app.post_login("fay", "Wrong-pass1!").await;
     }
@@ -463,7 +464,7 @@ fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
 #[tokio::test]
 async fn metrics_count_logins_and_parse_as_prometheus_text() {
     let app = spawn_app().await;
-    app.add_user("gus@example.com", "gus", PASSWORD);
+    app.add_user("gus@example.com", "gus", PASSWORD).await;
     app.post_login("gus", "Wrong-pass1!").await;
     app.login_ok("gus", PASSWORD).await;
     let r = app.get("/metrics").await;
@@ -500,7 +501,7 @@ async fn healthz_says_when_the_outbox_is_stuck() {
         );
     })
     .await;
-    app.add_user("hal@example.com", "hal", PASSWORD);
+    app.add_user("hal@example.com", "hal", PASSWORD).await;
     app.post_form(
         "/forgot-password",
         "/forgot-password",
@@ -513,6 +514,7 @@ async fn healthz_says_when_the_outbox_is_stuck() {
         .state
         .store
         .outbox()
+        .await
         .unwrap()
         .iter()
         .any(|e| e.attempts > 0)
@@ -538,10 +540,10 @@ async fn healthz_says_when_the_outbox_is_stuck() {
 #[tokio::test]
 async fn an_admin_lock_is_not_lifted_by_a_password_reset() {
     let app = spawn_app().await;
-    let ida = app.add_user("ida@example.com", "ida", PASSWORD);
+    let ida = app.add_user("ida@example.com", "ida", PASSWORD).await;
     cli(&app, &["user", "lock", "ida"]).await;
     // A mailed reset link, as forgot-password would send it.
-    let link = app.reset_link(ida.id);
+    let link = app.reset_link(ida.id).await;
     let secret = link.split("token=").nth(1).unwrap().to_string();
     let new = "Another-pass-7!";
     let csrf = app.csrf_of(&link).await;

@@ -17,7 +17,7 @@ fn assert_plain_page(body: &str) {
 #[tokio::test]
 async fn a_post_without_a_csrf_token_is_refused() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.get("/login").await;
     let r = app
         .client
@@ -180,7 +180,7 @@ async fn unknown_paths_get_a_404_page() {
 #[tokio::test]
 async fn get_never_changes_state_logout_needs_a_post() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     let r = app.get("/logout").await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -205,7 +205,7 @@ pub async fn log_in(browser: &Browser, app: &TestApp, id: &str, password: &str) 
 #[tokio::test]
 async fn log_in_see_the_summary_collapse_the_sidebar_and_log_out() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let browser = Browser::start().await;
 
     log_in(&browser, &app, "alice@example.com", PASSWORD).await;
@@ -302,7 +302,7 @@ async fn log_in_see_the_summary_collapse_the_sidebar_and_log_out() {
 #[tokio::test]
 async fn the_eleventh_wrong_password_shows_the_lock_page() {
     let app = spawn_app().await;
-    app.add_user("bob@example.com", "bob", PASSWORD);
+    app.add_user("bob@example.com", "bob", PASSWORD).await;
     let browser = Browser::start().await;
     for _ in 0..10 {
         log_in(&browser, &app, "bob", "Wrong-pass1!").await;

@@ -399,7 +399,7 @@ fn assert_clean(problems: Vec<String>) {
 #[tokio::test]
 async fn the_pages_before_login_pass_axe_in_light_and_dark_on_desktop_and_phone() {
     let app = spawn_app().await; // invitations only, pinned endpoint
-    let user = app.add_user("ada@example.com", "ada", PASSWORD);
+    let user = app.add_user("ada@example.com", "ada", PASSWORD).await;
     let browser = audit_browser().await;
     let mut problems = Vec::new();
 
@@ -424,7 +424,7 @@ async fn the_pages_before_login_pass_axe_in_light_and_dark_on_desktop_and_phone(
         .submit("form[action='/forgot-password'] button[type=submit]")
         .await;
     problems.extend(browser.audit("/forgot-password sent").await);
-    let link = app.reset_link(user.id);
+    let link = app.reset_link(user.id).await;
     problems.extend(browser.audit_path(&app, &link).await);
     browser.fill("#reset-password", "N3w-passphrase!").await;
     browser
@@ -509,7 +509,7 @@ async fn signup_the_documents_dialog_and_the_closed_pages_pass_axe() {
 #[tokio::test]
 async fn the_pages_after_login_pass_axe_in_light_and_dark_on_desktop_and_phone() {
     let app = spawn_app().await;
-    app.add_user_without_consent("cyd@example.com", "cyd");
+    app.add_user_without_consent("cyd@example.com", "cyd").await;
     // History: a failed try, and another session (with an End button).
     app.post_login("cyd", "Wrong-pass1!").await;
     app.login_ok("cyd", PASSWORD).await;
@@ -583,7 +583,7 @@ async fn the_pages_after_login_pass_axe_in_light_and_dark_on_desktop_and_phone()
 #[tokio::test]
 async fn the_login_form_works_with_the_keyboard_alone() {
     let app = spawn_app().await;
-    app.add_user("dee@example.com", "dee", PASSWORD);
+    app.add_user("dee@example.com", "dee", PASSWORD).await;
     let browser = audit_browser().await;
     browser.goto(&app.url("/login")).await;
 
@@ -608,7 +608,7 @@ async fn the_login_form_works_with_the_keyboard_alone() {
 #[tokio::test]
 async fn the_sidebar_toggle_and_the_user_menu_work_with_the_keyboard() {
     let app = spawn_app().await;
-    app.add_user("eve@example.com", "eve", PASSWORD);
+    app.add_user("eve@example.com", "eve", PASSWORD).await;
     let browser = audit_browser().await;
     log_in(&browser, &app, "eve", PASSWORD).await;
     browser.wait_for_path("/").await;
@@ -681,7 +681,7 @@ async fn the_sidebar_toggle_and_the_user_menu_work_with_the_keyboard() {
 #[tokio::test]
 async fn on_a_phone_the_sidebar_is_a_drawer_and_nothing_overflows() {
     let app = spawn_app().await;
-    app.add_user("fin@example.com", "fin", PASSWORD);
+    app.add_user("fin@example.com", "fin", PASSWORD).await;
     let browser = audit_browser().await;
     browser.emulate(PHONE_LIGHT).await;
     log_in(&browser, &app, "fin", PASSWORD).await;

@@ -115,7 +115,7 @@ async fn signing_up_then_following_the_mailed_link_confirms_the_address() {
 async fn forgot_password_then_the_mailed_link_sets_a_new_password() {
     let smtp = SmtpServer::start(Options::default());
     let app = spawn_with(with_smtp(&smtp)).await;
-    app.add_user("hana@example.com", "hana", PASSWORD);
+    app.add_user("hana@example.com", "hana", PASSWORD).await;
     let browser = Browser::start().await;
 
     let link = ask_for_reset_link(&browser, &app, &smtp, "hana@example.com", 1).await;
@@ -142,7 +142,7 @@ async fn forgot_password_then_the_mailed_link_sets_a_new_password() {
 async fn a_reset_form_with_mismatched_passwords_explains_and_keeps_the_link_working() {
     let smtp = SmtpServer::start(Options::default());
     let app = spawn_with(with_smtp(&smtp)).await;
-    app.add_user("ines@example.com", "ines", PASSWORD);
+    app.add_user("ines@example.com", "ines", PASSWORD).await;
     let browser = Browser::start().await;
 
     let link = ask_for_reset_link(&browser, &app, &smtp, "ines@example.com", 1).await;

@@ -316,6 +316,7 @@ async fn a_teammate_signs_up_with_an_invitation_link_and_logs_in() {
             role: Role::User,
             first_run: false,
         })
+        .await
         .unwrap();
     let browser = Browser::start().await;
 
@@ -399,7 +400,7 @@ async fn re_consent_is_asked_after_the_terms_change() {
     std::fs::write(&terms, "# Terms of Service\n\nVersion one.\n").unwrap();
     let path = terms.clone();
     let app = spawn_with(move |c| c.terms_file = Some(path)).await;
-    app.add_user("dana@example.com", "dana", PASSWORD);
+    app.add_user("dana@example.com", "dana", PASSWORD).await;
     let (dir, clock) = app.stop().await;
 
     std::fs::write(&terms, "# Terms of Service\n\nVersion two: new rules.\n").unwrap();

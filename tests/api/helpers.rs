@@ -56,7 +56,9 @@ pub async fn spawn_in(
     clock: Clock,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
-    spawn_built(dir, clock, configure, |_| ()).await.0
+    spawn_built(dir, clock, configure, async |_: &App| ())
+        .await
+        .0
 }
 
 /// A first start, as `gatehouse serve` does it: the app and the admin
@@ -67,7 +69,12 @@ pub async fn spawn_first_run() -> (TestApp, String) {
         dir,
         Clock::manual(start_time()),
         |_| {},
-        |app| app.first_run_link().unwrap().expect("no admin yet: a link"),
+        async |app: &App| {
+            app.first_run_link()
+                .await
+                .unwrap()
+                .expect("no admin yet: a link")
+        },
     )
     .await;
     (app, link)
@@ -78,14 +85,14 @@ async fn spawn_built<T>(
     dir: Arc<TempDir>,
     clock: Clock,
     configure: impl FnOnce(&mut Config),
-    before: impl FnOnce(&App) -> T,
+    before: impl AsyncFnOnce(&App) -> T,
 ) -> (TestApp, T) {
     let mut config = test_config(&dir);
     configure(&mut config);
     let app = App::build(config, clock.clone())
         .await
         .expect("the app builds");
-    let seen = before(&app);
+    let seen = before(&app).await;
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
@@ -142,11 +149,12 @@ impl TestApp {
 
     /// Creates an active account directly in the store, as if it had
     /// signed up and accepted the current documents.
-    pub fn add_user(&self, email: &str, username: &str, password: &str) -> User {
+    pub async fn add_user(&self, email: &str, username: &str, password: &str) -> User {
         self.add_user_with(email, username, password, Role::User, UserStatus::Active)
+            .await
     }
 
-    pub fn add_user_with(
+    pub async fn add_user_with(
         &self,
         email: &str,
         username: &str,
@@ -156,10 +164,11 @@ impl TestApp {
     ) -> User {
         let consent = Some(self.state.documents.consent(self.clock.now()));
         self.create_user(email, username, password, role, status, consent)
+            .await
     }
 
     /// An account that has not accepted the documents (as `user add` makes).
-    pub fn add_user_without_consent(&self, email: &str, username: &str) -> User {
+    pub async fn add_user_without_consent(&self, email: &str, username: &str) -> User {
         self.create_user(
             email,
             username,
@@ -168,9 +177,10 @@ impl TestApp {
             UserStatus::Active,
             None,
         )
+        .await
     }
 
-    fn create_user(
+    async fn create_user(
         &self,
         email: &str,
         username: &str,
@@ -193,23 +203,26 @@ impl TestApp {
                 },
                 None,
             )
+            .await
+            .unwrap()
             .unwrap()
     }
 
     /// A working password-reset link (path and query) for `user`, as the
     /// mail would carry it.
-    pub fn reset_link(&self, user: gatehouse::domain::UserId) -> String {
-        let secret = gatehouse::auth::random_token::<32>();
+    pub async fn reset_link(&self, user: gatehouse::domain::UserId) -> String {
+        let secret = gatehouse::crypto::random_token::<32>();
         let now = self.clock.now();
-        let token = gatehouse::store::OneTimeToken {
-            purpose: gatehouse::store::TokenPurpose::Reset,
+        let token = gatehouse::domain::OneTimeToken {
+            purpose: gatehouse::domain::TokenPurpose::Reset,
             user,
             created_at: now,
             expires_at: now.plus(Duration::from_secs(3600)),
         };
         self.state
             .store
-            .issue_token(gatehouse::auth::sha256(secret.as_bytes()), token, None)
+            .issue_token(gatehouse::crypto::sha256(secret.as_bytes()), token, None)
+            .await
             .unwrap();
         format!("/reset-password?token={secret}")
     }
@@ -314,7 +327,7 @@ impl TestApp {
     }
 
     /// Stores an invitation and returns its token.
-    pub fn invite(&self, configure: impl FnOnce(&mut NewInvite)) -> InviteToken {
+    pub async fn invite(&self, configure: impl FnOnce(&mut NewInvite)) -> InviteToken {
         let token = InviteToken::generate();
         let mut new = NewInvite {
             token_hash: token.hash(),
@@ -326,7 +339,7 @@ impl TestApp {
             first_run: false,
         };
         configure(&mut new);
-        self.state.store.create_invite(new).unwrap();
+        self.state.store.create_invite(new).await.unwrap();
         token
     }
 

@@ -19,7 +19,7 @@ async fn fail(app: &crate::helpers::TestApp, id: &str, times: usize) {
 #[tokio::test]
 async fn the_eleventh_failure_locks_the_id_and_the_right_password_is_refused() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "alice@example.com", 10).await;
 
     let eleventh = app.post_login("alice@example.com", "Wrong-pass1!").await;
@@ -40,7 +40,7 @@ async fn the_eleventh_failure_locks_the_id_and_the_right_password_is_refused() {
 #[tokio::test]
 async fn ten_failures_then_the_right_password_gets_in() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "alice", 10).await;
     app.login_ok("alice", PASSWORD).await;
 }
@@ -48,7 +48,7 @@ async fn ten_failures_then_the_right_password_gets_in() {
 #[tokio::test]
 async fn the_lock_lifts_once_twenty_minutes_have_passed_and_tries_do_not_extend_it() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "alice", 10).await;
     assert_eq!(
         app.post_login("alice", "Wrong-pass1!").await.status(),
@@ -80,7 +80,7 @@ async fn unknown_ids_are_locked_exactly_like_known_ones() {
 #[tokio::test]
 async fn a_success_resets_the_count() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "alice", 9).await;
     app.login_ok("alice", PASSWORD).await;
     app.post_logout().await;
@@ -90,7 +90,7 @@ async fn a_success_resets_the_count() {
 #[tokio::test]
 async fn the_lock_survives_a_restart() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "alice", 10).await;
     assert_eq!(
         app.post_login("alice", "Wrong-pass1!").await.status(),
@@ -144,7 +144,7 @@ async fn one_client_guessing_across_many_ids_is_slowed_with_retry_after() {
 #[tokio::test]
 async fn unlock_from_the_cli_lifts_a_lock_at_once() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "alice@example.com", 10).await;
     assert_eq!(
         app.post_login("alice@example.com", "Wrong-pass1!")
@@ -169,17 +169,20 @@ async fn unlock_from_the_cli_lifts_a_lock_at_once() {
 #[tokio::test]
 async fn stale_counters_and_expired_sessions_are_purged() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     fail(&app, "ghost", 3).await;
     app.login_ok("alice", PASSWORD).await;
     assert_eq!(
-        gatehouse::app::purge_expired(&app.state).unwrap(),
+        gatehouse::app::purge_expired(&app.state).await.unwrap(),
         (0, 0),
         "all still matter"
     );
 
     app.clock.advance(Duration::from_secs(8 * 24 * 3600));
-    assert_eq!(gatehouse::app::purge_expired(&app.state).unwrap(), (1, 1));
+    assert_eq!(
+        gatehouse::app::purge_expired(&app.state).await.unwrap(),
+        (1, 1)
+    );
     assert_eq!(
         app.get("/api/v1/session").await.status(),
         StatusCode::UNAUTHORIZED

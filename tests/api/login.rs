@@ -30,7 +30,7 @@ async fn the_login_page_has_the_seeds_fields_and_a_pinned_endpoint() {
 #[tokio::test]
 async fn a_user_logs_in_with_email_or_username_in_any_case() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "Alice", PASSWORD);
+    app.add_user("alice@example.com", "Alice", PASSWORD).await;
     app.login_ok("ALICE@example.com", PASSWORD).await;
     let (status, html) = app.get_text("/").await;
     assert_eq!(status, StatusCode::OK);
@@ -43,7 +43,7 @@ async fn a_user_logs_in_with_email_or_username_in_any_case() {
 #[tokio::test]
 async fn an_unknown_id_and_a_wrong_password_get_the_same_answer() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
 
     let wrong = app.post_login("alice@example.com", "Wrong-pass1!").await;
     let wrong_status = wrong.status();
@@ -91,7 +91,8 @@ async fn an_unverified_account_is_told_so_only_with_the_right_password() {
         PASSWORD,
         gatehouse::domain::Role::User,
         gatehouse::domain::UserStatus::PendingVerification,
-    );
+    )
+    .await;
     let wrong = app.post_login("new@example.com", "Wrong-pass1!").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(!wrong.text().await.unwrap().contains("confirm"));
@@ -103,7 +104,7 @@ async fn an_unverified_account_is_told_so_only_with_the_right_password() {
 #[tokio::test]
 async fn a_logged_in_user_visiting_login_goes_to_the_summary() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     let r = app.get("/login").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -147,7 +148,7 @@ async fn an_editable_endpoint_elsewhere_sends_the_browser_there_without_the_pass
 #[tokio::test]
 async fn a_pinned_endpoint_ignores_what_is_posted() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let r = app
         .post_form(
             "/login",
@@ -166,11 +167,11 @@ async fn a_pinned_endpoint_ignores_what_is_posted() {
 #[tokio::test]
 async fn plain_bcrypt_hashes_from_another_system_still_log_in() {
     let app = spawn_app().await;
-    let user = app.add_user("old@example.com", "oldtimer", PASSWORD);
+    let user = app.add_user("old@example.com", "oldtimer", PASSWORD).await;
     // Stand in for an import: overwrite the hash with a plain $2b$ one.
     let legacy = bcrypt::hash(PASSWORD, 4).unwrap();
     assert!(legacy.starts_with("$2b$"));
-    set_hash(&app, user.id, legacy);
+    set_hash(&app, user.id, legacy).await;
     app.login_ok("oldtimer", PASSWORD).await;
 
     // That login moved the account to the current scheme and cost.
@@ -178,6 +179,7 @@ async fn plain_bcrypt_hashes_from_another_system_still_log_in() {
         .state
         .store
         .user(user.id)
+        .await
         .unwrap()
         .unwrap()
         .password_hash;
@@ -189,6 +191,6 @@ async fn plain_bcrypt_hashes_from_another_system_still_log_in() {
     app.login_ok("oldtimer", PASSWORD).await;
 }
 
-fn set_hash(app: &crate::helpers::TestApp, id: gatehouse::domain::UserId, hash: String) {
-    assert!(app.state.store.set_password_hash(id, hash).unwrap());
+async fn set_hash(app: &crate::helpers::TestApp, id: gatehouse::domain::UserId, hash: String) {
+    assert!(app.state.store.set_password_hash(id, hash).await.unwrap());
 }

@@ -127,7 +127,7 @@ async fn forgot(app: &TestApp, email: &str) -> (StatusCode, String) {
 async fn forgot_password_mails_a_link_that_sets_a_new_password_and_ends_every_session() {
     let smtp = SmtpServer::start(Options::default());
     let app = spawn_with(with_smtp(&smtp)).await;
-    app.add_user("pia@example.com", "pia", PASSWORD);
+    app.add_user("pia@example.com", "pia", PASSWORD).await;
     let other = TestApp::session_cookie(&app.post_login("pia", PASSWORD).await).unwrap();
 
     let (unknown_status, unknown_page) = forgot(&app, "nobody@example.com").await;
@@ -192,7 +192,7 @@ async fn forgot_password_mails_a_link_that_sets_a_new_password_and_ends_every_se
 async fn reset_links_expire_and_a_newer_one_replaces_the_older() {
     let smtp = SmtpServer::start(Options::default());
     let app = spawn_with(with_smtp(&smtp)).await;
-    app.add_user("quinn@example.com", "quinn", PASSWORD);
+    app.add_user("quinn@example.com", "quinn", PASSWORD).await;
     forgot(&app, "quinn@example.com").await;
     let first = smtp.wait_for(1).await[0].link(&format!("{}/reset-password?token=", app.address));
     forgot(&app, "quinn@example.com").await;
@@ -215,7 +215,7 @@ async fn reset_links_expire_and_a_newer_one_replaces_the_older() {
 async fn a_locked_owner_is_mailed_once_and_a_reset_lifts_the_lock() {
     let smtp = SmtpServer::start(Options::default());
     let app = spawn_with(with_smtp(&smtp)).await;
-    app.add_user("rita@example.com", "rita", PASSWORD);
+    app.add_user("rita@example.com", "rita", PASSWORD).await;
     for _ in 0..11 {
         app.post_login("rita", "Wrong-pass1!").await;
     }
@@ -262,7 +262,7 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_also_across_a_restart() {
 
     // The mail is stored and its first attempt fails.
     let entry = loop {
-        let outbox = app.state.store.outbox().unwrap();
+        let outbox = app.state.store.outbox().await.unwrap();
         if let Some(e) = outbox.into_iter().find(|e| e.attempts > 0) {
             break e;
         }
@@ -292,12 +292,13 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_also_across_a_restart() {
         .state
         .store
         .user_by_login_id(&LoginId::parse("sam").unwrap())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(mail.to, vec![sam.email.to_string()]);
     // Delivered mail leaves the outbox.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !app.state.store.outbox().unwrap().is_empty() {
+    while !app.state.store.outbox().await.unwrap().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the outbox never emptied"

@@ -8,7 +8,7 @@ use crate::browser::{Browser, log_in};
 use crate::browser_a11y::{DESKTOP_DARK, DESKTOP_LIGHT, PHONE_DARK, PHONE_LIGHT, VIEWS, View};
 use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_with};
 use gatehouse::config::{Config, SignupMode};
-use gatehouse::store::{OneTimeToken, TokenPurpose};
+use gatehouse::domain::{OneTimeToken, TokenPurpose};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ async fn log_in_from(app: &TestApp, user_agent: &str, id: &str, password: &str) 
 #[ignore = "writes docs/screenshots/; run by `make screenshots`"]
 async fn screenshots() {
     let app = spawn_app().await; // invitations, pinned endpoint, reset on
-    let alex = app.add_user("alex@example.com", "alex", PASSWORD);
+    let alex = app.add_user("alex@example.com", "alex", PASSWORD).await;
     let browser = Browser::start_with(&["--hide-scrollbars"]).await;
     browser.emulate(DESKTOP_LIGHT).await;
     // What the Account page shows of this browser: not "HeadlessChrome".
@@ -66,7 +66,7 @@ async fn screenshots() {
     browser.shoot("login", &VIEWS).await;
 
     // Sign up from an invitation link, filled in, the rule ticked off.
-    let token = app.invite(|_| {});
+    let token = app.invite(|_| {}).await;
     browser.goto(&app.state.invite_link(&token)).await;
     browser.fill("#signup-email", "sam@example.com").await;
     browser.fill("#signup-username", "sam").await;
@@ -87,7 +87,7 @@ async fn screenshots() {
     app.state
         .store
         .issue_token(
-            gatehouse::auth::sha256(secret.as_bytes()),
+            gatehouse::crypto::sha256(secret.as_bytes()),
             OneTimeToken {
                 purpose: TokenPurpose::Reset,
                 user: alex.id,
@@ -96,6 +96,7 @@ async fn screenshots() {
             },
             None,
         )
+        .await
         .unwrap();
     browser
         .goto(&app.url(&format!("/reset-password?token={secret}")))
@@ -106,7 +107,8 @@ async fn screenshots() {
     browser.shoot("error", &VIEWS).await;
 
     // A first login of an account made by the administrator: consent.
-    app.add_user_without_consent("robin@example.com", "robin");
+    app.add_user_without_consent("robin@example.com", "robin")
+        .await;
     log_in(&browser, &app, "robin", PASSWORD).await;
     browser.wait_for_path("/consent").await;
     browser.shoot("consent", &VIEWS).await;
@@ -144,7 +146,7 @@ async fn screenshots() {
     browser.shoot("account-sessions", &VIEWS).await;
 
     // The lock after more than 10 failed tries in a row: the 11th.
-    app.add_user("kim@example.com", "kim", PASSWORD);
+    app.add_user("kim@example.com", "kim", PASSWORD).await;
     for _ in 0..10 {
         log_in_from(&app, phone, "kim", "Wrong-pass1!").await;
     }

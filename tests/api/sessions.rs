@@ -2,7 +2,7 @@
 //! and no database write on a session check.
 
 use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_with};
-use gatehouse::auth::session::SessionToken;
+use gatehouse::domain::session::SessionToken;
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ fn set_cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
 #[tokio::test]
 async fn the_session_cookie_is_httponly_and_samesite_lax() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let r = app.post_login("alice", PASSWORD).await;
     let cookie = set_cookie_of(&r, "gatehouse_session").unwrap();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
@@ -38,7 +38,7 @@ async fn the_session_cookie_is_httponly_and_samesite_lax() {
 #[tokio::test]
 async fn secure_cookies_are_marked_secure() {
     let app = spawn_with(|c| c.secure_cookies = true).await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let r = app.post_login("alice", PASSWORD).await;
     assert!(
         set_cookie_of(&r, "gatehouse_session")
@@ -50,10 +50,10 @@ async fn secure_cookies_are_marked_secure() {
 #[tokio::test]
 async fn only_the_hash_of_the_session_token_is_stored() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice@example.com", "alice", PASSWORD);
+    let alice = app.add_user("alice@example.com", "alice", PASSWORD).await;
     let r = app.post_login("alice", PASSWORD).await;
     let token = SessionToken::from_cookie(&TestApp::session_cookie(&r).unwrap()).unwrap();
-    let stored = app.state.store.sessions_of(alice.id).unwrap();
+    let stored = app.state.store.sessions_of(alice.id).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].0, token.key());
     let raw = std::fs::read(app.dir.path().join("gatehouse.redb")).unwrap();
@@ -67,7 +67,7 @@ async fn only_the_hash_of_the_session_token_is_stored() {
 #[tokio::test]
 async fn the_session_id_changes_at_every_login_and_the_old_one_ends() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let first = TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
     // Log in again from the same browser (the login page redirects a
     // logged-in user, so post directly with the summary page's token).
@@ -88,7 +88,7 @@ async fn the_session_id_changes_at_every_login_and_the_old_one_ends() {
     assert_ne!(first, second);
     let old = SessionToken::from_cookie(&first).unwrap().key();
     assert!(
-        app.state.store.session(&old).unwrap().is_none(),
+        app.state.store.session(&old).await.unwrap().is_none(),
         "the replaced session is gone"
     );
 }
@@ -96,7 +96,7 @@ async fn the_session_id_changes_at_every_login_and_the_old_one_ends() {
 #[tokio::test]
 async fn logout_ends_the_session_on_the_server() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let token = TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
 
     let r = app.post_logout().await;
@@ -122,7 +122,7 @@ async fn logout_ends_the_session_on_the_server() {
 #[tokio::test]
 async fn an_idle_session_expires() {
     let app = spawn_with(|c| c.session.idle_timeout = Duration::from_secs(3600)).await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     app.clock.advance(Duration::from_secs(3500));
     assert_eq!(
@@ -145,7 +145,7 @@ async fn an_idle_session_expires() {
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime_however_busy() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     for _ in 0..7 {
         app.clock.advance(Duration::from_secs(23 * 3600));
@@ -162,20 +162,30 @@ async fn a_session_ends_at_its_absolute_lifetime_however_busy() {
 #[tokio::test]
 async fn checking_a_session_does_not_write_to_the_database() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice@example.com", "alice", PASSWORD);
+    let alice = app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
-    let stored_before = app.state.store.sessions_of(alice.id).unwrap()[0].1.clone();
+    let stored_before = app.state.store.sessions_of(alice.id).await.unwrap()[0]
+        .1
+        .clone();
 
     app.clock.advance(Duration::from_secs(60));
     assert_eq!(app.get("/api/v1/session").await.status(), StatusCode::OK);
-    let stored_after = app.state.store.sessions_of(alice.id).unwrap()[0].1.clone();
+    let stored_after = app.state.store.sessions_of(alice.id).await.unwrap()[0]
+        .1
+        .clone();
     assert_eq!(
         stored_after, stored_before,
         "the check itself wrote nothing"
     );
 
     // The batch writer records the activity later.
-    app.state.sessions.flush(app.state.store.as_ref()).unwrap();
-    let flushed = app.state.store.sessions_of(alice.id).unwrap()[0].1.clone();
+    app.state
+        .sessions
+        .flush(app.state.store.as_ref())
+        .await
+        .unwrap();
+    let flushed = app.state.store.sessions_of(alice.id).await.unwrap()[0]
+        .1
+        .clone();
     assert_eq!(flushed.last_seen, app.clock.now());
 }

@@ -14,10 +14,11 @@ async fn body(r: reqwest::Response) -> (StatusCode, String) {
     (r.status(), r.text().await.unwrap())
 }
 
-fn user(app: &TestApp, id: &str) -> Option<gatehouse::domain::User> {
+async fn user(app: &TestApp, id: &str) -> Option<gatehouse::domain::User> {
     app.state
         .store
         .user_by_login_id(&LoginId::parse(id).unwrap())
+        .await
         .unwrap()
 }
 
@@ -34,7 +35,7 @@ async fn open_signup_creates_a_user_who_then_logs_in() {
             .contains("Your account is ready")
     );
 
-    let carol = user(&app, "carol").unwrap();
+    let carol = user(&app, "carol").await.unwrap();
     assert_eq!(carol.email.as_str(), "carol@example.com");
     assert_eq!(carol.role, Role::User);
     assert!(
@@ -77,7 +78,7 @@ async fn closed_signup_says_to_contact_the_administrator_with_403_not_404() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(user(&app, "xavier").is_none());
+    assert!(user(&app, "xavier").await.is_none());
 }
 
 #[tokio::test]
@@ -94,9 +95,9 @@ async fn invite_mode_needs_a_token_and_the_link_prefills_it() {
     let (status, html) = body(app.sign_up("dan@example.com", "dan", "").await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("Enter your invitation token"));
-    assert!(user(&app, "dan").is_none());
+    assert!(user(&app, "dan").await.is_none());
 
-    let token = app.invite(|_| {});
+    let token = app.invite(|_| {}).await;
     let link = app.state.invite_link(&token);
     assert!(
         link.starts_with(&format!("{}/signup?token=", app.address)),
@@ -119,26 +120,36 @@ async fn invite_mode_needs_a_token_and_the_link_prefills_it() {
             .status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(user(&app, "dan").unwrap().role, Role::User);
+    assert_eq!(user(&app, "dan").await.unwrap().role, Role::User);
 }
 
 #[tokio::test]
 async fn each_invitation_rule_is_refused_with_a_message_that_says_which() {
     let app = spawn_app().await;
-    let expired =
-        app.invite(|i| i.expires_at = Some(app.clock.now().plus(Duration::from_secs(60))));
-    let revoked = app.invite(|_| {});
-    let bound = app.invite(|i| i.email = Some(EmailAddress::parse("erin@example.com").unwrap()));
-    let used = app.invite(|_| {});
+    let expired = app
+        .invite(|i| i.expires_at = Some(app.clock.now().plus(Duration::from_secs(60))))
+        .await;
+    let revoked = app.invite(|_| {}).await;
+    let bound = app
+        .invite(|i| i.email = Some(EmailAddress::parse("erin@example.com").unwrap()))
+        .await;
+    let used = app.invite(|_| {}).await;
     app.clock.advance(Duration::from_secs(61));
     let id = app
         .state
         .store
         .invite_by_token(&revoked.hash())
+        .await
         .unwrap()
         .unwrap()
         .id;
-    assert!(app.state.store.revoke_invite(id, app.clock.now()).unwrap());
+    assert!(
+        app.state
+            .store
+            .revoke_invite(id, app.clock.now())
+            .await
+            .unwrap()
+    );
     assert_eq!(
         app.sign_up("first@example.com", "first", used.as_str())
             .await
@@ -169,7 +180,7 @@ async fn each_invitation_rule_is_refused_with_a_message_that_says_which() {
         );
         assert!(!html.contains(PASSWORD), "never the password");
     }
-    assert!(user(&app, "frank").is_none());
+    assert!(user(&app, "frank").await.is_none());
     // The bound one works for its own address, in any case.
     assert_eq!(
         app.sign_up("Erin@Example.com", "erin", bound.as_str())
@@ -183,7 +194,7 @@ async fn each_invitation_rule_is_refused_with_a_message_that_says_which() {
 async fn a_single_use_invitation_redeemed_by_many_at_once_makes_exactly_one_account() {
     let app =
         spawn_with(|c| c.signup_rate_per_minute = std::num::NonZeroU32::new(1000).unwrap()).await;
-    let token = app.invite(|_| {});
+    let token = app.invite(|_| {}).await;
     let mut tasks = Vec::new();
     for n in 0..16 {
         let client = crate::helpers::new_client();
@@ -211,11 +222,12 @@ async fn a_single_use_invitation_redeemed_by_many_at_once_makes_exactly_one_acco
         }
     }
     assert_eq!(created, 1);
-    assert_eq!(app.state.store.users().unwrap().len(), 1);
+    assert_eq!(app.state.store.users().await.unwrap().len(), 1);
     let invite = app
         .state
         .store
         .invite_by_token(&token.hash())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(invite.redeemed.len(), 1);
@@ -224,14 +236,14 @@ async fn a_single_use_invitation_redeemed_by_many_at_once_makes_exactly_one_acco
 #[tokio::test]
 async fn an_admin_invitation_makes_an_admin() {
     let app = spawn_app().await;
-    let token = app.invite(|i| i.role = Role::Admin);
+    let token = app.invite(|i| i.role = Role::Admin).await;
     assert_eq!(
         app.sign_up("boss@example.com", "boss", token.as_str())
             .await
             .status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(user(&app, "boss").unwrap().role, Role::Admin);
+    assert_eq!(user(&app, "boss").await.unwrap().role, Role::Admin);
 }
 
 #[tokio::test]
@@ -245,9 +257,14 @@ async fn the_first_run_link_is_made_until_an_admin_exists_and_only_the_newest_wo
     )
     .await
     .unwrap();
-    let old = app.first_run_link().unwrap().expect("no admin yet: a link");
+    let old = app
+        .first_run_link()
+        .await
+        .unwrap()
+        .expect("no admin yet: a link");
     let link = app
         .first_run_link()
+        .await
         .unwrap()
         .expect("still no admin: a new link");
     assert_ne!(old, link);
@@ -273,14 +290,14 @@ async fn the_first_run_link_is_made_until_an_admin_exists_and_only_the_newest_wo
             .status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(user(&app, "root").unwrap().role, Role::Admin);
+    assert_eq!(user(&app, "root").await.unwrap().role, Role::Admin);
     let (dir, clock) = app.stop().await;
 
     let app = gatehouse::App::build(crate::helpers::test_config(&dir), clock)
         .await
         .unwrap();
     assert_eq!(
-        app.first_run_link().unwrap(),
+        app.first_run_link().await.unwrap(),
         None,
         "never again once an admin exists"
     );
@@ -289,10 +306,10 @@ async fn the_first_run_link_is_made_until_an_admin_exists_and_only_the_newest_wo
 #[tokio::test]
 async fn a_cli_made_account_accepts_the_documents_at_first_login() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice@example.com", "alice", PASSWORD);
+    let alice = app.add_user("alice@example.com", "alice", PASSWORD).await;
     // As `gatehouse user add` leaves it: no consent.
     let store: &dyn gatehouse::store::Store = app.state.store.as_ref();
-    reset_consent(&app, alice.id);
+    reset_consent(&app, alice.id).await;
     app.login_ok("alice", PASSWORD).await;
     let r = app.get("/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -312,20 +329,26 @@ async fn a_cli_made_account_accepts_the_documents_at_first_login() {
     assert_eq!(ok.headers()["location"], "/");
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
     assert!(
-        app.state
-            .documents
-            .is_current(store.user(alice.id).unwrap().unwrap().consent.as_ref())
+        app.state.documents.is_current(
+            store
+                .user(alice.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .consent
+                .as_ref()
+        )
     );
 }
 
-fn reset_consent(app: &TestApp, id: gatehouse::domain::UserId) {
+async fn reset_consent(app: &TestApp, id: gatehouse::domain::UserId) {
     // Consent to documents that no longer exist is as good as none.
     let stale = gatehouse::domain::Consent {
         terms: "old".into(),
         privacy: "old".into(),
         at: app.clock.now(),
     };
-    assert!(app.state.store.set_consent(id, stale).unwrap());
+    assert!(app.state.store.set_consent(id, stale).await.unwrap());
 }
 
 #[tokio::test]
@@ -336,7 +359,7 @@ async fn users_accept_again_after_the_admin_changes_a_document() {
     let t = terms.clone();
     let app = spawn_with(move |c| c.terms_file = Some(t)).await;
     assert!(app.get_text("/terms").await.1.contains("Version one."));
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
     let (dir, clock) = app.stop().await;
@@ -428,7 +451,7 @@ async fn the_nist_policy_wants_fifteen_characters_and_nothing_else() {
 #[tokio::test]
 async fn duplicates_in_another_case_are_refused_on_the_field() {
     let app = spawn_with(open).await;
-    app.add_user("ivy@example.com", "Ivy", PASSWORD);
+    app.add_user("ivy@example.com", "Ivy", PASSWORD).await;
     let (s, html) = body(app.sign_up("IVY@example.COM", "someone", "").await).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(html.contains("An account with this email address already exists"));
@@ -492,7 +515,7 @@ async fn the_signup_form_needs_its_csrf_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(user(&app, "jill").is_none());
+    assert!(user(&app, "jill").await.is_none());
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ async fn the_summary_json_needs_a_login() {
 #[tokio::test]
 async fn the_summary_json_has_the_hosts_usage_and_the_users_account() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     app.post_logout().await;
     app.login_ok("alice", PASSWORD).await;
@@ -47,7 +47,7 @@ async fn the_summary_json_has_the_hosts_usage_and_the_users_account() {
 #[tokio::test]
 async fn the_summary_page_shows_bars_and_the_shell() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     let (status, html) = app.get_text("/").await;
     assert_eq!(status, StatusCode::OK);
@@ -64,7 +64,7 @@ async fn the_summary_page_shows_bars_and_the_shell() {
 #[tokio::test]
 async fn a_collapsed_sidebar_is_rendered_collapsed_by_the_server() {
     let app = spawn_app().await;
-    app.add_user("alice@example.com", "alice", PASSWORD);
+    app.add_user("alice@example.com", "alice", PASSWORD).await;
     let token =
         crate::helpers::TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
     let html = reqwest::Client::new()

@@ -1,9 +1,9 @@
 //! The Account page: who you are, a new password, where you are logged in
 //! (with a way to end each other session), and your recent logins.
 
-use crate::auth::session::Session;
+use crate::domain::LoginAttempt;
+use crate::domain::session::Session;
 use crate::domain::{PasswordPolicy, User};
-use crate::store::LoginAttempt;
 use maud::{Markup, html};
 
 pub struct SessionRow<'a> {

@@ -2,8 +2,8 @@
 //! (after login: sidebar, top bar with the user menu, content).
 
 use super::icons;
-use crate::assets;
 use crate::domain::User;
+use crate::http::assets;
 use maud::{DOCTYPE, Markup, html};
 
 fn document(title: &str, html_class: Option<&str>, body: Markup) -> Markup {

@@ -2,16 +2,14 @@
 //! user's sessions with "End", and the recent login history.
 
 use crate::app::AppState;
-use crate::auth::pool::Busy;
-use crate::auth::session::SessionKey;
+use crate::domain::session::SessionKey;
 use crate::domain::{NewPassword, Password};
-use crate::error::{AppError, retry_after_secs};
 use crate::http::cookies::Browser;
+use crate::http::error::{AppError, retry_after_secs};
 use crate::http::extract::{Authenticated, ClientIp, Form, PageUser, Query};
 use crate::http::pages::account::{self, AccountView, SessionRow};
 use crate::http::pages::layout::Nav;
-use crate::mail::messages;
-use crate::store::{AuditEvent, AuditKind};
+use crate::services::account::{Current, PasswordChange};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -37,7 +35,7 @@ pub async fn page(
     } else {
         None
     };
-    Ok(render(&state, &browser, &me, notice, &[], StatusCode::OK)?)
+    render(&state, &browser, &me, notice, &[], StatusCode::OK).await
 }
 
 fn hex(key: &SessionKey) -> String {
@@ -55,17 +53,17 @@ fn parse_hex(text: &str) -> Option<SessionKey> {
     Some(SessionKey(out))
 }
 
-fn render(
+async fn render(
     state: &AppState,
     browser: &Browser,
     me: &Authenticated,
     notice: Option<&str>,
     password_errors: &[String],
     status: StatusCode,
-) -> anyhow::Result<Response> {
-    let mut sessions = state.store.sessions_of(me.user.id)?;
-    sessions.sort_by_key(|(_, s)| std::cmp::Reverse(s.last_seen));
-    let rows: Vec<_> = sessions
+) -> Result<Response, AppError> {
+    let overview = state.account().overview(me.user.id).await?;
+    let rows: Vec<_> = overview
+        .sessions
         .iter()
         .map(|(key, session)| SessionRow {
             session,
@@ -73,7 +71,7 @@ fn render(
             current: *key == me.key,
         })
         .collect();
-    let history = state.store.login_history(me.user.id)?;
+    let history = overview.history;
     let csrf = browser.csrf_token(state);
     let view = AccountView {
         user: &me.user,
@@ -112,21 +110,6 @@ pub async fn change_password(
     PageUser(me): PageUser,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    // A stolen session must not become a way to guess the password.
-    if let Err(wait) = state.password_change_limiter.check(me.user.id) {
-        let msg = format!(
-            "Too many tries to change the password. Wait {} seconds and try again.",
-            retry_after_secs(wait)
-        );
-        return Ok(render(
-            &state,
-            &browser,
-            &me,
-            None,
-            &[msg],
-            StatusCode::TOO_MANY_REQUESTS,
-        )?);
-    }
     let mut errors = Vec::new();
     let current = Password::parse(form.current).ok();
     let new = NewPassword::parse(
@@ -140,61 +123,31 @@ pub async fn change_password(
     if form.password != form.password_confirm {
         errors.push("The two new passwords differ. Type the same password twice.".into());
     }
-    let Some(current) = current else {
-        errors.insert(0, "Enter your current password.".into());
-        return Ok(render(
-            &state,
-            &browser,
-            &me,
-            None,
-            &errors,
-            StatusCode::BAD_REQUEST,
-        )?);
+    let new = new.filter(|_| errors.is_empty());
+    let account = state.account();
+    let change = account.change_password(&me.user, me.key, current, new, ip);
+    let status = match change.await? {
+        PasswordChange::Changed { .. } => {
+            return Ok(Redirect::to("/account?changed=1").into_response());
+        }
+        PasswordChange::Busy => return Err(AppError::Busy),
+        PasswordChange::TooManyTries { wait } => {
+            errors = vec![format!(
+                "Too many tries to change the password. Wait {} seconds and try again.",
+                retry_after_secs(wait)
+            )];
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        PasswordChange::Refused { current } => {
+            match current {
+                Current::Missing => errors.insert(0, "Enter your current password.".into()),
+                Current::Wrong => errors.insert(0, "Your current password is not right.".into()),
+                Current::Right => {}
+            }
+            StatusCode::BAD_REQUEST
+        }
     };
-    let right = state
-        .passwords
-        .verify(&current, Some(me.user.password_hash.clone()))
-        .await
-        .map_err(|Busy| AppError::Busy)?;
-    if !right {
-        errors.insert(0, "Your current password is not right.".into());
-    }
-    let Some(new) = new.filter(|_| errors.is_empty()) else {
-        return Ok(render(
-            &state,
-            &browser,
-            &me,
-            None,
-            &errors,
-            StatusCode::BAD_REQUEST,
-        )?);
-    };
-    let hash = state
-        .passwords
-        .hash(&new)
-        .await
-        .map_err(|Busy| AppError::Busy)?;
-    let now = state.clock.now();
-    let notice = messages::password_changed(
-        &me.user.email,
-        me.user.username.as_str(),
-        now,
-        &state.link("login", "from", "mail"),
-    );
-    let (user, keep) = (me.user.id, me.key);
-    let ended = state
-        .blocking(move |s| s.change_password(user, hash, keep, notice, now))
-        .await?;
-    state.outbox.wake();
-    tracing::info!(user = %me.user.id, %ip, sessions_ended = ended, "password changed");
-    state
-        .audit(
-            AuditEvent::new(now, AuditKind::PasswordChanged, "self")
-                .user(me.user.id)
-                .ip(ip),
-        )
-        .await;
-    Ok(Redirect::to("/account?changed=1").into_response())
+    render(&state, &browser, &me, None, &errors, status).await
 }
 
 #[derive(Deserialize)]
@@ -213,24 +166,15 @@ pub async fn revoke_session(
         "That session is not known. Reload the page and try again.",
     ))?;
     // Only one's own sessions, and not the one in use (that is Log Out).
-    let owned = state
-        .store
-        .session(&key)?
-        .is_some_and(|s| s.user == me.user.id);
-    if !owned || key == me.key {
+    if !state
+        .account()
+        .end_session(me.user.id, me.key, key, ip)
+        .await?
+    {
         return Err(AppError::BadRequest(
             "That session is not known. Reload the page and try again.",
         ));
     }
-    state.sessions.forget(&key);
-    state.blocking(move |s| s.delete_session(&key)).await?;
-    state
-        .audit(
-            AuditEvent::new(state.clock.now(), AuditKind::SessionRevoked, "self")
-                .user(me.user.id)
-                .ip(ip),
-        )
-        .await;
     Ok(Redirect::to("/account?ended=1").into_response())
 }
 

@@ -3,8 +3,8 @@
 //! the admin changed one). `PageUser` sends users here until they do.
 
 use crate::app::AppState;
-use crate::error::AppError;
 use crate::http::cookies::Browser;
+use crate::http::error::AppError;
 use crate::http::extract::{Form, SessionUser};
 use crate::http::pages::consent;
 use axum::Extension;
@@ -49,7 +49,6 @@ pub async fn submit(
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let consent = state.documents.consent(state.clock.now());
-    let id = me.user.id;
-    state.blocking(move |s| s.set_consent(id, consent)).await?;
+    state.store.set_consent(me.user.id, consent).await?;
     Ok(Redirect::to("/").into_response())
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 const STUCK_AFTER: Duration = Duration::from_secs(3600);
 
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
-    let outbox = match state.store.outbox() {
+    let outbox = match state.store.outbox().await {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(
@@ -48,23 +48,8 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let s = state.clone();
-    let gauges = tokio::task::spawn_blocking(move || -> anyhow::Result<Gauges> {
-        Ok(Gauges {
-            outbox_depth: s
-                .store
-                .outbox()?
-                .iter()
-                .filter(|e| e.next_attempt_at.is_some())
-                .count(),
-            active_sessions: s.store.session_count()?,
-            hash_queue_depth: s.passwords.pool().depth(),
-            users: s.store.user_count()?,
-        })
-    })
-    .await;
-    match gauges {
-        Ok(Ok(g)) => (
+    match gauges(&state).await {
+        Ok(g) => (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -72,6 +57,27 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             state.metrics.render(&g),
         )
             .into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "metrics: the store does not answer"
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
     }
+}
+
+async fn gauges(state: &AppState) -> crate::store::StoreResult<Gauges> {
+    Ok(Gauges {
+        outbox_depth: state
+            .store
+            .outbox()
+            .await?
+            .iter()
+            .filter(|e| e.next_attempt_at.is_some())
+            .count(),
+        active_sessions: state.store.session_count().await?,
+        hash_queue_depth: state.passwords.pool().depth(),
+        users: state.store.user_count().await?,
+    })
 }

@@ -2,12 +2,11 @@
 //! (SPEC §4), and gives the browser a fresh CSRF secret.
 
 use crate::app::AppState;
-use crate::auth::random_token;
-use crate::auth::session::SessionToken;
-use crate::error::AppError;
+use crate::crypto::random_token;
+use crate::domain::session::SessionToken;
 use crate::http::cookies;
+use crate::http::error::AppError;
 use crate::http::extract::Form;
-use crate::store::{AuditEvent, AuditKind};
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -25,18 +24,7 @@ pub async fn submit(
         .get(cookies::SESSION)
         .and_then(|c| SessionToken::from_cookie(c.value()))
     {
-        let key = token.key();
-        state.sessions.forget(&key);
-        let session = state.store.session(&key)?;
-        state.blocking(move |s| s.delete_session(&key)).await?;
-        if let Some(session) = session {
-            state
-                .audit(
-                    AuditEvent::new(state.clock.now(), AuditKind::Logout, "self")
-                        .user(session.user),
-                )
-                .await;
-        }
+        state.account().logout(token.key()).await?;
     }
     let jar = jar
         .add(cookies::removal(cookies::SESSION))

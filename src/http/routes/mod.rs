@@ -7,6 +7,7 @@ pub mod health;
 pub mod login;
 pub mod logout;
 pub mod recovery;
+pub mod session;
 pub mod signup;
 pub mod summary;
 pub mod verify;

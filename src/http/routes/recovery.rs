@@ -1,36 +1,25 @@
 //! `/forgot-password` and `/reset-password` (SPEC §2, §4; the seed's
 //! "When you forgot your password").
 //!
-//! Forgot: CSRF -> per-client limit -> the address parsed -> the request
-//! handed to the background (`mail::requests`) -> the same answer, at
-//! once, whether or not an account has that address.
-//! Reset: the link shows a form (no change on GET) -> the password rule ->
-//! one bcrypt on the pool -> one transaction that consumes the token, sets
-//! the hash, ends every session, clears the lockout and queues the
-//! "password changed" mail -> the login page (no automatic login).
+//! Forgot: CSRF -> per-client limit -> the address parsed ->
+//! `Recovery::forgot` -> the same answer, at once, whether or not an
+//! account has that address.
+//! Reset: the link shows a form (no change on GET) -> the password rule,
+//! against the names of the link's account -> `Recovery::reset` -> the
+//! login page (no automatic login).
 
 use crate::app::AppState;
-use crate::auth::pool::Busy;
-use crate::auth::sha256;
-use crate::domain::{EmailAddress, NewPassword};
-use crate::error::AppError;
+use crate::domain::{EmailAddress, LinkToken, NewPassword, TokenProblem};
 use crate::http::cookies::Browser;
+use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery::{self, ResetView};
-use crate::mail::messages;
-use crate::mail::requests::MailRequest;
-use crate::store::{AuditEvent, AuditKind, TokenProblem, TokenPurpose};
+use crate::services::recovery::Outcome;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-
-/// A token as it came in a link; anything longer than ours is no token.
-pub fn token_hash(raw: &str) -> Option<[u8; 32]> {
-    let t = raw.trim();
-    (!t.is_empty() && t.len() <= 64).then(|| sha256(t.as_bytes()))
-}
 
 pub async fn forgot_page(
     State(state): State<AppState>,
@@ -71,7 +60,7 @@ pub async fn forgot_submit(
                 .into_response());
         }
     };
-    state.mail_requests.submit(MailRequest::Reset { email });
+    state.recovery().forgot(email);
     Ok(recovery::forgot_sent().into_response())
 }
 
@@ -97,19 +86,19 @@ fn reset_link_failed(state: &AppState, browser: &Browser, problem: TokenProblem)
     (StatusCode::BAD_REQUEST, page).into_response()
 }
 
-/// The live reset token behind `raw`, or why there is none.
-fn live_reset_token(
+/// The account of a live reset link, or why there is none.
+async fn account_of(
     state: &AppState,
     raw: &str,
-) -> anyhow::Result<Result<crate::store::OneTimeToken, TokenProblem>> {
-    let Some(hash) = token_hash(raw) else {
+) -> Result<Result<(LinkToken, crate::domain::User), TokenProblem>, AppError> {
+    let Some(token) = LinkToken::parse(raw) else {
         return Ok(Err(TokenProblem::Unknown));
     };
-    Ok(match state.store.token(&hash)? {
-        Some(t) if t.purpose == TokenPurpose::Reset && state.clock.now() < t.expires_at => Ok(t),
-        Some(t) if t.purpose == TokenPurpose::Reset => Err(TokenProblem::Expired),
-        _ => Err(TokenProblem::Unknown),
-    })
+    Ok(state
+        .recovery()
+        .account_of(&token)
+        .await?
+        .map(|u| (token, u)))
 }
 
 pub async fn reset_page(
@@ -121,7 +110,7 @@ pub async fn reset_page(
         return Ok((StatusCode::FORBIDDEN, recovery::reset_disabled()).into_response());
     }
     let raw = q.token.unwrap_or_default();
-    if let Err(problem) = live_reset_token(&state, &raw)? {
+    if let Err(problem) = account_of(&state, &raw).await? {
         return Ok(reset_link_failed(&state, &browser, problem));
     }
     let csrf = browser.csrf_token(&state);
@@ -153,12 +142,9 @@ pub async fn reset_submit(
     if !state.config.password_reset {
         return Ok((StatusCode::FORBIDDEN, recovery::reset_disabled()).into_response());
     }
-    let token = match live_reset_token(&state, &form.token)? {
-        Ok(t) => t,
+    let (token, user) = match account_of(&state, &form.token).await? {
+        Ok(found) => found,
         Err(problem) => return Ok(reset_link_failed(&state, &browser, problem)),
-    };
-    let Some(user) = state.store.user(token.user)? else {
-        return Ok(reset_link_failed(&state, &browser, TokenProblem::Unknown));
     };
     let mut errors: Vec<String> = Vec::new();
     let password = NewPassword::parse(
@@ -182,37 +168,10 @@ pub async fn reset_submit(
         };
         return Ok((StatusCode::BAD_REQUEST, recovery::reset(&view)).into_response());
     };
-    let new_hash = state
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(|Busy| AppError::Busy)?;
-    let Some(hash) = token_hash(&form.token) else {
-        return Ok(reset_link_failed(&state, &browser, TokenProblem::Unknown));
-    };
-    let now = state.clock.now();
-    let login = state.link("login", "from", "mail");
-    let done = state
-        .blocking(move |s| {
-            s.consume_reset(&hash, now, new_hash, &|u| {
-                messages::password_changed(&u.email, u.username.as_str(), now, &login)
-            })
-        })
-        .await?;
-    match done {
-        Ok(user) => {
-            state.outbox.wake();
-            tracing::info!(user = %user.id, "password reset by mailed link");
-            state
-                .audit(
-                    AuditEvent::new(now, AuditKind::ResetDone, "self")
-                        .user(user.id)
-                        .ip(ip),
-                )
-                .await;
-            Ok(Redirect::to("/login?reset=1").into_response())
-        }
+    Ok(match state.recovery().reset(&token, &password, ip).await? {
+        Outcome::Done(_) => Redirect::to("/login?reset=1").into_response(),
         // Used up by a concurrent request between the check and now.
-        Err(problem) => Ok(reset_link_failed(&state, &browser, problem)),
-    }
+        Outcome::LinkFailed(problem) => reset_link_failed(&state, &browser, problem),
+        Outcome::Busy => return Err(AppError::Busy),
+    })
 }

@@ -2,24 +2,19 @@
 //!
 //! A signup goes: mode (closed: 403) -> CSRF (in `Form`) -> per-client
 //! limit -> every field parsed, all problems collected and shown next to
-//! their fields -> a read-only look at the invitation (a bad one costs no
-//! hashing) -> one bcrypt on the pool -> one transaction that checks
-//! and spends the invitation (if any), refuses taken names and creates
-//! the account with its consent -> the login page.
+//! their fields -> `services::signup` -> the login page, "check your
+//! email", or the form with the problem next to its field.
 
 use crate::app::AppState;
-use crate::auth::pool::Busy;
 use crate::config::SignupMode;
-use crate::domain::{
-    EmailAddress, InviteProblem, InviteToken, NewPassword, Role, UserStatus, Username,
-};
-use crate::error::AppError;
+use crate::domain::{EmailAddress, InviteToken, NewPassword, UserStatus, Username};
 use crate::http::cookies::Browser;
+use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery;
 use crate::http::pages::signup::{self, FieldErrors, SignupValues, SignupView};
-use crate::mail::requests::MailRequest;
-use crate::store::{AuditEvent, AuditKind, CreateUserError, NewUser, Redemption};
+use crate::services::signup::{Outcome, SignupRequest};
+use crate::store::Unique;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -87,13 +82,55 @@ pub async fn submit(
         token: form.token.clone(),
     };
     let mut errors = FieldErrors::default();
+    let Some(request) = parse(&state, form, ip, &mut errors) else {
+        return Ok(render(
+            &state,
+            &browser,
+            &values,
+            &errors,
+            StatusCode::BAD_REQUEST,
+        ));
+    };
+    let status = match state.signup().sign_up(request).await? {
+        Outcome::Created(user) if user.status == UserStatus::PendingVerification => {
+            let csrf = browser.csrf_token(&state);
+            return Ok(recovery::check_email(&csrf, user.email.as_str()).into_response());
+        }
+        Outcome::Created(_) => return Ok(Redirect::to("/login?signed_up=1").into_response()),
+        Outcome::Busy => return Err(AppError::Busy),
+        Outcome::Taken(Unique::Email) => {
+            errors.email = Some("An account with this email address already exists. Log in instead, or use another address.".into());
+            StatusCode::CONFLICT
+        }
+        Outcome::Taken(Unique::Username) => {
+            errors.username = Some(
+                "This username is taken (ignoring upper and lower case). Choose another.".into(),
+            );
+            StatusCode::CONFLICT
+        }
+        Outcome::Invitation(problem) => {
+            errors.token = Some(problem.to_string());
+            StatusCode::FORBIDDEN
+        }
+    };
+    Ok(render(&state, &browser, &values, &errors, status))
+}
+
+/// Every field parsed; all problems collected into `errors`, to be shown
+/// next to their fields.
+fn parse(
+    state: &AppState,
+    form: SignupForm,
+    ip: std::net::IpAddr,
+    errors: &mut FieldErrors,
+) -> Option<SignupRequest> {
     let email = EmailAddress::parse(&form.email)
         .map_err(|m| errors.email = Some(m.into()))
         .ok();
     let username = Username::parse(&form.username)
         .map_err(|m| errors.username = Some(m.into()))
         .ok();
-    let token = if form.token.trim().is_empty() {
+    let invitation = if form.token.trim().is_empty() {
         if state.config.signup == SignupMode::Invite {
             errors.token = Some(
                 "Enter your invitation token: it is in the invitation link you were sent.".into(),
@@ -120,116 +157,16 @@ pub async fn submit(
         errors.agree =
             Some("Read and accept the Terms of Service and the Privacy Policy to sign up.".into());
     }
-    let (Some(email), Some(username), Some(password), false) =
-        (email, username, password, errors.any())
-    else {
-        return Ok(render(
-            &state,
-            &browser,
-            &values,
-            &errors,
-            StatusCode::BAD_REQUEST,
-        ));
-    };
-
-    let now = state.clock.now();
-    // A read-only look at the invitation first, so that a bad token costs
-    // no bcrypt; the write transaction below checks it again, atomically.
-    if let Some(t) = &token {
-        let problem = match state.store.invite_by_token(&t.hash())? {
-            None => Some(InviteProblem::Unknown),
-            Some(invite) => invite.check(now, &email).err(),
-        };
-        if let Some(problem) = problem {
-            errors.token = Some(problem.to_string());
-            return Ok(render(
-                &state,
-                &browser,
-                &values,
-                &errors,
-                StatusCode::FORBIDDEN,
-            ));
-        }
+    if errors.any() {
+        return None;
     }
-    let password_hash = state
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(|Busy| AppError::Busy)?;
-    let new = NewUser {
-        email,
-        username,
-        password_hash,
-        role: Role::User,
-        status: if state.config.require_verification {
-            UserStatus::PendingVerification
-        } else {
-            UserStatus::Active
-        },
-        created_at: now,
-        consent: Some(state.documents.consent(now)),
-    };
-    let redeem = token.map(|t| Redemption {
-        token_hash: t.hash(),
-        at: now,
-    });
-    let created = state
-        .blocking(move |s| Ok(s.create_user(new, redeem)))
-        .await?;
-    match created {
-        Ok(user) => {
-            tracing::info!(user = %user.id, role = %user.role, %ip, "signed up");
-            state.metrics.signup();
-            let event = AuditEvent::new(now, AuditKind::Signup, "self")
-                .user(user.id)
-                .ip(ip)
-                .detail(format!("role {}", user.role));
-            state.audit(event).await;
-            if user.status == UserStatus::PendingVerification {
-                let shown = user.email.to_string();
-                state
-                    .mail_requests
-                    .submit(MailRequest::Verify { email: user.email });
-                return Ok(
-                    recovery::check_email(&browser.csrf_token(&state), &shown).into_response()
-                );
-            }
-            Ok(Redirect::to("/login?signed_up=1").into_response())
-        }
-        Err(CreateUserError::EmailTaken) => {
-            errors.email = Some("An account with this email address already exists. Log in instead, or use another address.".into());
-            Ok(render(
-                &state,
-                &browser,
-                &values,
-                &errors,
-                StatusCode::CONFLICT,
-            ))
-        }
-        Err(CreateUserError::UsernameTaken) => {
-            errors.username = Some(
-                "This username is taken (ignoring upper and lower case). Choose another.".into(),
-            );
-            Ok(render(
-                &state,
-                &browser,
-                &values,
-                &errors,
-                StatusCode::CONFLICT,
-            ))
-        }
-        Err(CreateUserError::Invite(problem)) => {
-            errors.token = Some(problem.to_string());
-            Ok(render(
-                &state,
-                &browser,
-                &values,
-                &errors,
-                StatusCode::FORBIDDEN,
-            ))
-        }
-        Err(CreateUserError::Other(e)) => Err(AppError::Internal(e)),
-    }
+    Some(SignupRequest {
+        email: email?,
+        username: username?,
+        password: password?,
+        invitation,
+        ip,
+    })
 }
 
 fn closed() -> Response {

@@ -1,16 +1,15 @@
 //! `GET /` (the Summary page) and `GET /api/v1/summary` (the same as JSON,
-//! which the page polls), plus `GET /api/v1/session`: the cheapest
-//! authenticated answer, for scripts and benchmarks.
+//! which the page polls).
 
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::domain::LoginRecord;
-use crate::error::{ApiError, AppError};
+use crate::host::HostSnapshot;
 use crate::http::cookies::Browser;
+use crate::http::error::{ApiError, AppError};
 use crate::http::extract::{ApiUser, Authenticated, PageUser};
 use crate::http::pages::layout::Nav;
 use crate::http::pages::summary;
-use crate::summary::HostSnapshot;
 use axum::extract::State;
 use axum::{Extension, Json};
 use maud::Markup;
@@ -93,26 +92,10 @@ fn duration_text(secs: u64) -> String {
     humantime::format_duration(Duration::from_secs(secs - secs % 60)).to_string()
 }
 
-fn build(state: &AppState, me: &Authenticated) -> anyhow::Result<SummaryJson> {
+async fn build(state: &AppState, me: &Authenticated) -> Result<SummaryJson, AppError> {
     let h = state.host.snapshot();
     let now = state.clock.now();
-    let policy = state.config.session;
-    let active = state
-        .store
-        .sessions_of(me.user.id)?
-        .iter()
-        .filter(|(k, s)| !policy.is_expired(s, state.sessions.last_seen(k, s), now))
-        .count();
-    // Newest first: this login's success, then the failures before it,
-    // back to the previous success.
-    let failed = state
-        .store
-        .login_history(me.user.id)?
-        .iter()
-        .skip_while(|a| !a.ok)
-        .skip(1)
-        .take_while(|a| !a.ok)
-        .count();
+    let overview = state.account().overview(me.user.id).await?;
     let cpus = h.cpus.max(1);
     let up = state.started.elapsed().as_secs();
     Ok(SummaryJson {
@@ -150,8 +133,8 @@ fn build(state: &AppState, me: &Authenticated) -> anyhow::Result<SummaryJson> {
             username: me.user.username.to_string(),
             role: me.user.role.to_string(),
             last_login: me.user.previous_login.clone(),
-            active_sessions: active,
-            failed_since_last_login: failed,
+            active_sessions: overview.active_sessions,
+            failed_since_last_login: overview.failed_since_last_login,
         },
     })
 }
@@ -161,7 +144,7 @@ pub async fn page(
     Extension(browser): Extension<Browser>,
     PageUser(me): PageUser,
 ) -> Result<Markup, AppError> {
-    let data = build(&state, &me)?;
+    let data = build(&state, &me).await?;
     Ok(super::shell_page(
         &state,
         &browser,
@@ -176,22 +159,7 @@ pub async fn api(
     State(state): State<AppState>,
     ApiUser(me): ApiUser,
 ) -> Result<Json<SummaryJson>, ApiError> {
-    Ok(Json(build(&state, &me)?))
-}
-
-#[derive(Serialize)]
-pub struct SessionJson {
-    pub user: String,
-    pub email: String,
-    pub role: String,
-}
-
-pub async fn session_api(ApiUser(me): ApiUser) -> Json<SessionJson> {
-    Json(SessionJson {
-        user: me.user.username.to_string(),
-        email: me.user.email.to_string(),
-        role: me.user.role.to_string(),
-    })
+    Ok(Json(build(&state, &me).await?))
 }
 
 #[cfg(test)]

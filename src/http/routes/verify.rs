@@ -2,15 +2,13 @@
 //! button, then a POST that confirms) and `/verify-email/resend` (the same
 //! answer whether or not an account waits for that address).
 
-use super::recovery::{EmailForm, token_hash};
+use super::recovery::EmailForm;
 use crate::app::AppState;
-use crate::domain::EmailAddress;
-use crate::error::AppError;
+use crate::domain::{EmailAddress, LinkToken};
 use crate::http::cookies::Browser;
+use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery;
-use crate::mail::requests::MailRequest;
-use crate::store::{AuditEvent, AuditKind, TokenProblem, TokenPurpose};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -39,11 +37,8 @@ pub async fn page(
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, AppError> {
     let code = q.code.unwrap_or_default();
-    let live = match token_hash(&code) {
-        Some(hash) => state
-            .store
-            .token(&hash)?
-            .is_some_and(|t| t.purpose == TokenPurpose::Verify && state.clock.now() < t.expires_at),
+    let live = match LinkToken::parse(&code) {
+        Some(token) => state.verification().is_live(&token).await?,
         None => false,
     };
     if !live {
@@ -63,22 +58,12 @@ pub async fn submit(
     Extension(browser): Extension<Browser>,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
-    let Some(hash) = token_hash(&form.code) else {
+    let Some(token) = LinkToken::parse(&form.code) else {
         return Ok(failed(&state, &browser));
     };
-    let now = state.clock.now();
-    match state
-        .blocking(move |s| s.consume_verification(&hash, now))
-        .await?
-    {
-        Ok(user) => {
-            tracing::info!(user = %user.id, "email address verified");
-            state
-                .audit(AuditEvent::new(now, AuditKind::Verified, "self").user(user.id))
-                .await;
-            Ok(Redirect::to("/login?verified=1").into_response())
-        }
-        Err(TokenProblem::Expired | TokenProblem::Unknown) => Ok(failed(&state, &browser)),
+    match state.verification().confirm(&token).await? {
+        Ok(_) => Ok(Redirect::to("/login?verified=1").into_response()),
+        Err(_) => Ok(failed(&state, &browser)),
     }
 }
 
@@ -96,6 +81,6 @@ pub async fn resend(
         return Ok(failed(&state, &browser));
     };
     let shown = email.to_string();
-    state.mail_requests.submit(MailRequest::Verify { email });
+    state.verification().resend(email);
     Ok(recovery::check_email(&browser.csrf_token(&state), &shown).into_response())
 }

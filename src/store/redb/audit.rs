@@ -3,8 +3,11 @@
 
 use super::{AUDIT, AUDIT_BY_USER, META_NEXT_AUDIT, RedbStore, decode, encode, next_id};
 use crate::clock::Timestamp;
+use crate::domain::AuditEvent;
 use crate::domain::UserId;
-use crate::store::{AuditEvent, AuditStore};
+use crate::store::AuditStore;
+use crate::store::StoreResult;
+use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
 
 /// Records one event inside a caller's transaction.
@@ -18,17 +21,18 @@ pub(super) fn record(txn: &WriteTransaction, event: &AuditEvent) -> anyhow::Resu
     Ok(())
 }
 
+#[async_trait]
 impl AuditStore for RedbStore {
-    fn audit(&self, events: Vec<AuditEvent>) -> anyhow::Result<()> {
+    async fn audit(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
         self.write(|txn| events.iter().try_for_each(|e| record(txn, e)))
     }
 
-    fn audit_events(
+    async fn audit_events(
         &self,
         since: Option<Timestamp>,
         user: Option<UserId>,
         limit: usize,
-    ) -> anyhow::Result<Vec<AuditEvent>> {
+    ) -> StoreResult<Vec<AuditEvent>> {
         let txn = self.read()?;
         let events = txn.open_table(AUDIT)?;
         let mut out = Vec::new();
@@ -64,7 +68,7 @@ impl AuditStore for RedbStore {
         Ok(out)
     }
 
-    fn purge_audit(&self, before: Timestamp) -> anyhow::Result<usize> {
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<usize> {
         self.write(|txn| {
             let mut events = txn.open_table(AUDIT)?;
             let mut index = txn.open_table(AUDIT_BY_USER)?;

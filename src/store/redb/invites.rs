@@ -5,7 +5,9 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::domain::{Invitation, Role, User};
+use crate::store::StoreResult;
 use crate::store::{InviteStore, NewInvite};
+use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
 
 fn insert_invite(txn: &WriteTransaction, new: NewInvite) -> anyhow::Result<Invitation> {
@@ -28,12 +30,13 @@ fn insert_invite(txn: &WriteTransaction, new: NewInvite) -> anyhow::Result<Invit
     Ok(invite)
 }
 
+#[async_trait]
 impl InviteStore for RedbStore {
-    fn create_invite(&self, new: NewInvite) -> anyhow::Result<Invitation> {
+    async fn create_invite(&self, new: NewInvite) -> StoreResult<Invitation> {
         self.write(|txn| insert_invite(txn, new))
     }
 
-    fn invite_by_token(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<Invitation>> {
+    async fn invite_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Invitation>> {
         let txn = self.read()?;
         let Some(id) = txn
             .open_table(INVITES_BY_HASH)?
@@ -44,22 +47,22 @@ impl InviteStore for RedbStore {
         };
         let table = txn.open_table(INVITES)?;
         let found = table.get(id)?;
-        found.map(|v| decode(v.value(), "invitation")).transpose()
+        Ok(found.map(|v| decode(v.value(), "invitation")).transpose()?)
     }
 
-    fn invites(&self) -> anyhow::Result<Vec<Invitation>> {
+    async fn invites(&self) -> StoreResult<Vec<Invitation>> {
         let txn = self.read()?;
         let table = txn.open_table(INVITES)?;
-        table
+        Ok(table
             .iter()?
             .map(|row| {
                 let (_, v) = row?;
                 decode(v.value(), "invitation")
             })
-            .collect()
+            .collect::<anyhow::Result<_>>()?)
     }
 
-    fn revoke_invite(&self, id: u64, at: Timestamp) -> anyhow::Result<bool> {
+    async fn revoke_invite(&self, id: u64, at: Timestamp) -> StoreResult<bool> {
         self.write(|txn| {
             let mut table = txn.open_table(INVITES)?;
             let stored = table.get(id)?.map(|v| v.value().to_vec());
@@ -75,7 +78,7 @@ impl InviteStore for RedbStore {
         })
     }
 
-    fn replace_first_run_invite(&self, new: NewInvite) -> anyhow::Result<Option<Invitation>> {
+    async fn replace_first_run_invite(&self, new: NewInvite) -> StoreResult<Option<Invitation>> {
         self.write(|txn| {
             let has_admin = {
                 let users = txn.open_table(USERS)?;

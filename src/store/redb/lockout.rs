@@ -1,14 +1,16 @@
-//! Lockout counters, keyed by normalised login ID.
+//! Lockout counters, keyed by normalised login ID. The rule itself is
+//! `domain::lockout`; this file only reads and writes the counters.
 
 use super::{LOCKOUTS, RedbStore, decode, encode, record_attempt};
-use crate::auth::lockout::LockoutState;
-use crate::domain::UserId;
-use crate::store::LockoutStore;
-use crate::store::{AuditEvent, LoginAttempt};
+use crate::clock::Timestamp;
+use crate::domain::lockout::{AfterFailure, FailedLogin, LockoutPolicy, LockoutState};
+use crate::store::{LockoutStore, StoreResult};
+use async_trait::async_trait;
 use redb::ReadableTable;
 
+#[async_trait]
 impl LockoutStore for RedbStore {
-    fn lockout(&self, key: &str) -> anyhow::Result<LockoutState> {
+    async fn lockout(&self, key: &str) -> StoreResult<LockoutState> {
         let txn = self.read()?;
         let table = txn.open_table(LOCKOUTS)?;
         let found = table.get(key)?;
@@ -18,35 +20,45 @@ impl LockoutStore for RedbStore {
             .unwrap_or_default())
     }
 
-    fn update_lockout(
+    async fn record_failure(
         &self,
-        key: &str,
-        f: &mut dyn FnMut(LockoutState) -> (LockoutState, Vec<AuditEvent>),
-        attempt: Option<(UserId, LoginAttempt)>,
-    ) -> anyhow::Result<LockoutState> {
+        policy: LockoutPolicy,
+        failure: FailedLogin,
+    ) -> StoreResult<AfterFailure> {
         self.write(|txn| {
-            if let Some((user, attempt)) = &attempt {
-                record_attempt(txn, *user, attempt)?;
+            if let Some(user) = failure.user {
+                record_attempt(txn, user, &failure.attempt())?;
             }
             let mut table = txn.open_table(LOCKOUTS)?;
-            let current = table
-                .get(key)?
+            let current: LockoutState = table
+                .get(failure.key.as_str())?
                 .map(|v| decode(v.value(), "lockout"))
-                .transpose()?;
-            let (next, events) = f(current.unwrap_or_default());
-            for event in &events {
-                super::audit::record(txn, event)?;
+                .transpose()?
+                .unwrap_or_default();
+            let (next, outcome) = policy.after_failure(&current, failure.at);
+            for event in failure.audit_events(outcome) {
+                super::audit::record(txn, &event)?;
             }
             if next == LockoutState::default() {
-                table.remove(key)?;
+                table.remove(failure.key.as_str())?;
             } else {
-                table.insert(key, encode(&next).as_slice())?;
+                table.insert(failure.key.as_str(), encode(&next).as_slice())?;
             }
-            Ok(next)
+            Ok(outcome)
         })
     }
 
-    fn clear_lockouts(&self, keys: &[String]) -> anyhow::Result<usize> {
+    async fn set_lockouts(&self, keys: &[String], state: LockoutState) -> StoreResult<()> {
+        self.write(|txn| {
+            let mut table = txn.open_table(LOCKOUTS)?;
+            for key in keys {
+                table.insert(key.as_str(), encode(&state).as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn clear_lockouts(&self, keys: &[String]) -> StoreResult<usize> {
         self.write(|txn| {
             let mut table = txn.open_table(LOCKOUTS)?;
             let mut removed = 0;
@@ -59,12 +71,12 @@ impl LockoutStore for RedbStore {
         })
     }
 
-    fn purge_lockouts(&self, idle: &dyn Fn(&LockoutState) -> bool) -> anyhow::Result<usize> {
+    async fn purge_lockouts(&self, policy: LockoutPolicy, now: Timestamp) -> StoreResult<usize> {
         self.write(|txn| {
             let mut table = txn.open_table(LOCKOUTS)?;
             let mut n = 0;
             table.retain(|_, v| match serde_json::from_slice::<LockoutState>(v) {
-                Ok(state) if idle(&state) => {
+                Ok(state) if policy.is_idle(&state, now) => {
                     n += 1;
                     false
                 }

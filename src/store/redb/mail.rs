@@ -7,11 +7,13 @@ use super::{
     next_id,
 };
 use crate::clock::Timestamp;
+use crate::domain::Mail;
+use crate::domain::lockout::LockoutState;
+use crate::domain::{OneTimeToken, OutboxEntry, TokenProblem, TokenPurpose, lockout_keys_of};
 use crate::domain::{User, UserStatus};
-use crate::mail::Mail;
-use crate::store::{
-    MailStore, OneTimeToken, OutboxEntry, TokenProblem, TokenPurpose, lockout_keys_of,
-};
+use crate::store::MailStore;
+use crate::store::StoreResult;
+use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
 
 pub(super) fn insert_mail(
@@ -46,15 +48,12 @@ fn take_token(
         return Ok(Err(TokenProblem::Unknown));
     };
     let token: OneTimeToken = decode(&bytes, "token")?;
-    if token.purpose != purpose {
-        return Ok(Err(TokenProblem::Unknown));
-    }
-    if now >= token.expires_at {
-        return Ok(Err(TokenProblem::Expired));
+    if let Err(problem) = token.check(purpose, now) {
+        return Ok(Err(problem));
     }
     tokens.remove(*hash)?;
     txn.open_table(TOKENS_BY_USER)?
-        .remove((token.user.0, purpose.code()))?;
+        .remove((token.user.0, purpose_code(purpose)))?;
     Ok(Ok(token))
 }
 
@@ -70,19 +69,20 @@ fn store_user(txn: &WriteTransaction, user: &User) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[async_trait]
 impl MailStore for RedbStore {
-    fn enqueue_mail(&self, mail: Mail, now: Timestamp) -> anyhow::Result<u64> {
+    async fn enqueue_mail(&self, mail: Mail, now: Timestamp) -> StoreResult<u64> {
         self.write(|txn| insert_mail(txn, mail, now))
     }
 
-    fn issue_token(
+    async fn issue_token(
         &self,
         hash: [u8; 32],
         token: OneTimeToken,
         mail: Option<Mail>,
-    ) -> anyhow::Result<()> {
+    ) -> StoreResult<()> {
         self.write(|txn| {
-            let slot = (token.user.0, token.purpose.code());
+            let slot = (token.user.0, purpose_code(token.purpose));
             let mut by_user = txn.open_table(TOKENS_BY_USER)?;
             let mut tokens = txn.open_table(TOKENS)?;
             // A new request replaces the old link: only the newest works.
@@ -98,18 +98,18 @@ impl MailStore for RedbStore {
         })
     }
 
-    fn token(&self, hash: &[u8; 32]) -> anyhow::Result<Option<OneTimeToken>> {
+    async fn token(&self, hash: &[u8; 32]) -> StoreResult<Option<OneTimeToken>> {
         let txn = self.read()?;
         let table = txn.open_table(TOKENS)?;
         let found = table.get(*hash)?;
-        found.map(|v| decode(v.value(), "token")).transpose()
+        Ok(found.map(|v| decode(v.value(), "token")).transpose()?)
     }
 
-    fn consume_verification(
+    async fn consume_verification(
         &self,
         hash: &[u8; 32],
         now: Timestamp,
-    ) -> anyhow::Result<Result<User, TokenProblem>> {
+    ) -> StoreResult<Result<User, TokenProblem>> {
         self.write(|txn| {
             let token = match take_token(txn, hash, TokenPurpose::Verify, now)? {
                 Ok(t) => t,
@@ -126,52 +126,44 @@ impl MailStore for RedbStore {
         })
     }
 
-    fn consume_reset(
+    async fn consume_reset(
         &self,
         hash: &[u8; 32],
         now: Timestamp,
         new_hash: String,
-        notice: &dyn Fn(&User) -> Mail,
-    ) -> anyhow::Result<Result<User, TokenProblem>> {
+        notice: Mail,
+    ) -> StoreResult<Result<User, TokenProblem>> {
         self.write(|txn| {
             let token = match take_token(txn, hash, TokenPurpose::Reset, now)? {
                 Ok(t) => t,
                 Err(p) => return Ok(Err(p)),
             };
-            let Some(mut user) = load_user(txn, &token)? else {
+            let Some(user) = load_user(txn, &token)? else {
                 return Ok(Err(TokenProblem::Unknown));
             };
-            // A disabled account stays out, whatever link it holds.
-            if user.status == UserStatus::Disabled {
+            let Some(user) = user.after_reset(new_hash) else {
                 return Ok(Err(TokenProblem::Unknown));
-            }
-            user.password_hash = new_hash;
-            // Following the mailed link proves the address too.
-            if user.status == UserStatus::PendingVerification {
-                user.status = UserStatus::Active;
-            }
+            };
             store_user(txn, &user)?;
             remove_user_sessions(txn, user.id, None)?;
-            // Failure locks end with the reset (the owner's way out); a lock
-            // an admin set stays until the admin lifts it.
             let mut lockouts = txn.open_table(LOCKOUTS)?;
             for key in lockout_keys_of(&user) {
-                let admin_lock = lockouts
+                let survives = lockouts
                     .get(key.as_str())?
-                    .map(|v| decode::<crate::auth::lockout::LockoutState>(v.value(), "lockout"))
+                    .map(|v| decode::<LockoutState>(v.value(), "lockout"))
                     .transpose()?
-                    .is_some_and(|l| l.by_admin);
-                if !admin_lock {
+                    .is_some_and(|l| l.survives_reset());
+                if !survives {
                     lockouts.remove(key.as_str())?;
                 }
             }
             drop(lockouts);
-            insert_mail(txn, notice(&user), now)?;
+            insert_mail(txn, notice, now)?;
             Ok(Ok(user))
         })
     }
 
-    fn purge_tokens(&self, now: Timestamp) -> anyhow::Result<usize> {
+    async fn purge_tokens(&self, now: Timestamp) -> StoreResult<usize> {
         self.write(|txn| {
             let mut tokens = txn.open_table(TOKENS)?;
             let mut expired = Vec::new();
@@ -185,15 +177,16 @@ impl MailStore for RedbStore {
             let mut by_user = txn.open_table(TOKENS_BY_USER)?;
             for (hash, token) in &expired {
                 tokens.remove(*hash)?;
-                by_user.remove((token.user.0, token.purpose.code()))?;
+                by_user.remove((token.user.0, purpose_code(token.purpose)))?;
             }
             Ok(expired.len())
         })
     }
 
-    fn due_mail(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<OutboxEntry>> {
+    async fn due_mail(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
         let mut due: Vec<OutboxEntry> = self
-            .outbox()?
+            .outbox()
+            .await?
             .into_iter()
             .filter(|e| e.next_attempt_at.is_some_and(|t| t <= now))
             .collect();
@@ -202,20 +195,20 @@ impl MailStore for RedbStore {
         Ok(due)
     }
 
-    fn mail_sent(&self, id: u64) -> anyhow::Result<()> {
+    async fn mail_sent(&self, id: u64) -> StoreResult<()> {
         self.write(|txn| {
             txn.open_table(OUTBOX)?.remove(id)?;
             Ok(())
         })
     }
 
-    fn mail_failed(
+    async fn mail_failed(
         &self,
         id: u64,
         attempts: u32,
         next: Option<Timestamp>,
         error: String,
-    ) -> anyhow::Result<()> {
+    ) -> StoreResult<()> {
         self.write(|txn| {
             let mut table = txn.open_table(OUTBOX)?;
             let stored = table.get(id)?.map(|v| v.value().to_vec());
@@ -229,15 +222,23 @@ impl MailStore for RedbStore {
         })
     }
 
-    fn outbox(&self) -> anyhow::Result<Vec<OutboxEntry>> {
+    async fn outbox(&self) -> StoreResult<Vec<OutboxEntry>> {
         let txn = self.read()?;
         let table = txn.open_table(OUTBOX)?;
-        table
+        Ok(table
             .iter()?
             .map(|row| {
                 let (_, v) = row?;
                 decode(v.value(), "outbox")
             })
-            .collect()
+            .collect::<anyhow::Result<_>>()?)
+    }
+}
+
+/// How a purpose is written in the `tokens_by_user` key.
+fn purpose_code(purpose: TokenPurpose) -> u8 {
+    match purpose {
+        TokenPurpose::Verify => 1,
+        TokenPurpose::Reset => 2,
     }
 }

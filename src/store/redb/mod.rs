@@ -14,10 +14,11 @@ mod mail;
 mod sessions;
 mod users;
 
-use super::{DATABASE_FILE, Store};
+use super::{Backup, BackupStats, DATABASE_FILE, Store, StoreError, StoreResult};
 use anyhow::Context;
+use async_trait::async_trait;
 use redb::{
-    Database, DatabaseError, MultimapTableDefinition, ReadableDatabase, ReadableTable,
+    Database, DatabaseError, Durability, MultimapTableDefinition, ReadableDatabase, ReadableTable,
     TableDefinition, WriteTransaction,
 };
 use std::path::{Path, PathBuf};
@@ -106,6 +107,13 @@ impl RedbStore {
         let db = match Database::create(&path) {
             Ok(db) => db,
             Err(DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::InUse(path)),
+            // A file that is there but is not redb (its magic number is
+            // wrong): not a directory problem.
+            Err(DatabaseError::Storage(redb::StorageError::Io(e)))
+                if e.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                return Err(OpenError::NotOurs(path));
+            }
             Err(DatabaseError::Storage(redb::StorageError::Io(e))) => {
                 return Err(dir_err(e.to_string()));
             }
@@ -128,37 +136,96 @@ impl RedbStore {
         Ok(Self { db, password_key })
     }
 
-    /// Runs `f` in a two-phase-commit write transaction and commits it; an
-    /// error from `f` aborts the transaction.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&WriteTransaction) -> anyhow::Result<T>,
-    ) -> anyhow::Result<T> {
-        let mut txn = self
-            .db
-            .begin_write()
-            .context("failed to begin a write transaction")?;
-        txn.set_two_phase_commit(true);
-        let value = f(&txn)?;
-        txn.commit()
-            .context("failed to commit a write transaction")?;
-        Ok(value)
+    /// Runs `f` in a durable two-phase-commit write transaction and
+    /// commits it, off the async threads (`blocking`); an error from `f`
+    /// aborts the transaction.
+    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> anyhow::Result<T>) -> StoreResult<T> {
+        self.write_with(Durability::Immediate, f)
     }
 
-    fn read(&self) -> anyhow::Result<redb::ReadTransaction> {
-        self.db
+    /// `write` with a chosen durability (`None`: no fsync, for last-seen
+    /// times).
+    fn write_with<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&WriteTransaction) -> anyhow::Result<T>,
+    ) -> StoreResult<T> {
+        blocking(|| {
+            let mut txn = self
+                .db
+                .begin_write()
+                .context("failed to begin a write transaction")?;
+            if matches!(durability, Durability::Immediate) {
+                txn.set_two_phase_commit(true);
+            } else {
+                txn.set_durability(durability)
+                    .context("failed to set the durability of a write transaction")?;
+            }
+            let value = f(&txn)?;
+            txn.commit()
+                .context("failed to commit a write transaction")?;
+            Ok(value)
+        })
+        .map_err(StoreError::Other)
+    }
+
+    /// A read transaction: reads take microseconds and never wait for a
+    /// writer (MVCC), so they run inline on the caller's thread.
+    fn read(&self) -> StoreResult<redb::ReadTransaction> {
+        Ok(self
+            .db
             .begin_read()
-            .context("failed to begin a read transaction")
+            .context("failed to begin a read transaction")?)
     }
 }
+
+/// Runs `f`, which blocks (a commit's fsync takes milliseconds), without
+/// stalling the other tasks of a multi-threaded runtime: tokio hands this
+/// thread's tasks to another worker meanwhile (`block_in_place`). On a
+/// current-thread runtime (the CLI, unit tests) or outside one, `f` simply
+/// runs.
+pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// redb's errors, as the rest of the program sees them: a failing disk
+/// is `Unavailable`, anything else `Other`.
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                let e: redb::Error = e.into();
+                match e {
+                    redb::Error::Io(io) => StoreError::Unavailable(anyhow::Error::new(io)),
+                    other => StoreError::Other(anyhow::Error::new(other)),
+                }
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
 
 impl Store for RedbStore {
     fn password_key(&self) -> [u8; 32] {
         self.password_key
     }
+}
 
-    fn backup(&self, to: &Path) -> anyhow::Result<crate::store::BackupStats> {
-        backup::copy(&self.db, to)
+#[async_trait]
+impl Backup for RedbStore {
+    async fn backup(&self, to: &Path) -> StoreResult<BackupStats> {
+        Ok(blocking(|| backup::copy(&self.db, to))?)
     }
 }
 
@@ -178,7 +245,7 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
                 meta.insert(META_NEXT_USER, 1u64.to_le_bytes().as_slice())?;
                 meta.insert(
                     META_PASSWORD_KEY,
-                    crate::auth::random_bytes::<32>().as_slice(),
+                    crate::crypto::random_bytes::<32>().as_slice(),
                 )?;
             }
             Some(Some(v)) if v == SCHEMA_VERSION => {}
@@ -231,7 +298,7 @@ fn next_id(txn: &WriteTransaction, counter: &str) -> anyhow::Result<u64> {
 fn record_attempt(
     txn: &WriteTransaction,
     user: crate::domain::UserId,
-    attempt: &crate::store::LoginAttempt,
+    attempt: &crate::domain::LoginAttempt,
 ) -> anyhow::Result<()> {
     let seq = next_id(txn, META_NEXT_LOGIN)?;
     let mut table = txn.open_table(LOGINS)?;
@@ -240,10 +307,7 @@ fn record_attempt(
         .range((user.0, 0)..=(user.0, u64::MAX))?
         .map(|row| row.map(|(k, _)| k.value()))
         .collect::<Result<_, _>>()?;
-    for key in keys
-        .iter()
-        .take(keys.len().saturating_sub(crate::store::LOGIN_HISTORY))
-    {
+    for key in keys.iter().take(crate::domain::history_excess(keys.len())) {
         table.remove(*key)?;
     }
     Ok(())
@@ -281,6 +345,16 @@ fn restrict_to_owner(_dir: &Path) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn open_temp() -> (tempfile::TempDir, Box<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        (dir, Box::new(store))
+    }
+
+    mod contract {
+        crate::contract_suite!(super::open_temp);
+    }
 
     #[test]
     fn a_new_database_gets_the_current_schema_and_keeps_its_key() {
@@ -322,6 +396,7 @@ mod tests {
     fn a_file_that_is_not_a_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DATABASE_FILE), b"hello, not redb").unwrap();
-        assert!(RedbStore::open(dir.path()).is_err());
+        let err = RedbStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, OpenError::NotOurs(_)), "{err}");
     }
 }

@@ -5,18 +5,22 @@ use super::mail::insert_mail;
 use super::{
     LOCKOUTS, LOGINS, RedbStore, SESSIONS, SESSIONS_BY_USER, USERS, decode, encode, record_attempt,
 };
-use crate::auth::session::{Session, SessionKey};
 use crate::clock::Timestamp;
+use crate::domain::LoginAttempt;
+use crate::domain::Mail;
+use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{User, UserId};
-use crate::mail::Mail;
-use crate::store::{CompletedLogin, LoginAttempt, SessionStore};
+use crate::store::StoreResult;
+use crate::store::{CompletedLogin, SessionStore};
 use anyhow::Context;
+use async_trait::async_trait;
 use redb::{
     Durability, ReadableMultimapTable, ReadableTable, ReadableTableMetadata, WriteTransaction,
 };
 
+#[async_trait]
 impl SessionStore for RedbStore {
-    fn complete_login(&self, login: CompletedLogin) -> anyhow::Result<()> {
+    async fn complete_login(&self, login: CompletedLogin) -> StoreResult<()> {
         self.write(|txn| {
             if let Some(old) = login.replaces {
                 remove_session(txn, &old)?;
@@ -52,14 +56,14 @@ impl SessionStore for RedbStore {
         })
     }
 
-    fn session(&self, key: &SessionKey) -> anyhow::Result<Option<Session>> {
+    async fn session(&self, key: &SessionKey) -> StoreResult<Option<Session>> {
         let txn = self.read()?;
         let table = txn.open_table(SESSIONS)?;
         let found = table.get(key.0)?;
-        found.map(|v| decode(v.value(), "session")).transpose()
+        Ok(found.map(|v| decode(v.value(), "session")).transpose()?)
     }
 
-    fn session_with_user(&self, key: &SessionKey) -> anyhow::Result<Option<(Session, User)>> {
+    async fn session_with_user(&self, key: &SessionKey) -> StoreResult<Option<(Session, User)>> {
         let txn = self.read()?;
         let sessions = txn.open_table(SESSIONS)?;
         let Some(found) = sessions.get(key.0)? else {
@@ -74,11 +78,11 @@ impl SessionStore for RedbStore {
         Ok(Some((session, user)))
     }
 
-    fn delete_session(&self, key: &SessionKey) -> anyhow::Result<bool> {
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
         self.write(|txn| remove_session(txn, key))
     }
 
-    fn sessions_of(&self, user: UserId) -> anyhow::Result<Vec<(SessionKey, Session)>> {
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<(SessionKey, Session)>> {
         let txn = self.read()?;
         let index = txn.open_multimap_table(SESSIONS_BY_USER)?;
         let sessions = txn.open_table(SESSIONS)?;
@@ -92,16 +96,16 @@ impl SessionStore for RedbStore {
         Ok(out)
     }
 
-    fn session_count(&self) -> anyhow::Result<usize> {
+    async fn session_count(&self) -> StoreResult<usize> {
         let txn = self.read()?;
         Ok(usize::try_from(txn.open_table(SESSIONS)?.len()?).unwrap_or(usize::MAX))
     }
 
-    fn end_sessions(&self, user: UserId) -> anyhow::Result<usize> {
+    async fn end_sessions(&self, user: UserId) -> StoreResult<usize> {
         self.write(|txn| remove_user_sessions(txn, user, None))
     }
 
-    fn login_history(&self, user: UserId) -> anyhow::Result<Vec<LoginAttempt>> {
+    async fn login_history(&self, user: UserId) -> StoreResult<Vec<LoginAttempt>> {
         let txn = self.read()?;
         let table = txn.open_table(LOGINS)?;
         let mut out = Vec::new();
@@ -112,14 +116,14 @@ impl SessionStore for RedbStore {
         Ok(out)
     }
 
-    fn change_password(
+    async fn change_password(
         &self,
         user: UserId,
         new_hash: String,
         keep: SessionKey,
         notice: Mail,
         now: Timestamp,
-    ) -> anyhow::Result<usize> {
+    ) -> StoreResult<usize> {
         self.write(|txn| {
             let mut users = txn.open_table(USERS)?;
             let stored = users.get(user.0)?.map(|v| v.value().to_vec());
@@ -133,16 +137,10 @@ impl SessionStore for RedbStore {
         })
     }
 
-    fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> anyhow::Result<()> {
-        let mut txn = self
-            .db
-            .begin_write()
-            .context("failed to begin a write transaction")?;
+    async fn touch_sessions(&self, seen: &[(SessionKey, Timestamp)]) -> StoreResult<()> {
         // Last-seen times are a convenience: losing the latest batch to a
         // crash only shortens an idle timeout, so skip the fsync.
-        txn.set_durability(Durability::None)
-            .context("failed to set durability")?;
-        {
+        self.write_with(Durability::None, |txn| {
             let mut sessions = txn.open_table(SESSIONS)?;
             for (key, at) in seen {
                 let stored = sessions.get(key.0)?.map(|v| v.value().to_vec());
@@ -153,18 +151,19 @@ impl SessionStore for RedbStore {
                     sessions.insert(key.0, encode(&session).as_slice())?;
                 }
             }
-        }
-        txn.commit().context("failed to commit last-seen times")
+            Ok(())
+        })
     }
 
-    fn purge_sessions(&self, expired: &dyn Fn(&Session) -> bool) -> anyhow::Result<usize> {
+    async fn purge_sessions(&self, policy: SessionPolicy, now: Timestamp) -> StoreResult<usize> {
         let doomed: Vec<SessionKey> = {
             let txn = self.read()?;
             let table = txn.open_table(SESSIONS)?;
             let mut doomed = Vec::new();
             for row in table.iter()? {
                 let (k, v) = row?;
-                if expired(&decode::<Session>(v.value(), "session")?) {
+                let session: Session = decode(v.value(), "session")?;
+                if policy.is_expired(&session, session.last_seen, now) {
                     doomed.push(SessionKey(k.value()));
                 }
             }

@@ -8,16 +8,151 @@ use super::{
 use crate::domain::{
     Consent, Invitation, InviteProblem, LoginId, Redeemed, Role, User, UserId, UserStatus,
 };
-use crate::store::{CreateUserError, NewUser, Redemption, UserStore};
+use crate::store::StoreResult;
+use crate::store::{NewUser, Redemption, StoreError, Unique, UserStore};
 use anyhow::Context;
+use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
+
+/// Why `create_user` made no account.
+enum CreateUserError {
+    Invite(InviteProblem),
+    Taken(Unique),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CreateUserError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Other(e)
+    }
+}
 
 fn db(e: impl Into<anyhow::Error>) -> CreateUserError {
     CreateUserError::Other(e.into())
 }
 
+#[async_trait]
 impl UserStore for RedbStore {
-    fn create_user(
+    async fn create_user(
+        &self,
+        new: NewUser,
+        redeem: Option<Redemption>,
+    ) -> StoreResult<Result<User, InviteProblem>> {
+        match super::blocking(|| self.create_user_now(new, redeem)) {
+            Ok(user) => Ok(Ok(user)),
+            Err(CreateUserError::Invite(problem)) => Ok(Err(problem)),
+            Err(CreateUserError::Taken(field)) => Err(StoreError::Conflict(field)),
+            Err(CreateUserError::Other(e)) => Err(StoreError::Other(e)),
+        }
+    }
+
+    async fn set_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool> {
+        self.update_user(id, |u| u.status = status)
+    }
+
+    async fn set_role(&self, id: UserId, role: Role) -> StoreResult<bool> {
+        self.update_user(id, |u| u.role = role)
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        self.write(|txn| {
+            let stored = txn
+                .open_table(USERS)?
+                .remove(id.0)?
+                .map(|v| v.value().to_vec());
+            let Some(bytes) = stored else {
+                return Ok(false);
+            };
+            let user: User = decode(&bytes, "user")?;
+            txn.open_table(USERS_BY_EMAIL)?
+                .remove(user.email.as_str())?;
+            txn.open_table(USERS_BY_NAME)?
+                .remove(user.username.key().as_str())?;
+            super::sessions::remove_user_sessions(txn, id, None)?;
+            let mut by_user = txn.open_table(super::TOKENS_BY_USER)?;
+            let mut tokens = txn.open_table(super::TOKENS)?;
+            for purpose in [1u8, 2u8] {
+                if let Some(hash) = by_user.remove((id.0, purpose))?.map(|v| v.value()) {
+                    tokens.remove(hash)?;
+                }
+            }
+            let mut lockouts = txn.open_table(super::LOCKOUTS)?;
+            for key in crate::domain::lockout_keys_of(&user) {
+                lockouts.remove(key.as_str())?;
+            }
+            Ok(true)
+        })
+    }
+
+    async fn set_consent(&self, id: UserId, consent: Consent) -> StoreResult<bool> {
+        self.update_user(id, |u| u.consent = Some(consent))
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let txn = self.read()?;
+        let users = txn.open_table(USERS)?;
+        let found = users.get(id.0)?;
+        Ok(found.map(|v| decode(v.value(), "user")).transpose()?)
+    }
+
+    async fn user_by_login_id(&self, id: &LoginId) -> StoreResult<Option<User>> {
+        let txn = self.read()?;
+        let index = txn.open_table(if id.is_email() {
+            USERS_BY_EMAIL
+        } else {
+            USERS_BY_NAME
+        })?;
+        let Some(user_id) = index.get(id.as_str())?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let users = txn.open_table(USERS)?;
+        let found = users.get(user_id)?;
+        Ok(found.map(|v| decode(v.value(), "user")).transpose()?)
+    }
+
+    async fn user_count(&self) -> StoreResult<usize> {
+        use redb::ReadableTableMetadata;
+        let txn = self.read()?;
+        Ok(usize::try_from(txn.open_table(USERS)?.len()?).unwrap_or(usize::MAX))
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool> {
+        self.update_user(id, |u| u.password_hash = hash)
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let txn = self.db.begin_read()?;
+        let users = txn.open_table(USERS)?;
+        Ok(users
+            .iter()?
+            .map(|row| {
+                let (_, v) = row?;
+                decode(v.value(), "user")
+            })
+            .collect::<anyhow::Result<_>>()?)
+    }
+}
+
+impl RedbStore {
+    /// Reads, changes with `f` and writes one user in one transaction;
+    /// false when there is no such user.
+    fn update_user(&self, id: UserId, f: impl FnOnce(&mut User)) -> StoreResult<bool> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS)?;
+            let stored = users.get(id.0)?.map(|v| v.value().to_vec());
+            let Some(bytes) = stored else {
+                return Ok(false);
+            };
+            let mut user: User = decode(&bytes, "user")?;
+            f(&mut user);
+            users.insert(id.0, encode(&user).as_slice())?;
+            Ok(true)
+        })
+    }
+}
+
+impl RedbStore {
+    fn create_user_now(
         &self,
         new: NewUser,
         redeem: Option<Redemption>,
@@ -47,11 +182,11 @@ impl UserStore for RedbStore {
             let mut by_email = txn.open_table(USERS_BY_EMAIL).map_err(db)?;
             let mut by_name = txn.open_table(USERS_BY_NAME).map_err(db)?;
             if by_email.get(new.email.as_str()).map_err(db)?.is_some() {
-                return Err(CreateUserError::EmailTaken);
+                return Err(CreateUserError::Taken(Unique::Email));
             }
             let name_key = new.username.key();
             if by_name.get(name_key.as_str()).map_err(db)?.is_some() {
-                return Err(CreateUserError::UsernameTaken);
+                return Err(CreateUserError::Taken(Unique::Username));
             }
             let id = next_id(&txn, META_NEXT_USER)?;
             let user = User {
@@ -87,165 +222,5 @@ impl UserStore for RedbStore {
         };
         txn.commit().context("failed to commit the new user")?;
         Ok(user)
-    }
-
-    fn set_status(&self, id: UserId, status: UserStatus) -> anyhow::Result<bool> {
-        self.update_user(id, |u| u.status = status)
-    }
-
-    fn set_role(&self, id: UserId, role: Role) -> anyhow::Result<bool> {
-        self.update_user(id, |u| u.role = role)
-    }
-
-    fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
-        self.write(|txn| {
-            let stored = txn
-                .open_table(USERS)?
-                .remove(id.0)?
-                .map(|v| v.value().to_vec());
-            let Some(bytes) = stored else {
-                return Ok(false);
-            };
-            let user: User = decode(&bytes, "user")?;
-            txn.open_table(USERS_BY_EMAIL)?
-                .remove(user.email.as_str())?;
-            txn.open_table(USERS_BY_NAME)?
-                .remove(user.username.key().as_str())?;
-            super::sessions::remove_user_sessions(txn, id, None)?;
-            let mut by_user = txn.open_table(super::TOKENS_BY_USER)?;
-            let mut tokens = txn.open_table(super::TOKENS)?;
-            for purpose in [1u8, 2u8] {
-                if let Some(hash) = by_user.remove((id.0, purpose))?.map(|v| v.value()) {
-                    tokens.remove(hash)?;
-                }
-            }
-            let mut lockouts = txn.open_table(super::LOCKOUTS)?;
-            for key in crate::store::lockout_keys_of(&user) {
-                lockouts.remove(key.as_str())?;
-            }
-            Ok(true)
-        })
-    }
-
-    fn set_consent(&self, id: UserId, consent: Consent) -> anyhow::Result<bool> {
-        self.update_user(id, |u| u.consent = Some(consent))
-    }
-
-    fn user(&self, id: UserId) -> anyhow::Result<Option<User>> {
-        let txn = self.read()?;
-        let users = txn.open_table(USERS)?;
-        let found = users.get(id.0)?;
-        found.map(|v| decode(v.value(), "user")).transpose()
-    }
-
-    fn user_by_login_id(&self, id: &LoginId) -> anyhow::Result<Option<User>> {
-        let txn = self.read()?;
-        let index = txn.open_table(if id.is_email() {
-            USERS_BY_EMAIL
-        } else {
-            USERS_BY_NAME
-        })?;
-        let Some(user_id) = index.get(id.as_str())?.map(|v| v.value()) else {
-            return Ok(None);
-        };
-        let users = txn.open_table(USERS)?;
-        let found = users.get(user_id)?;
-        found.map(|v| decode(v.value(), "user")).transpose()
-    }
-
-    fn user_count(&self) -> anyhow::Result<usize> {
-        use redb::ReadableTableMetadata;
-        let txn = self.read()?;
-        Ok(usize::try_from(txn.open_table(USERS)?.len()?).unwrap_or(usize::MAX))
-    }
-
-    fn set_password_hash(&self, id: UserId, hash: String) -> anyhow::Result<bool> {
-        self.update_user(id, |u| u.password_hash = hash)
-    }
-
-    fn users(&self) -> anyhow::Result<Vec<User>> {
-        let txn = self.db.begin_read()?;
-        let users = txn.open_table(USERS)?;
-        users
-            .iter()?
-            .map(|row| {
-                let (_, v) = row?;
-                decode(v.value(), "user")
-            })
-            .collect()
-    }
-}
-
-impl RedbStore {
-    /// Reads, changes with `f` and writes one user in one transaction;
-    /// false when there is no such user.
-    fn update_user(&self, id: UserId, f: impl FnOnce(&mut User)) -> anyhow::Result<bool> {
-        self.write(|txn| {
-            let mut users = txn.open_table(USERS)?;
-            let stored = users.get(id.0)?.map(|v| v.value().to_vec());
-            let Some(bytes) = stored else {
-                return Ok(false);
-            };
-            let mut user: User = decode(&bytes, "user")?;
-            f(&mut user);
-            users.insert(id.0, encode(&user).as_slice())?;
-            Ok(true)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::Timestamp;
-    use crate::domain::{EmailAddress, Role, UserStatus, Username};
-
-    fn new_user(email: &str, name: &str) -> NewUser {
-        NewUser {
-            email: EmailAddress::parse(email).unwrap(),
-            username: Username::parse(name).unwrap(),
-            password_hash: "x".into(),
-            role: Role::User,
-            status: UserStatus::Active,
-            created_at: Timestamp::from_millis(0),
-            consent: None,
-        }
-    }
-
-    #[test]
-    fn users_are_found_by_email_or_username_in_any_case() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path()).unwrap();
-        let alice = store
-            .create_user(new_user("alice@example.com", "Alice"), None)
-            .unwrap();
-        let by_mail = store
-            .user_by_login_id(&LoginId::parse("ALICE@example.com").unwrap())
-            .unwrap();
-        let by_name = store
-            .user_by_login_id(&LoginId::parse("alice").unwrap())
-            .unwrap();
-        assert_eq!(by_mail.unwrap().id, alice.id);
-        assert_eq!(by_name.unwrap().id, alice.id);
-        assert!(
-            store
-                .user_by_login_id(&LoginId::parse("bob").unwrap())
-                .unwrap()
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn duplicates_are_refused_ignoring_case() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path()).unwrap();
-        store
-            .create_user(new_user("alice@example.com", "alice"), None)
-            .unwrap();
-        let by_mail = store.create_user(new_user("Alice@Example.com", "other"), None);
-        assert!(matches!(by_mail, Err(CreateUserError::EmailTaken)));
-        let by_name = store.create_user(new_user("other@example.com", "ALICE"), None);
-        assert!(matches!(by_name, Err(CreateUserError::UsernameTaken)));
-        assert_eq!(store.users().unwrap().len(), 1);
     }
 }

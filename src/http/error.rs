@@ -3,6 +3,7 @@
 //! only, with a reference the admin can search for (STYLE habit 3).
 
 use crate::http::pages;
+use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub enum AppError {
     },
     /// Password hashing is saturated; come back shortly.
     Busy,
+    /// The database does not answer (disk, network): logged, 503.
+    Unavailable(anyhow::Error),
     /// Our fault: the cause is logged, never shown.
     Internal(anyhow::Error),
 }
@@ -29,6 +32,19 @@ pub enum AppError {
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
         Self::Internal(e)
+    }
+}
+
+/// The one place a store failure becomes what a person sees.
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            // Flows turn conflicts into their own answers; one that gets
+            // here is a bug.
+            other @ StoreError::Conflict(_) => Self::Internal(other.into()),
+            StoreError::Other(cause) => Self::Internal(cause),
+        }
     }
 }
 
@@ -45,7 +61,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,16 +91,25 @@ impl AppError {
                 "Busy",
                 "gatehouse is busy checking other logins. Wait a few seconds and try again.".into(),
             ),
+            Self::Unavailable(_) => (
+                "Try again shortly",
+                "gatehouse cannot reach its database right now. Try again in a minute; if it lasts, tell your administrator.".into(),
+            ),
             Self::Internal(_) => ("Something went wrong", String::new()),
         }
     }
 
     /// Logs internal causes and returns the reference shown to the user.
     fn log(&self) -> Option<String> {
-        let Self::Internal(cause) = self else {
-            return None;
+        let cause = match self {
+            Self::Internal(cause) => cause,
+            Self::Unavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "the database does not answer");
+                return None;
+            }
+            _ => return None,
         };
-        let reference = crate::auth::random_token::<6>();
+        let reference = crate::crypto::random_token::<6>();
         tracing::error!(reference = %reference, error = format!("{cause:#}"), "request failed");
         Some(reference)
     }
@@ -93,6 +118,7 @@ impl AppError {
         match self {
             Self::TooManyRequests { retry_after } => Some(retry_after_secs(*retry_after)),
             Self::Busy => Some(2),
+            Self::Unavailable(_) => Some(30),
             _ => None,
         }
     }
@@ -112,6 +138,7 @@ impl AppError {
             Self::NotFound => "not_found",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Busy => "busy",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         };
         let body = serde_json::json!({ "error": code, "title": title, "message": message });
@@ -143,6 +170,12 @@ pub struct ApiError(pub AppError);
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         Self(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self(e.into())
     }
 }
 

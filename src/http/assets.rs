@@ -44,7 +44,7 @@ fn content_type(path: &str) -> &'static str {
 
 pub async fn serve(Path(path): Path<String>, RawQuery(query): RawQuery) -> Response {
     let Some(file) = Web::get(&path) else {
-        return crate::error::AppError::NotFound.into_response();
+        return crate::http::error::AppError::NotFound.into_response();
     };
     let current = version_of(&path);
     let asked = query.as_deref().and_then(|q| q.strip_prefix("v="));

@@ -7,6 +7,7 @@
 //! failure (so that the table of counters does not grow without end, and
 //! a typo a month ago does not count towards today's lock).
 
+use super::{AuditEvent, AuditKind, LoginAttempt, UserId};
 use crate::clock::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -32,6 +33,58 @@ pub struct LockoutState {
     /// it, not a password reset by mail.
     #[serde(default)]
     pub by_admin: bool,
+}
+
+impl LockoutState {
+    /// Whether this counter stays when its account's password is reset by
+    /// a mailed link: an admin's lock does (only `user unlock` lifts it);
+    /// a failure lock ends, which is the owner's way out.
+    pub fn survives_reset(&self) -> bool {
+        self.by_admin
+    }
+}
+
+/// One failed login, as the store counts it (`LockoutStore::record_failure`).
+#[derive(Clone, Debug)]
+pub struct FailedLogin {
+    /// The counter: `LoginId::lockout_key` of what was typed.
+    pub key: String,
+    /// What was typed, for the audit event of a lock.
+    pub typed: String,
+    /// The account the ID names, if any: the try joins its history.
+    pub user: Option<UserId>,
+    pub ip: String,
+    pub at: Timestamp,
+}
+
+impl FailedLogin {
+    /// The try for the account's login history.
+    pub fn attempt(&self) -> LoginAttempt {
+        LoginAttempt {
+            at: self.at,
+            ip: self.ip.clone(),
+            ok: false,
+        }
+    }
+
+    /// What the audit log records for this failure and what it did.
+    pub fn audit_events(&self, outcome: AfterFailure) -> Vec<AuditEvent> {
+        let mut events = vec![
+            AuditEvent::new(self.at, AuditKind::LoginFailed, "anonymous")
+                .maybe_user(self.user)
+                .ip(&self.ip),
+        ];
+        if let AfterFailure::NowLocked { until } = outcome {
+            events.push(
+                AuditEvent::new(self.at, AuditKind::LockSet, "system")
+                    .maybe_user(self.user)
+                    .subject(self.typed.clone())
+                    .ip(&self.ip)
+                    .detail(format!("until {until}")),
+            );
+        }
+        events
+    }
 }
 
 /// May this ID try to log in now?

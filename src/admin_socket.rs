@@ -1,20 +1,38 @@
-//! The admin socket: `<data-dir>/gatehouse.sock`, created by the running
-//! server, file mode 0600, and a peer-credential check on every connection
-//! (only the user the server runs as may use it). One JSON request (the
-//! command line, standard input, working directory, who asks) in; one
-//! JSON `Response` out.
+//! The admin socket, a transport like `http/`: `<data-dir>/gatehouse.sock`,
+//! created by the running server, file mode 0600, and a peer-credential
+//! check on every connection (only the user the server runs as may use
+//! it). One JSON `Request` (the command line, standard input, working
+//! directory, who asks) in; one JSON `Response` out. What a request does
+//! is the `Handler`'s business (the CLI's admin commands, wired in
+//! `app.rs`): this module only carries it.
 
-use super::admin::{self, Ctx, Response};
-use super::{Cli, UsageError};
-use crate::app::AppState;
 use anyhow::Context;
-use clap::Parser;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
+
+/// What one admin command printed and how it ended.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Response {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: u8,
+}
+
+/// Runs one request on the server.
+pub type Handler =
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+/// The socket belongs to another user (exit code 2: run it as that user).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WrongUser(pub String);
 
 pub const SOCKET_FILE: &str = "gatehouse.sock";
 
@@ -53,7 +71,7 @@ pub fn request(data_dir: &Path, req: &Request) -> anyhow::Result<Option<Response
             return Ok(None);
         }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(UsageError(format!(
+            return Err(WrongUser(format!(
                 "the running server's admin socket {} belongs to another user: run this command as the user the server runs as (for example `sudo -u gatehouse gatehouse …`)",
                 path.display()
             ))
@@ -106,11 +124,11 @@ pub fn bind(data_dir: &Path) -> Option<tokio::net::UnixListener> {
 
 /// Serves the admin socket until `stop` changes, then removes it.
 pub async fn serve(
-    state: AppState,
+    path: PathBuf,
     listener: tokio::net::UnixListener,
+    handler: Handler,
     mut stop: watch::Receiver<bool>,
 ) {
-    let path = path(&state.config.data_dir);
     let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
     loop {
         let stream = tokio::select! {
@@ -123,9 +141,9 @@ pub async fn serve(
             },
             _ = stop.changed() => break,
         };
-        let state = state.clone();
+        let handler = Arc::clone(&handler);
         tokio::spawn(async move {
-            if let Err(e) = handle(state, stream, me).await {
+            if let Err(e) = handle(handler, stream, me).await {
                 tracing::warn!(error = format!("{e:#}"), "an admin command failed");
             }
         });
@@ -134,7 +152,7 @@ pub async fn serve(
 }
 
 async fn handle(
-    state: AppState,
+    handler: Handler,
     mut stream: tokio::net::UnixStream,
     me: Option<u32>,
 ) -> anyhow::Result<()> {
@@ -161,52 +179,10 @@ async fn handle(
             .context("failed to read the command")?;
         let req: Request =
             serde_json::from_slice(&body).context("the command could not be read")?;
-        run(state, req).await
+        handler(req).await
     };
     let reply = serde_json::to_vec(&response).context("failed to encode the answer")?;
     stream.write_all(&reply).await.context("failed to answer")?;
     stream.shutdown().await.ok();
     Ok(())
-}
-
-async fn run(state: AppState, req: Request) -> Response {
-    let argv = std::iter::once("gatehouse".to_string()).chain(req.argv);
-    let cli = match Cli::try_parse_from(argv) {
-        Ok(cli) => cli,
-        Err(e) => {
-            return Response {
-                stderr: e.to_string(),
-                code: 2,
-                ..Default::default()
-            };
-        }
-    };
-    if !admin::is_admin(&cli.command) {
-        return Response {
-            stderr: "error: only admin commands can be sent to the server\n".into(),
-            code: 2,
-            ..Default::default()
-        };
-    }
-    let result = tokio::task::spawn_blocking(move || {
-        let ctx = Ctx {
-            store: state.store.as_ref(),
-            config: &state.config,
-            actor: req.actor,
-            stdin: req.stdin,
-            cwd: req.cwd,
-            clock: state.clock.clone(),
-            via_server: true,
-        };
-        let response = admin::execute(&ctx, cli.command);
-        // Mail a command queued (if any) goes out now.
-        state.outbox.wake();
-        response
-    })
-    .await;
-    result.unwrap_or_else(|_| Response {
-        stderr: "error: the command failed inside the server; see its log\n".into(),
-        code: 1,
-        ..Default::default()
-    })
 }

@@ -1,0 +1,202 @@
+//! A logged-in user's own account: what the Account and Summary pages show
+//! (sessions, login history), a new password (the current one first,
+//! limited per account), ending one of one's other sessions, logging out.
+
+use super::Links;
+use super::signup::record;
+use crate::auth::password::Passwords;
+use crate::auth::ratelimit::KeyedLimiter;
+use crate::auth::session::SessionCache;
+use crate::clock::Clock;
+use crate::domain::session::{Session, SessionKey, SessionPolicy};
+use crate::domain::{AuditEvent, AuditKind, LoginAttempt, NewPassword, Password, User, UserId};
+use crate::mail::messages;
+use crate::mail::outbox::Outbox;
+use crate::store::{Store, StoreResult};
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub struct Account<'a> {
+    pub store: &'a dyn Store,
+    pub passwords: &'a Passwords,
+    pub clock: &'a Clock,
+    pub sessions: &'a SessionCache,
+    pub session_policy: SessionPolicy,
+    pub outbox: &'a Outbox,
+    pub links: &'a Links,
+    /// Tries to change the password per account.
+    pub password_change_limiter: &'a KeyedLimiter<UserId>,
+}
+
+/// What the Account and Summary pages show about the account.
+pub struct Overview {
+    /// Newest first by last use.
+    pub sessions: Vec<(SessionKey, Session)>,
+    /// Sessions not expired now.
+    pub active_sessions: usize,
+    /// Newest first.
+    pub history: Vec<LoginAttempt>,
+    /// Failed tries between the previous login and this one.
+    pub failed_since_last_login: usize,
+}
+
+/// What was wrong with the current password of a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Current {
+    Missing,
+    Wrong,
+    Right,
+}
+
+pub enum PasswordChange {
+    /// Set; this many other sessions ended.
+    Changed {
+        ended: usize,
+    },
+    /// Not set: the current password (and/or the new one, which the caller
+    /// checked) was not right.
+    Refused {
+        current: Current,
+    },
+    TooManyTries {
+        wait: Duration,
+    },
+    Busy,
+}
+
+impl Account<'_> {
+    pub async fn overview(&self, user: UserId) -> StoreResult<Overview> {
+        let now = self.clock.now();
+        let mut sessions = self.store.sessions_of(user).await?;
+        sessions.sort_by_key(|(_, s)| std::cmp::Reverse(s.last_seen));
+        let active_sessions = sessions
+            .iter()
+            .filter(|(k, s)| {
+                !self
+                    .session_policy
+                    .is_expired(s, self.sessions.last_seen(k, s), now)
+            })
+            .count();
+        let history = self.store.login_history(user).await?;
+        // Newest first: this login's success, then the failures before
+        // it, back to the previous success.
+        let failed_since_last_login = history
+            .iter()
+            .skip_while(|a| !a.ok)
+            .skip(1)
+            .take_while(|a| !a.ok)
+            .count();
+        Ok(Overview {
+            sessions,
+            active_sessions,
+            history,
+            failed_since_last_login,
+        })
+    }
+
+    /// Changes the password of `me`, logged in with session `keep`, after
+    /// checking `current`. `new` is None when the new password broke the
+    /// rule (the caller has the messages): the current one is still
+    /// checked, so that its answer is complete.
+    pub async fn change_password(
+        &self,
+        me: &User,
+        keep: SessionKey,
+        current: Option<Password>,
+        new: Option<NewPassword>,
+        ip: IpAddr,
+    ) -> StoreResult<PasswordChange> {
+        // A stolen session must not become a way to guess the password.
+        if let Err(wait) = self.password_change_limiter.check(me.id) {
+            return Ok(PasswordChange::TooManyTries { wait });
+        }
+        let Some(current) = current else {
+            return Ok(PasswordChange::Refused {
+                current: Current::Missing,
+            });
+        };
+        let Ok(right) = self
+            .passwords
+            .verify(&current, Some(me.password_hash.clone()))
+            .await
+        else {
+            return Ok(PasswordChange::Busy);
+        };
+        let (Some(new), true) = (new, right) else {
+            let current = if right {
+                Current::Right
+            } else {
+                Current::Wrong
+            };
+            return Ok(PasswordChange::Refused { current });
+        };
+        let Ok(hash) = self.passwords.hash(&new).await else {
+            return Ok(PasswordChange::Busy);
+        };
+        let now = self.clock.now();
+        let notice = messages::password_changed(
+            &me.email,
+            me.username.as_str(),
+            now,
+            &self.links.login_from_mail(),
+        );
+        let ended = self
+            .store
+            .change_password(me.id, hash, keep, notice, now)
+            .await?;
+        self.outbox.wake();
+        tracing::info!(user = %me.id, %ip, sessions_ended = ended, "password changed");
+        record(
+            self.store,
+            AuditEvent::new(now, AuditKind::PasswordChanged, "self")
+                .user(me.id)
+                .ip(ip),
+        )
+        .await;
+        Ok(PasswordChange::Changed { ended })
+    }
+
+    /// Ends another session of `me` (not the one in use: that is Log Out).
+    /// False when `key` is not one of the user's other sessions.
+    pub async fn end_session(
+        &self,
+        me: UserId,
+        current: SessionKey,
+        key: SessionKey,
+        ip: IpAddr,
+    ) -> StoreResult<bool> {
+        let owned = self
+            .store
+            .session(&key)
+            .await?
+            .is_some_and(|s| s.user == me);
+        if !owned || key == current {
+            return Ok(false);
+        }
+        self.sessions.forget(&key);
+        self.store.delete_session(&key).await?;
+        record(
+            self.store,
+            AuditEvent::new(self.clock.now(), AuditKind::SessionRevoked, "self")
+                .user(me)
+                .ip(ip),
+        )
+        .await;
+        Ok(true)
+    }
+
+    /// Ends the session on the server (SPEC §4), not only in the browser.
+    pub async fn logout(&self, key: SessionKey) -> StoreResult<()> {
+        self.sessions.forget(&key);
+        let session = self.store.session(&key).await?;
+        self.store.delete_session(&key).await?;
+        if let Some(session) = session {
+            record(
+                self.store,
+                AuditEvent::new(self.clock.now(), AuditKind::Logout, "self").user(session.user),
+            )
+            .await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! The background flow behind "forgot password", "send the link again"
+//! and lock notices (queued by `mail::requests`): the per-address limit,
+//! the look-up, whether a mail is due, the token, the mail, in that order,
+//! after the page has answered.
+
+use super::Links;
+use super::signup::record;
+use crate::auth::ratelimit::KeyedLimiter;
+use crate::clock::{Clock, Timestamp};
+use crate::domain::{
+    AuditEvent, AuditKind, EmailAddress, LinkToken, LoginId, OneTimeToken, TokenPurpose, User,
+    UserStatus,
+};
+use crate::mail::messages;
+use crate::mail::outbox::Outbox;
+use crate::mail::requests::MailRequest;
+use crate::store::{Store, StoreResult};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What handling a request needs.
+#[derive(Clone)]
+pub struct MailRequestHandler {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub links: Links,
+    pub outbox: Arc<Outbox>,
+    /// Mails per address from forgot/resend.
+    pub per_address: Arc<KeyedLimiter<String>>,
+    pub password_reset: bool,
+    pub reset_ttl: Duration,
+    pub verify_ttl: Duration,
+    /// For the lock notice's words.
+    pub lockout_threshold: u32,
+}
+
+enum Kind {
+    Reset,
+    Verify,
+    Lock { ip: String, until: Timestamp },
+}
+
+impl MailRequestHandler {
+    /// Handles requests until `stop` changes.
+    pub async fn run(self, mut rx: mpsc::Receiver<MailRequest>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let request = tokio::select! {
+                r = rx.recv() => match r { Some(r) => r, None => return },
+                _ = stop.changed() => return,
+            };
+            if let Err(e) = self.handle(request).await {
+                tracing::warn!(error = format!("{e:#}"), "a mail request failed");
+            }
+        }
+    }
+
+    pub async fn handle(&self, request: MailRequest) -> StoreResult<()> {
+        let (purpose, user, kind) = match request {
+            MailRequest::Reset { email } | MailRequest::Verify { email }
+                if self.per_address.check(email.to_string()).is_err() =>
+            {
+                tracing::info!(
+                    "a mail request for an address was dropped: too many for it recently"
+                );
+                return Ok(());
+            }
+            MailRequest::Reset { email } => {
+                if !self.password_reset {
+                    return Ok(());
+                }
+                match self.find(&email).await? {
+                    Some(user) if user.status != UserStatus::Disabled => {
+                        (TokenPurpose::Reset, user, Kind::Reset)
+                    }
+                    _ => return Ok(()),
+                }
+            }
+            MailRequest::Verify { email } => match self.find(&email).await? {
+                Some(user) if user.status == UserStatus::PendingVerification => {
+                    (TokenPurpose::Verify, user, Kind::Verify)
+                }
+                _ => return Ok(()),
+            },
+            MailRequest::LockNotice { user, ip, until } => {
+                let Some(user) = self.store.user(user).await? else {
+                    return Ok(());
+                };
+                if !self.password_reset {
+                    // No reset link to offer: the notice alone.
+                    let mail = messages::lock_notice(
+                        &user.email,
+                        user.username.as_str(),
+                        self.lockout_threshold,
+                        until,
+                        &ip,
+                        None,
+                    );
+                    self.store.enqueue_mail(mail, self.clock.now()).await?;
+                    self.outbox.wake();
+                    return Ok(());
+                }
+                (TokenPurpose::Reset, user, Kind::Lock { ip, until })
+            }
+        };
+        let now = self.clock.now();
+        let secret = LinkToken::generate();
+        let ttl = match purpose {
+            TokenPurpose::Reset => self.reset_ttl,
+            TokenPurpose::Verify => self.verify_ttl,
+        };
+        let (name, to) = (user.username.as_str(), &user.email);
+        let mail = match kind {
+            Kind::Reset => messages::reset(to, name, &self.links.reset(secret.as_str()), ttl),
+            Kind::Verify => {
+                messages::verification(to, name, &self.links.verify(secret.as_str()), ttl)
+            }
+            Kind::Lock { ip, until } => messages::lock_notice(
+                to,
+                name,
+                self.lockout_threshold,
+                until,
+                &ip,
+                Some(&self.links.reset(secret.as_str())),
+            ),
+        };
+        let token = OneTimeToken::new(purpose, user.id, now, ttl);
+        self.store
+            .issue_token(secret.hash(), token, Some(mail))
+            .await?;
+        self.outbox.wake();
+        if purpose == TokenPurpose::Reset {
+            record(
+                self.store.as_ref(),
+                AuditEvent::new(now, AuditKind::ResetRequested, "anonymous").user(user.id),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn find(&self, email: &EmailAddress) -> StoreResult<Option<User>> {
+        let id = LoginId::parse(email.as_str()).map_err(|m| anyhow::anyhow!("{m}"))?;
+        self.store.user_by_login_id(&id).await
+    }
+}

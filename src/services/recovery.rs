@@ -1,0 +1,105 @@
+//! A forgotten password (SPEC §2, §4; the seed's "When you forgot your
+//! password"). Asking answers the same, at once, whether or not an account
+//! has the address (the look-up, token and mail happen in
+//! `mail_requests`). The mailed link shows a form (nothing changes on
+//! GET); setting the password hashes once on the pool, then one
+//! transaction consumes the token, sets the hash, ends every session,
+//! lifts the failure locks and queues the "password changed" mail. No
+//! automatic login follows.
+
+use super::Links;
+use super::signup::record;
+use crate::auth::password::Passwords;
+use crate::clock::Clock;
+use crate::domain::{
+    AuditEvent, AuditKind, EmailAddress, LinkToken, NewPassword, TokenProblem, TokenPurpose, User,
+};
+use crate::mail::messages;
+use crate::mail::outbox::Outbox;
+use crate::mail::requests::{MailRequest, MailRequests};
+use crate::store::{Store, StoreResult};
+use std::net::IpAddr;
+
+pub struct Recovery<'a> {
+    pub store: &'a dyn Store,
+    pub passwords: &'a Passwords,
+    pub clock: &'a Clock,
+    pub mail: &'a MailRequests,
+    pub outbox: &'a Outbox,
+    pub links: &'a Links,
+}
+
+pub enum Outcome {
+    /// The new password is set; every session of the account ended.
+    Done(Box<User>),
+    /// The link does not work (any more).
+    LinkFailed(TokenProblem),
+    Busy,
+}
+
+impl Recovery<'_> {
+    /// "Forgot password": a link for `email`, if it has an account.
+    pub fn forgot(&self, email: EmailAddress) {
+        self.mail.submit(MailRequest::Reset { email });
+    }
+
+    /// The account a live reset link is for, or why the link fails.
+    pub async fn account_of(&self, token: &LinkToken) -> StoreResult<Result<User, TokenProblem>> {
+        let now = self.clock.now();
+        let Some(stored) = self.store.token(&token.hash()).await? else {
+            return Ok(Err(TokenProblem::Unknown));
+        };
+        if let Err(problem) = stored.check(TokenPurpose::Reset, now) {
+            return Ok(Err(problem));
+        }
+        Ok(self
+            .store
+            .user(stored.user)
+            .await?
+            .ok_or(TokenProblem::Unknown))
+    }
+
+    /// Sets `password` for the account of `token` (checked against that
+    /// account's names by the caller, after `account_of`).
+    pub async fn reset(
+        &self,
+        token: &LinkToken,
+        password: &NewPassword,
+        ip: IpAddr,
+    ) -> StoreResult<Outcome> {
+        let user = match self.account_of(token).await? {
+            Ok(user) => user,
+            Err(problem) => return Ok(Outcome::LinkFailed(problem)),
+        };
+        let Ok(new_hash) = self.passwords.hash(password).await else {
+            return Ok(Outcome::Busy);
+        };
+        let now = self.clock.now();
+        let notice = messages::password_changed(
+            &user.email,
+            user.username.as_str(),
+            now,
+            &self.links.login_from_mail(),
+        );
+        // Used up by a concurrent request since `account_of`: the
+        // transaction says so.
+        let user = match self
+            .store
+            .consume_reset(&token.hash(), now, new_hash, notice)
+            .await?
+        {
+            Ok(user) => user,
+            Err(problem) => return Ok(Outcome::LinkFailed(problem)),
+        };
+        self.outbox.wake();
+        tracing::info!(user = %user.id, "password reset by mailed link");
+        record(
+            self.store,
+            AuditEvent::new(now, AuditKind::ResetDone, "self")
+                .user(user.id)
+                .ip(ip),
+        )
+        .await;
+        Ok(Outcome::Done(Box::new(user)))
+    }
+}

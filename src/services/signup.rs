@@ -1,0 +1,110 @@
+//! Signing up (SPEC §3): a read-only look at the invitation first (a bad
+//! one costs no hashing), one bcrypt on the pool, then one transaction
+//! that checks and spends the invitation (if any), refuses taken names
+//! and creates the account with its consent. With verification on, the
+//! account waits for its owner to confirm the address.
+
+use crate::auth::password::Passwords;
+use crate::clock::Clock;
+use crate::documents::Documents;
+use crate::domain::{
+    AuditEvent, AuditKind, EmailAddress, InviteProblem, InviteToken, NewPassword, Role, User,
+    UserStatus, Username,
+};
+use crate::mail::requests::{MailRequest, MailRequests};
+use crate::metrics::Metrics;
+use crate::store::{NewUser, Redemption, Store, StoreError, StoreResult, Unique};
+use std::net::IpAddr;
+
+pub struct Signup<'a> {
+    pub store: &'a dyn Store,
+    pub passwords: &'a Passwords,
+    pub clock: &'a Clock,
+    pub documents: &'a Documents,
+    pub mail: &'a MailRequests,
+    pub metrics: &'a Metrics,
+    /// New accounts confirm their address before they log in.
+    pub require_verification: bool,
+}
+
+pub struct SignupRequest {
+    pub email: EmailAddress,
+    pub username: Username,
+    pub password: NewPassword,
+    pub invitation: Option<InviteToken>,
+    pub ip: IpAddr,
+}
+
+pub enum Outcome {
+    /// The account exists; when it waits for verification, the mail is on
+    /// its way.
+    Created(Box<User>),
+    Taken(Unique),
+    Invitation(InviteProblem),
+    Busy,
+}
+
+impl Signup<'_> {
+    pub async fn sign_up(&self, req: SignupRequest) -> StoreResult<Outcome> {
+        let now = self.clock.now();
+        // A read-only look at the invitation first, so that a bad token
+        // costs no bcrypt; the write transaction checks it again, atomically.
+        if let Some(t) = &req.invitation {
+            let problem = match self.store.invite_by_token(&t.hash()).await? {
+                None => Some(InviteProblem::Unknown),
+                Some(invite) => invite.check(now, &req.email).err(),
+            };
+            if let Some(problem) = problem {
+                return Ok(Outcome::Invitation(problem));
+            }
+        }
+        let Ok(password_hash) = self.passwords.hash(&req.password).await else {
+            return Ok(Outcome::Busy);
+        };
+        let new = NewUser {
+            email: req.email,
+            username: req.username,
+            password_hash,
+            role: Role::User,
+            status: if self.require_verification {
+                UserStatus::PendingVerification
+            } else {
+                UserStatus::Active
+            },
+            created_at: now,
+            consent: Some(self.documents.consent(now)),
+        };
+        let redeem = req.invitation.map(|t| Redemption {
+            token_hash: t.hash(),
+            at: now,
+        });
+        let user = match self.store.create_user(new, redeem).await {
+            Ok(Ok(user)) => user,
+            Ok(Err(problem)) => return Ok(Outcome::Invitation(problem)),
+            Err(StoreError::Conflict(field)) => return Ok(Outcome::Taken(field)),
+            Err(e) => return Err(e),
+        };
+        tracing::info!(user = %user.id, role = %user.role, ip = %req.ip, "signed up");
+        self.metrics.signup();
+        let event = AuditEvent::new(now, AuditKind::Signup, "self")
+            .user(user.id)
+            .ip(req.ip)
+            .detail(format!("role {}", user.role));
+        record(self.store, event).await;
+        if user.status == UserStatus::PendingVerification {
+            self.mail.submit(MailRequest::Verify {
+                email: user.email.clone(),
+            });
+        }
+        Ok(Outcome::Created(Box::new(user)))
+    }
+}
+
+/// Records an audit event after an action that has happened; a failure to
+/// record is logged loudly but does not undo or fail the action.
+pub async fn record(store: &dyn Store, event: AuditEvent) {
+    let kind = event.kind.as_str();
+    if let Err(e) = store.audit(vec![event]).await {
+        tracing::error!(kind, error = ?e, "could not write an audit event");
+    }
+}

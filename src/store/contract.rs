@@ -1,0 +1,709 @@
+//! The store contract: what every backend must do, written once against
+//! `&dyn Store` and run on each backend unchanged (`contract_suite!` in
+//! the backend's tests, with a function that opens a fresh, empty store).
+//! A new backend passes these before anything else uses it.
+
+use crate::clock::Timestamp;
+use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, LockoutState};
+use crate::domain::session::{Session, SessionKey, SessionPolicy};
+use crate::domain::{
+    AuditEvent, AuditKind, EmailAddress, InviteProblem, LOGIN_HISTORY, LoginId, LoginRecord, Mail,
+    OneTimeToken, Role, TokenProblem, TokenPurpose, User, UserId, UserStatus, Username,
+    lockout_keys_of,
+};
+use crate::store::{CompletedLogin, NewInvite, NewUser, Redemption, Store, StoreError, Unique};
+use std::time::Duration;
+
+/// Generates one `#[tokio::test]` per contract for a backend. `$open` is
+/// an async fn returning `(guard, store)`: the guard (a temp dir, a
+/// database) lives as long as the test.
+#[macro_export]
+macro_rules! contract_suite {
+    ($open:path) => {
+        $crate::contract_suite!(@tests $open;
+            users_are_found_by_email_or_username_in_any_case,
+            taken_emails_and_usernames_are_conflicts_ignoring_case,
+            an_invitation_is_spent_with_its_account_and_never_overspent,
+            a_bad_invitation_is_refused_before_names_are_checked,
+            the_first_run_invitation_is_replaced_until_an_admin_exists,
+            failures_are_counted_and_lock_after_the_threshold,
+            admin_locks_are_set_cleared_and_idle_counters_purged,
+            a_login_makes_a_session_and_resets_the_counters,
+            sessions_are_read_ended_touched_and_purged,
+            the_login_history_keeps_the_newest_tries,
+            a_password_change_keeps_only_the_current_session,
+            tokens_replace_older_ones_and_are_spent_once,
+            a_reset_lifts_failure_locks_but_not_an_admins,
+            a_reset_leaves_a_disabled_account_out,
+            the_outbox_delivers_oldest_first_and_retries,
+            audit_events_are_filtered_newest_first_and_purged,
+            deleting_an_account_removes_what_belongs_to_it,
+            changes_to_missing_accounts_say_so,
+        );
+    };
+    (@tests $open:path; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_guard, store) = $open().await;
+            $crate::store::contract::$name(&*store).await;
+        }
+    )*};
+}
+
+const T0: i64 = 1_767_225_600_000;
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + secs * 1000)
+}
+
+fn new_user(email: &str, name: &str) -> NewUser {
+    NewUser {
+        email: EmailAddress::parse(email).unwrap(),
+        username: Username::parse(name).unwrap(),
+        password_hash: "hash-0".into(),
+        role: Role::User,
+        status: UserStatus::Active,
+        created_at: at(0),
+        consent: None,
+    }
+}
+
+async fn add(store: &dyn Store, email: &str, name: &str) -> User {
+    store
+        .create_user(new_user(email, name), None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn id(raw: &str) -> LoginId {
+    LoginId::parse(raw).unwrap()
+}
+
+fn mail(to: &str, subject: &str) -> Mail {
+    Mail {
+        to: EmailAddress::parse(to).unwrap(),
+        subject: subject.into(),
+        text: "text".into(),
+        html: "<p>html</p>".into(),
+    }
+}
+
+fn invite(hash: u8, max_uses: u32, email: Option<&str>) -> NewInvite {
+    NewInvite {
+        token_hash: [hash; 32],
+        created_at: at(0),
+        expires_at: Some(at(3600)),
+        max_uses,
+        email: email.map(|e| EmailAddress::parse(e).unwrap()),
+        role: Role::Admin,
+        first_run: false,
+    }
+}
+
+fn session(user: UserId, seen: i64) -> Session {
+    Session {
+        user,
+        created_at: at(0),
+        last_seen: at(seen),
+        ip: "192.0.2.1".into(),
+        user_agent: "test".into(),
+    }
+}
+
+fn login(user: &User, key: u8, replaces: Option<SessionKey>) -> CompletedLogin {
+    CompletedLogin {
+        user: user.id,
+        key: SessionKey([key; 32]),
+        session: session(user.id, 0),
+        replaces,
+        reset_lockouts: lockout_keys_of(user),
+        login: LoginRecord {
+            at: at(key.into()),
+            ip: "192.0.2.1".into(),
+        },
+        new_password_hash: None,
+        audit: AuditEvent::new(at(0), AuditKind::LoginOk, "self").user(user.id),
+    }
+}
+
+const POLICY: LockoutPolicy = LockoutPolicy {
+    threshold: 3,
+    duration: Duration::from_secs(600),
+};
+
+fn failure(user: Option<&User>, typed: &str, secs: i64) -> FailedLogin {
+    FailedLogin {
+        key: id(typed).lockout_key(),
+        typed: typed.into(),
+        user: user.map(|u| u.id),
+        ip: "192.0.2.9".into(),
+        at: at(secs),
+    }
+}
+
+pub async fn users_are_found_by_email_or_username_in_any_case(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "Alice").await;
+    let by_mail = store.user_by_login_id(&id("ALICE@example.com")).await;
+    let by_name = store.user_by_login_id(&id("alice")).await;
+    assert_eq!(by_mail.unwrap().unwrap().id, alice.id);
+    assert_eq!(by_name.unwrap().unwrap().id, alice.id);
+    assert!(store.user_by_login_id(&id("bob")).await.unwrap().is_none());
+    assert_eq!(
+        store.user(alice.id).await.unwrap().unwrap().email,
+        alice.email
+    );
+    assert_eq!(store.user_count().await.unwrap(), 1);
+    assert_eq!(store.users().await.unwrap().len(), 1);
+}
+
+pub async fn taken_emails_and_usernames_are_conflicts_ignoring_case(store: &dyn Store) {
+    add(store, "alice@example.com", "alice").await;
+    let by_mail = store
+        .create_user(new_user("Alice@Example.com", "other"), None)
+        .await;
+    assert!(matches!(by_mail, Err(StoreError::Conflict(Unique::Email))));
+    let by_name = store
+        .create_user(new_user("other@example.com", "ALICE"), None)
+        .await;
+    assert!(matches!(
+        by_name,
+        Err(StoreError::Conflict(Unique::Username))
+    ));
+    assert_eq!(store.user_count().await.unwrap(), 1);
+}
+
+pub async fn an_invitation_is_spent_with_its_account_and_never_overspent(store: &dyn Store) {
+    let made = store.create_invite(invite(7, 1, None)).await.unwrap();
+    let redeem = Some(Redemption {
+        token_hash: [7; 32],
+        at: at(10),
+    });
+    let first = store
+        .create_user(new_user("a@example.com", "aaa"), redeem)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.role, Role::Admin, "the invitation's role wins");
+    let second = store
+        .create_user(new_user("b@example.com", "bbb"), redeem)
+        .await
+        .unwrap();
+    assert!(matches!(second, Err(InviteProblem::UsedUp)));
+    let stored = store.invite_by_token(&[7; 32]).await.unwrap().unwrap();
+    assert_eq!(stored.id, made.id);
+    assert_eq!(stored.redeemed.len(), 1);
+    assert_eq!(stored.redeemed[0].user, first.id);
+    assert_eq!(store.user_count().await.unwrap(), 1);
+}
+
+pub async fn a_bad_invitation_is_refused_before_names_are_checked(store: &dyn Store) {
+    add(store, "taken@example.com", "taken").await;
+    store
+        .create_invite(invite(8, 5, Some("bound@example.com")))
+        .await
+        .unwrap();
+    let redeem = |hash| {
+        Some(Redemption {
+            token_hash: [hash; 32],
+            at: at(10),
+        })
+    };
+    // A taken email with a wrong invitation learns nothing about the email.
+    let wrong = store
+        .create_user(new_user("taken@example.com", "new"), redeem(8))
+        .await
+        .unwrap();
+    assert!(matches!(wrong, Err(InviteProblem::WrongEmail)));
+    let unknown = store
+        .create_user(new_user("taken@example.com", "new"), redeem(9))
+        .await
+        .unwrap();
+    assert!(matches!(unknown, Err(InviteProblem::Unknown)));
+    let revoked = store.invites().await.unwrap()[0].id;
+    assert!(store.revoke_invite(revoked, at(20)).await.unwrap());
+    assert!(!store.revoke_invite(revoked + 100, at(20)).await.unwrap());
+    let late = Some(Redemption {
+        token_hash: [8; 32],
+        at: at(30),
+    });
+    let after = store
+        .create_user(new_user("bound@example.com", "bound"), late)
+        .await
+        .unwrap();
+    assert!(matches!(after, Err(InviteProblem::Revoked)));
+}
+
+pub async fn the_first_run_invitation_is_replaced_until_an_admin_exists(store: &dyn Store) {
+    let first_run = |hash| NewInvite {
+        first_run: true,
+        ..invite(hash, 1, None)
+    };
+    let one = store.replace_first_run_invite(first_run(1)).await.unwrap();
+    let two = store.replace_first_run_invite(first_run(2)).await.unwrap();
+    assert!(one.is_some() && two.is_some());
+    let old = store.invite_by_token(&[1; 32]).await.unwrap().unwrap();
+    assert!(old.revoked_at.is_some(), "the older link stops working");
+    let new = store.invite_by_token(&[2; 32]).await.unwrap().unwrap();
+    assert!(new.revoked_at.is_none());
+    let admin = add(store, "root@example.com", "root").await;
+    assert!(store.set_role(admin.id, Role::Admin).await.unwrap());
+    assert!(
+        store
+            .replace_first_run_invite(first_run(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn failures_are_counted_and_lock_after_the_threshold(store: &dyn Store) {
+    let rita = add(store, "rita@example.com", "rita").await;
+    for n in 1..=3 {
+        let outcome = store
+            .record_failure(POLICY, failure(Some(&rita), "rita", n))
+            .await
+            .unwrap();
+        assert_eq!(outcome, AfterFailure::Counted { failures: n as u32 });
+    }
+    let locked = store
+        .record_failure(POLICY, failure(Some(&rita), "rita", 4))
+        .await
+        .unwrap();
+    assert_eq!(locked, AfterFailure::NowLocked { until: at(604) });
+    let again = store
+        .record_failure(POLICY, failure(Some(&rita), "rita", 5))
+        .await
+        .unwrap();
+    assert_eq!(again, AfterFailure::StillLocked { until: at(604) });
+    let state = store.lockout(&id("rita").lockout_key()).await.unwrap();
+    assert_eq!(
+        POLICY.gate(&state, at(603)),
+        Gate::Locked { until: at(604) }
+    );
+    assert_eq!(
+        store
+            .lockout(&id("rita@example.com").lockout_key())
+            .await
+            .unwrap(),
+        LockoutState::default(),
+        "each spelling has its own counter"
+    );
+    // Each failure joins the history of the account the ID names.
+    let history = store.login_history(rita.id).await.unwrap();
+    assert_eq!(history.len(), 5);
+    assert!(history.iter().all(|a| !a.ok));
+    // An unknown ID is counted the same, with no history.
+    let unknown = store
+        .record_failure(POLICY, failure(None, "nobody", 1))
+        .await
+        .unwrap();
+    assert_eq!(unknown, AfterFailure::Counted { failures: 1 });
+    let events = store.audit_events(None, None, 100).await.unwrap();
+    let failed = events
+        .iter()
+        .filter(|e| e.kind == AuditKind::LoginFailed)
+        .count();
+    assert_eq!(failed, 6);
+    let lock = events
+        .iter()
+        .find(|e| e.kind == AuditKind::LockSet)
+        .unwrap();
+    assert_eq!(lock.user, Some(rita.id));
+    assert_eq!(lock.subject.as_deref(), Some("rita"));
+}
+
+pub async fn admin_locks_are_set_cleared_and_idle_counters_purged(store: &dyn Store) {
+    let keys = vec!["id:a".to_string(), "id:b".to_string()];
+    let admin_lock = LockoutState {
+        failures: 0,
+        last_failure: Some(at(0)),
+        locked_until: Some(at(100)),
+        by_admin: true,
+    };
+    store.set_lockouts(&keys, admin_lock).await.unwrap();
+    assert_eq!(store.lockout("id:b").await.unwrap(), admin_lock);
+    assert_eq!(store.clear_lockouts(&keys[..1]).await.unwrap(), 1);
+    assert_eq!(store.clear_lockouts(&keys[..1]).await.unwrap(), 0);
+    // One failure, fresh: not idle; the lock on b: not idle before 100 s.
+    store
+        .record_failure(POLICY, failure(None, "c", 50))
+        .await
+        .unwrap();
+    assert_eq!(store.purge_lockouts(POLICY, at(60)).await.unwrap(), 0);
+    assert_eq!(store.purge_lockouts(POLICY, at(100)).await.unwrap(), 1);
+    let a_day = 24 * 3600;
+    assert_eq!(
+        store.purge_lockouts(POLICY, at(50 + a_day)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.lockout("id:c").await.unwrap(),
+        LockoutState::default()
+    );
+}
+
+pub async fn a_login_makes_a_session_and_resets_the_counters(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "alice").await;
+    store
+        .record_failure(POLICY, failure(Some(&alice), "alice", 1))
+        .await
+        .unwrap();
+    store.complete_login(login(&alice, 1, None)).await.unwrap();
+    assert_eq!(
+        store.lockout(&id("alice").lockout_key()).await.unwrap(),
+        LockoutState::default()
+    );
+    let mut second = login(&alice, 2, Some(SessionKey([1; 32])));
+    second.new_password_hash = Some("hash-1".into());
+    store.complete_login(second).await.unwrap();
+    assert!(store.session(&SessionKey([1; 32])).await.unwrap().is_none());
+    let (s, user) = store
+        .session_with_user(&SessionKey([2; 32]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.user, alice.id);
+    assert_eq!(user.password_hash, "hash-1", "an old hash is replaced");
+    assert_eq!(user.last_login.unwrap().at, at(2));
+    assert_eq!(user.previous_login.unwrap().at, at(1));
+    let history = store.login_history(alice.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|a| a.ok).collect::<Vec<_>>(),
+        [true, true, false]
+    );
+    let logins = store
+        .audit_events(None, Some(alice.id), 10)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == AuditKind::LoginOk)
+        .count();
+    assert_eq!(logins, 2);
+}
+
+pub async fn sessions_are_read_ended_touched_and_purged(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "alice").await;
+    let bob = add(store, "bob@example.com", "bob").await;
+    for key in 1..=3 {
+        store
+            .complete_login(login(&alice, key, None))
+            .await
+            .unwrap();
+    }
+    store.complete_login(login(&bob, 9, None)).await.unwrap();
+    assert_eq!(store.session_count().await.unwrap(), 4);
+    assert_eq!(store.sessions_of(alice.id).await.unwrap().len(), 3);
+    assert!(store.delete_session(&SessionKey([3; 32])).await.unwrap());
+    assert!(!store.delete_session(&SessionKey([3; 32])).await.unwrap());
+    store
+        .touch_sessions(&[
+            (SessionKey([1; 32]), at(500)),
+            (SessionKey([3; 32]), at(500)),
+        ])
+        .await
+        .unwrap();
+    let touched = store.session(&SessionKey([1; 32])).await.unwrap().unwrap();
+    assert_eq!(touched.last_seen, at(500));
+    assert!(
+        store.session(&SessionKey([3; 32])).await.unwrap().is_none(),
+        "a gone session is not brought back"
+    );
+    let policy = SessionPolicy {
+        idle_timeout: Duration::from_secs(400),
+        lifetime: Duration::from_secs(10_000),
+    };
+    // Session 2 and bob's were last seen at 0: idle by 400 s; 1 at 500.
+    assert_eq!(store.purge_sessions(policy, at(450)).await.unwrap(), 2);
+    assert!(store.session(&SessionKey([1; 32])).await.unwrap().is_some());
+    assert_eq!(store.end_sessions(alice.id).await.unwrap(), 1);
+    assert_eq!(store.session_count().await.unwrap(), 0);
+}
+
+pub async fn the_login_history_keeps_the_newest_tries(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "alice").await;
+    let many = LOGIN_HISTORY as i64 + 5;
+    for n in 0..many {
+        store
+            .record_failure(
+                LockoutPolicy {
+                    threshold: 1000,
+                    ..POLICY
+                },
+                failure(Some(&alice), "alice", n),
+            )
+            .await
+            .unwrap();
+    }
+    let history = store.login_history(alice.id).await.unwrap();
+    assert_eq!(history.len(), LOGIN_HISTORY);
+    assert_eq!(history[0].at, at(many - 1), "newest first");
+    assert_eq!(history[LOGIN_HISTORY - 1].at, at(5));
+}
+
+pub async fn a_password_change_keeps_only_the_current_session(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "alice").await;
+    for key in 1..=3 {
+        store
+            .complete_login(login(&alice, key, None))
+            .await
+            .unwrap();
+    }
+    let ended = store
+        .change_password(
+            alice.id,
+            "hash-new".into(),
+            SessionKey([2; 32]),
+            mail("alice@example.com", "changed"),
+            at(9),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    let left = store.sessions_of(alice.id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, SessionKey([2; 32]));
+    let user = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "hash-new");
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].mail.subject, "changed");
+}
+
+pub async fn tokens_replace_older_ones_and_are_spent_once(store: &dyn Store) {
+    let mut new = new_user("p@example.com", "pending");
+    new.status = UserStatus::PendingVerification;
+    let p = store.create_user(new, None).await.unwrap().unwrap();
+    let verify = OneTimeToken::new(TokenPurpose::Verify, p.id, at(0), Duration::from_secs(60));
+    store
+        .issue_token([1; 32], verify.clone(), Some(mail("p@example.com", "v1")))
+        .await
+        .unwrap();
+    store
+        .issue_token([2; 32], verify.clone(), Some(mail("p@example.com", "v2")))
+        .await
+        .unwrap();
+    assert!(store.token(&[1; 32]).await.unwrap().is_none(), "replaced");
+    assert_eq!(store.token(&[2; 32]).await.unwrap(), Some(verify.clone()));
+    assert_eq!(store.outbox().await.unwrap().len(), 2);
+    // Another purpose is a separate slot, and is not a verification.
+    let reset = OneTimeToken::new(TokenPurpose::Reset, p.id, at(0), Duration::from_secs(60));
+    store.issue_token([3; 32], reset, None).await.unwrap();
+    assert!(store.token(&[2; 32]).await.unwrap().is_some());
+    let wrong = store.consume_verification(&[3; 32], at(1)).await.unwrap();
+    assert_eq!(wrong.err(), Some(TokenProblem::Unknown));
+    let late = store.consume_verification(&[2; 32], at(60)).await.unwrap();
+    assert_eq!(late.err(), Some(TokenProblem::Expired));
+    let done = store.consume_verification(&[2; 32], at(59)).await.unwrap();
+    assert_eq!(done.unwrap().status, UserStatus::Active);
+    let twice = store.consume_verification(&[2; 32], at(59)).await.unwrap();
+    assert_eq!(twice.err(), Some(TokenProblem::Unknown));
+    assert_eq!(
+        store.purge_tokens(at(60)).await.unwrap(),
+        1,
+        "the reset token"
+    );
+    assert!(store.token(&[3; 32]).await.unwrap().is_none());
+}
+
+pub async fn a_reset_lifts_failure_locks_but_not_an_admins(store: &dyn Store) {
+    let mut new = new_user("r@example.com", "rita");
+    new.status = UserStatus::PendingVerification;
+    let rita = store.create_user(new, None).await.unwrap().unwrap();
+    store.complete_login(login(&rita, 1, None)).await.unwrap();
+    for n in 0..4 {
+        store
+            .record_failure(POLICY, failure(Some(&rita), "rita", n))
+            .await
+            .unwrap();
+    }
+    let admin_lock = LockoutState {
+        locked_until: Some(at(10_000)),
+        by_admin: true,
+        ..LockoutState::default()
+    };
+    let email_key = id("r@example.com").lockout_key();
+    store
+        .set_lockouts(std::slice::from_ref(&email_key), admin_lock)
+        .await
+        .unwrap();
+    let reset = OneTimeToken::new(TokenPurpose::Reset, rita.id, at(0), Duration::from_secs(60));
+    store.issue_token([5; 32], reset, None).await.unwrap();
+    let done = store
+        .consume_reset(
+            &[5; 32],
+            at(10),
+            "hash-reset".into(),
+            mail("r@example.com", "changed"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.password_hash, "hash-reset");
+    assert_eq!(
+        done.status,
+        UserStatus::Active,
+        "the link proves the address"
+    );
+    assert_eq!(store.sessions_of(rita.id).await.unwrap().len(), 0);
+    assert_eq!(
+        store.lockout(&id("rita").lockout_key()).await.unwrap(),
+        LockoutState::default(),
+        "the failure lock ends"
+    );
+    assert_eq!(store.lockout(&email_key).await.unwrap(), admin_lock);
+    assert_eq!(store.outbox().await.unwrap()[0].mail.subject, "changed");
+    let twice = store
+        .consume_reset(&[5; 32], at(11), "x".into(), mail("r@example.com", "x"))
+        .await
+        .unwrap();
+    assert_eq!(twice.err(), Some(TokenProblem::Unknown));
+}
+
+pub async fn a_reset_leaves_a_disabled_account_out(store: &dyn Store) {
+    let dora = add(store, "d@example.com", "dora").await;
+    assert!(
+        store
+            .set_status(dora.id, UserStatus::Disabled)
+            .await
+            .unwrap()
+    );
+    let reset = OneTimeToken::new(TokenPurpose::Reset, dora.id, at(0), Duration::from_secs(60));
+    store.issue_token([6; 32], reset, None).await.unwrap();
+    let refused = store
+        .consume_reset(&[6; 32], at(1), "hash-x".into(), mail("d@example.com", "x"))
+        .await
+        .unwrap();
+    assert_eq!(refused.err(), Some(TokenProblem::Unknown));
+    let user = store.user(dora.id).await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "hash-0");
+    assert!(
+        store.outbox().await.unwrap().is_empty(),
+        "nothing half-written"
+    );
+}
+
+pub async fn the_outbox_delivers_oldest_first_and_retries(store: &dyn Store) {
+    let first = store
+        .enqueue_mail(mail("a@example.com", "1"), at(0))
+        .await
+        .unwrap();
+    let second = store
+        .enqueue_mail(mail("a@example.com", "2"), at(1))
+        .await
+        .unwrap();
+    store
+        .enqueue_mail(mail("a@example.com", "3"), at(5))
+        .await
+        .unwrap();
+    let due = store.due_mail(at(1), 16).await.unwrap();
+    assert_eq!(
+        due.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(store.due_mail(at(9), 1).await.unwrap()[0].id, first);
+    store
+        .mail_failed(first, 1, Some(at(30)), "refused".into())
+        .await
+        .unwrap();
+    store.mail_sent(second).await.unwrap();
+    let due: Vec<_> = store.due_mail(at(9), 16).await.unwrap();
+    assert_eq!(due.len(), 1, "the failed one waits, the sent one is gone");
+    let retry = store.due_mail(at(30), 16).await.unwrap();
+    let failed = retry.iter().find(|e| e.id == first).unwrap();
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(failed.last_error.as_deref(), Some("refused"));
+    store
+        .mail_failed(first, 30, None, "gave up".into())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_mail(at(10_000), 16)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.id != first)
+    );
+    assert_eq!(
+        store.outbox().await.unwrap().len(),
+        2,
+        "a given-up mail is kept"
+    );
+}
+
+pub async fn audit_events_are_filtered_newest_first_and_purged(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "alice").await;
+    let events = (0..5)
+        .map(|n| {
+            let e = AuditEvent::new(at(n * 10), AuditKind::Admin, "cli:root").detail(n.to_string());
+            if n % 2 == 0 { e.user(alice.id) } else { e }
+        })
+        .collect();
+    store.audit(events).await.unwrap();
+    let all = store.audit_events(None, None, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [at(40), at(30), at(20), at(10), at(0)]
+    );
+    let hers = store.audit_events(None, Some(alice.id), 100).await.unwrap();
+    assert_eq!(hers.len(), 3);
+    let recent = store.audit_events(Some(at(20)), None, 100).await.unwrap();
+    assert_eq!(recent.len(), 3);
+    assert_eq!(store.audit_events(None, None, 2).await.unwrap().len(), 2);
+    assert_eq!(store.purge_audit(at(20)).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .audit_events(None, Some(alice.id), 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+pub async fn deleting_an_account_removes_what_belongs_to_it(store: &dyn Store) {
+    let alice = add(store, "alice@example.com", "alice").await;
+    store.complete_login(login(&alice, 1, None)).await.unwrap();
+    let reset = OneTimeToken::new(
+        TokenPurpose::Reset,
+        alice.id,
+        at(0),
+        Duration::from_secs(60),
+    );
+    store.issue_token([4; 32], reset, None).await.unwrap();
+    store
+        .record_failure(POLICY, failure(Some(&alice), "alice", 1))
+        .await
+        .unwrap();
+    assert!(store.delete_user(alice.id).await.unwrap());
+    assert!(!store.delete_user(alice.id).await.unwrap());
+    assert!(store.user(alice.id).await.unwrap().is_none());
+    assert_eq!(store.session_count().await.unwrap(), 0);
+    assert!(store.token(&[4; 32]).await.unwrap().is_none());
+    assert_eq!(
+        store.lockout(&id("alice").lockout_key()).await.unwrap(),
+        LockoutState::default()
+    );
+    // The names are free again.
+    add(store, "alice@example.com", "alice").await;
+}
+
+pub async fn changes_to_missing_accounts_say_so(store: &dyn Store) {
+    let ghost = UserId(999);
+    assert!(!store.set_status(ghost, UserStatus::Disabled).await.unwrap());
+    assert!(!store.set_role(ghost, Role::Admin).await.unwrap());
+    assert!(!store.set_password_hash(ghost, "x".into()).await.unwrap());
+    let consent = crate::domain::Consent {
+        terms: "t".into(),
+        privacy: "p".into(),
+        at: at(0),
+    };
+    assert!(!store.set_consent(ghost, consent.clone()).await.unwrap());
+    let alice = add(store, "alice@example.com", "alice").await;
+    assert!(store.set_consent(alice.id, consent.clone()).await.unwrap());
+    assert_eq!(
+        store.user(alice.id).await.unwrap().unwrap().consent,
+        Some(consent)
+    );
+}
