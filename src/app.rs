@@ -14,7 +14,7 @@ use crate::domain::{CommonPasswords, InviteToken, Role, UserId};
 use crate::host::HostStats;
 use crate::mail::Mailer;
 use crate::mail::outbox::{Outbox, OutboxWorker};
-use crate::mail::requests::{MailRequest, MailRequests};
+use crate::mail::requests::{MailQueue, MailRequests};
 use crate::metrics::Metrics;
 use crate::services::Links;
 use crate::services::account::Account;
@@ -194,7 +194,7 @@ impl AppState {
 pub struct App {
     listener: TcpListener,
     state: AppState,
-    mail_requests: tokio::sync::mpsc::Receiver<MailRequest>,
+    mail_requests: MailQueue,
     admin_socket: Option<tokio::net::UnixListener>,
 }
 

@@ -3,38 +3,38 @@
 //! store keeps only its SHA-256. Each may limit its uses, expire, be bound
 //! to one email address, and be revoked.
 
-use super::{EmailAddress, Role, UserId};
+use super::{EmailAddress, LinkToken, Role, UserId};
 use crate::clock::Timestamp;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The secret in an invitation link.
-pub struct InviteToken(String);
+/// The secret in an invitation link: a `LinkToken` whose shape is checked
+/// when typed (exactly 32 bytes of URL-safe base64).
+pub struct InviteToken(LinkToken);
 
 impl InviteToken {
     pub fn generate() -> Self {
-        Self(crate::crypto::random_token::<32>())
+        Self(LinkToken::generate())
     }
 
     /// A token as typed or pasted; only its shape is checked here.
     pub fn parse(raw: &str) -> Result<Self, InviteProblem> {
         let t = raw.trim();
         let ok = URL_SAFE_NO_PAD.decode(t).is_ok_and(|b| b.len() == 32);
-        if ok {
-            Ok(Self(t.to_string()))
-        } else {
-            Err(InviteProblem::Unknown)
+        match LinkToken::parse(t) {
+            Some(token) if ok => Ok(Self(token)),
+            _ => Err(InviteProblem::Unknown),
         }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     pub fn hash(&self) -> [u8; 32] {
-        crate::crypto::sha256(self.0.as_bytes())
+        self.0.hash()
     }
 }
 

@@ -9,6 +9,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -21,15 +22,38 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
-#[derive(Default)]
+/// The worker's doorbell, and a count of its rounds so that others can
+/// wait for one (`flushed`) instead of polling.
 pub struct Outbox {
     notify: Notify,
+    started: AtomicU64,
+    done: watch::Sender<u64>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            notify: Notify::new(),
+            started: AtomicU64::new(0),
+            done: watch::Sender::new(0),
+        }
+    }
 }
 
 impl Outbox {
     /// Tells the worker that mail is waiting (or that time moved).
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// Wakes the worker and resolves once a delivery round that began
+    /// after this call has finished: everything due now has been tried.
+    pub async fn flushed(&self) {
+        let target = self.started.load(Ordering::SeqCst) + 1;
+        let mut done = self.done.subscribe();
+        self.wake();
+        // The sender lives in `self`: the wait cannot end in an error.
+        let _ = done.wait_for(|n| *n >= target).await;
     }
 }
 
@@ -47,12 +71,14 @@ impl OutboxWorker {
     /// Runs until `stop` changes.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
+            self.outbox.started.fetch_add(1, Ordering::SeqCst);
             if let Err(e) = self.deliver_due().await {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "the outbox could not be read; will retry"
                 );
             }
+            self.outbox.done.send_modify(|n| *n += 1);
             tokio::select! {
                 _ = self.outbox.notify.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}

@@ -7,7 +7,9 @@
 
 use crate::clock::Timestamp;
 use crate::domain::{EmailAddress, UserId};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, watch};
 
 pub enum MailRequest {
     /// A forgotten password, for an address that may have no account.
@@ -25,6 +27,14 @@ pub enum MailRequest {
 /// The sending side, held in `AppState`.
 pub struct MailRequests {
     tx: mpsc::Sender<MailRequest>,
+    submitted: AtomicU64,
+    handled: Arc<watch::Sender<u64>>,
+}
+
+/// The receiving side, held by the task that handles requests.
+pub struct MailQueue {
+    rx: mpsc::Receiver<MailRequest>,
+    handled: Arc<watch::Sender<u64>>,
 }
 
 /// Requests waiting beyond this are dropped (a flood): their pages have
@@ -32,14 +42,47 @@ pub struct MailRequests {
 const QUEUE: usize = 1024;
 
 impl MailRequests {
-    pub fn new() -> (Self, mpsc::Receiver<MailRequest>) {
+    pub fn new() -> (Self, MailQueue) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx }, rx)
+        let handled = Arc::new(watch::Sender::new(0));
+        let queue = MailQueue {
+            rx,
+            handled: Arc::clone(&handled),
+        };
+        let requests = Self {
+            tx,
+            submitted: AtomicU64::new(0),
+            handled,
+        };
+        (requests, queue)
     }
 
     pub fn submit(&self, request: MailRequest) {
         if self.tx.try_send(request).is_err() {
             tracing::warn!("too many mail requests at once; one was dropped");
+        } else {
+            self.submitted.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    /// Resolves once every request submitted before the call has been
+    /// handled (its mail, if any, is in the outbox): for shutdown and
+    /// tests, instead of polling.
+    pub async fn settled(&self) {
+        let target = self.submitted.load(Ordering::SeqCst);
+        let mut handled = self.handled.subscribe();
+        // The sender lives in `self`: the wait cannot end in an error.
+        let _ = handled.wait_for(|n| *n >= target).await;
+    }
+}
+
+impl MailQueue {
+    pub async fn next(&mut self) -> Option<MailRequest> {
+        self.rx.recv().await
+    }
+
+    /// Marks the request `next` returned as handled.
+    pub fn done(&self) {
+        self.handled.send_modify(|n| *n += 1);
     }
 }

@@ -13,11 +13,11 @@ use crate::domain::{
 };
 use crate::mail::messages;
 use crate::mail::outbox::Outbox;
-use crate::mail::requests::MailRequest;
+use crate::mail::requests::{MailQueue, MailRequest};
 use crate::store::{Store, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// What handling a request needs.
 #[derive(Clone)]
@@ -43,15 +43,16 @@ enum Kind {
 
 impl MailRequestHandler {
     /// Handles requests until `stop` changes.
-    pub async fn run(self, mut rx: mpsc::Receiver<MailRequest>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, mut queue: MailQueue, mut stop: watch::Receiver<bool>) {
         loop {
             let request = tokio::select! {
-                r = rx.recv() => match r { Some(r) => r, None => return },
+                r = queue.next() => match r { Some(r) => r, None => return },
                 _ = stop.changed() => return,
             };
             if let Err(e) = self.handle(request).await {
                 tracing::warn!(error = format!("{e:#}"), "a mail request failed");
             }
+            queue.done();
         }
     }
 

@@ -1,7 +1,7 @@
 //! The Account page: a new password, ending other sessions, the history;
 //! and the Summary's notice of failed tries.
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::support::{PASSWORD, TestApp, spawn_app};
 use reqwest::StatusCode;
 
 async fn change(app: &TestApp, current: &str, new: &str, again: &str) -> (StatusCode, String) {
@@ -68,11 +68,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
             .1
             .contains("Your password was changed")
     );
-    assert_eq!(
-        app.get("/api/v1/session").await.status(),
-        StatusCode::OK,
-        "this session stays"
-    );
+    assert!(app.session_is_live().await, "this session stays");
     assert!(!session_works(&app, &other).await, "the other one ended");
     app.post_logout().await;
     assert_eq!(

@@ -2,7 +2,7 @@
 //! (chromedriver): what a person does, with the page's own script running.
 //! `make test` installs Debian's `chromium` and `chromium-driver`.
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::support::{PASSWORD, TestApp, spawn_app};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -128,17 +128,23 @@ impl Browser {
             .unwrap();
     }
 
-    /// Waits (bounded) until the page is at `path`.
+    /// Waits (bounded) until the page is at `path`. The browser is
+    /// another process: WebDriver's own wait asks it every 50 ms.
     pub async fn wait_for_path(&self, path: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.path().await != path {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never reached {path}, at {}",
-                self.path().await
-            );
-            tokio::task::yield_now().await;
-        }
+        let here = self.client.current_url().await.unwrap();
+        let there = here.join(path).unwrap();
+        let reached = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .every(Duration::from_millis(50))
+            .for_url(&there)
+            .await;
+        assert!(
+            reached.is_ok(),
+            "never reached {path}, at {}",
+            self.path().await
+        );
     }
 
     /// Clicks a submit button and waits (bounded) for the next document.
@@ -158,7 +164,8 @@ impl Browser {
                 tokio::time::Instant::now() < deadline,
                 "the form never produced a new page"
             );
-            tokio::task::yield_now().await;
+            // The browser is another process: ask again shortly.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -7,7 +7,7 @@
 //! that replaces the sidebar on phones.
 
 use crate::browser::{Browser, log_in};
-use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_with};
+use crate::support::{PASSWORD, TestApp, spawn_app, spawn_with};
 use axum::http::Method;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::wd::WebDriverCompatibleCommand;

@@ -3,7 +3,7 @@
 //! editable API endpoint.
 
 use crate::browser::{Browser, log_in};
-use crate::helpers::{PASSWORD, spawn_first_run, spawn_with};
+use crate::support::{PASSWORD, spawn_first_run, spawn_with};
 use fantoccini::Locator;
 use serde_json::json;
 

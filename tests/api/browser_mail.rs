@@ -3,9 +3,9 @@
 //! "Change password" on the login page.
 
 use crate::browser::{Browser, log_in};
-use crate::helpers::{PASSWORD, TestApp, spawn_with};
 use crate::mail::with_smtp;
 use crate::smtp::{Options, SmtpServer};
+use crate::support::{PASSWORD, TestApp, spawn_with};
 
 const NEW_PASSWORD: &str = "N3w-passphrase!";
 

@@ -3,7 +3,7 @@
 //! Terms in a dialog, an invitation link, errors, and re-consent.
 
 use crate::browser::{Browser, log_in};
-use crate::helpers::{PASSWORD, spawn_app, spawn_in, spawn_with};
+use crate::support::{PASSWORD, spawn_app, spawn_in, spawn_with};
 use fantoccini::Locator;
 use gatehouse::config::{Config, SignupMode};
 use gatehouse::domain::{InviteToken, Role};

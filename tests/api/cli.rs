@@ -1,34 +1,14 @@
 //! The real binary: `user add | list | unlock`, `serve`, and their errors.
 
-use crate::helpers::PASSWORD;
+use crate::support::PASSWORD;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-/// Runs `gatehouse --data-dir DIR ARGS…` with `stdin` piped in.
-pub fn gatehouse(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("GATEHOUSE_BCRYPT_COST", "4")
-        .env_remove("GATEHOUSE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
-}
+pub use crate::support::cli::{Run, gatehouse};
 
 /// `user add EMAIL --username NAME --password-stdin` with a good password.
-fn add_account(dir: &Path, email: &str, username: &str) -> Output {
+fn add_account(dir: &Path, email: &str, username: &str) -> Run {
     gatehouse(
         dir,
         &[
@@ -43,12 +23,12 @@ fn add_account(dir: &Path, email: &str, username: &str) -> Output {
     )
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+fn stdout(o: &Run) -> String {
+    o.stdout()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn stderr(o: &Run) -> String {
+    o.stderr()
 }
 
 #[test]
@@ -65,7 +45,7 @@ fn user_add_then_list_shows_the_account() {
         ],
         Some(&format!("{PASSWORD}\n")),
     );
-    assert!(add.status.success(), "{}", stderr(&add));
+    add.ok();
     assert!(
         stdout(&add).contains("created admin alice <alice@example.com>"),
         "{}",
@@ -88,10 +68,10 @@ fn user_add_then_list_shows_the_account() {
 async fn a_user_made_by_the_cli_logs_in_to_the_server() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let add = add_account(dir.path(), "bob@example.com", "Bob");
-    assert!(add.status.success(), "{}", stderr(&add));
-    let app = crate::helpers::spawn_in(
+    add.ok();
+    let app = crate::support::spawn_in(
         dir,
-        gatehouse::Clock::manual(crate::helpers::start_time()),
+        gatehouse::Clock::manual(crate::support::start_time()),
         |_| {},
     )
     .await;
@@ -113,7 +93,7 @@ fn a_weak_password_is_refused_with_the_reason_and_exit_code_2() {
         ],
         Some("short"),
     );
-    assert_eq!(add.status.code(), Some(2));
+    add.code(2);
     let err = stderr(&add);
     assert!(err.contains("Use at least 9 characters"), "{err}");
     assert!(err.contains("Add at least one digit"), "{err}");
@@ -128,10 +108,10 @@ fn a_duplicate_account_is_refused_with_exit_code_1() {
             .success()
     );
     let again = add_account(dir.path(), "A@EXAMPLE.com", "xyz");
-    assert_eq!(again.status.code(), Some(1));
+    again.code(1);
     assert!(stderr(&again).contains("already exists"));
     let name = add_account(dir.path(), "b@example.com", "ABC");
-    assert_eq!(name.status.code(), Some(1));
+    name.code(1);
     assert!(stderr(&name).contains("username is taken"));
 }
 
@@ -143,12 +123,12 @@ fn bad_usage_exits_2_with_a_plain_message() {
         &["user", "add", "not-an-email", "--password-stdin"],
         Some(PASSWORD),
     );
-    assert_eq!(o.status.code(), Some(2));
+    o.code(2);
     assert!(stderr(&o).contains("valid email address"));
     let o = gatehouse(dir.path(), &["user", "frobnicate"], None);
-    assert_eq!(o.status.code(), Some(2));
+    o.code(2);
     let o = gatehouse(dir.path(), &["user", "add", "a@example.com"], None);
-    assert_eq!(o.status.code(), Some(2));
+    o.code(2);
     assert!(stderr(&o).contains("give one with --username"));
 }
 
@@ -158,7 +138,7 @@ fn commands_say_plainly_when_a_server_holds_the_database() {
     let _held = gatehouse::store::redb::RedbStore::open(dir.path()).unwrap();
     std::fs::File::create(dir.path().join("probe")).unwrap();
     let o = gatehouse(dir.path(), &["user", "list"], None);
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let err = stderr(&o);
     assert!(err.contains("in use by another gatehouse process"), "{err}");
     assert!(err.contains("Stop the server"), "{err}");
@@ -185,7 +165,7 @@ fn list_and_unlock_refuse_a_directory_without_a_database() {
     let dir = tempfile::tempdir().unwrap();
     for args in [&["user", "list"][..], &["user", "unlock", "alice"][..]] {
         let o = gatehouse(dir.path(), args, None);
-        assert_eq!(o.status.code(), Some(2));
+        o.code(2);
         assert!(
             stderr(&o).contains("there is no gatehouse database")
                 && stderr(&o).contains("--data-dir")
@@ -203,7 +183,7 @@ fn serve_on_a_data_dir_that_is_a_file_fails_with_what_to_do() {
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
     let o = gatehouse(&file, &["serve", "--listen", "127.0.0.1:0"], None);
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let err = stderr(&o);
     assert!(
         err.contains("is a file, not a directory") && err.contains("--data-dir"),
@@ -222,7 +202,7 @@ fn serve_on_a_port_in_use_fails_with_what_to_do() {
         &["serve", "--listen", &format!("127.0.0.1:{port}")],
         None,
     );
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let err = stderr(&o);
     assert!(
         err.contains("cannot listen on") && err.contains("choose another --listen"),
@@ -314,7 +294,7 @@ fn invite_create_prints_a_link_and_list_and_revoke_manage_it() {
         ],
         None,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    o.ok();
     let out = stdout(&o);
     let link = out
         .lines()
@@ -346,7 +326,7 @@ fn invite_create_prints_a_link_and_list_and_revoke_manage_it() {
     let table = stdout(&gatehouse(dir.path(), &["invite", "list"], None));
     assert!(table.contains("revoked"), "{table}");
     let missing = gatehouse(dir.path(), &["invite", "revoke", "99"], None);
-    assert_eq!(missing.status.code(), Some(2));
+    missing.code(2);
     assert!(stderr(&missing).contains("no invitation 99"));
 }
 
@@ -382,9 +362,9 @@ async fn an_invitation_from_the_cli_lets_a_teammate_sign_up() {
         .nth(1)
         .unwrap()
         .to_string();
-    let app = crate::helpers::spawn_in(
+    let app = crate::support::spawn_in(
         dir.clone(),
-        gatehouse::Clock::manual(crate::helpers::start_time()),
+        gatehouse::Clock::manual(crate::support::start_time()),
         |_| {},
     )
     .await;
@@ -450,7 +430,7 @@ async fn user_add_without_a_password_prints_a_link_that_sets_it() {
         ],
         None,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    o.ok();
     let out = stdout(&o);
     let link = out
         .lines()
@@ -462,7 +442,7 @@ async fn user_add_without_a_password_prints_a_link_that_sets_it() {
         .unwrap()
         .to_string();
 
-    let app = crate::helpers::spawn_in(dir, gatehouse::Clock::system(), |_| {}).await;
+    let app = crate::support::spawn_in(dir, gatehouse::Clock::system(), |_| {}).await;
     assert_eq!(
         app.post_login("bea", PASSWORD).await.status(),
         reqwest::StatusCode::UNAUTHORIZED,
@@ -470,7 +450,7 @@ async fn user_add_without_a_password_prints_a_link_that_sets_it() {
     );
     let html = app.get_text(&path).await.1;
     let token = path.split("token=").nth(1).unwrap();
-    let csrf = crate::helpers::csrf_from(&html);
+    let csrf = crate::support::csrf_from(&html);
     let r = app
         .client
         .post(app.url("/reset-password"))

@@ -1,6 +1,6 @@
 //! Logging in: the form, success, and answers that reveal nothing.
 
-use crate::helpers::{PASSWORD, spawn_app, spawn_with};
+use crate::support::{PASSWORD, assert_redirect_to, spawn_app, spawn_with};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -107,8 +107,7 @@ async fn a_logged_in_user_visiting_login_goes_to_the_summary() {
     app.add_user("alice@example.com", "alice", PASSWORD).await;
     app.login_ok("alice", PASSWORD).await;
     let r = app.get("/login").await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/");
+    assert_redirect_to(&r, "/");
 }
 
 #[tokio::test]
@@ -127,8 +126,7 @@ async fn an_editable_endpoint_elsewhere_sends_the_browser_there_without_the_pass
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "https://other.example.org/login");
+    assert_redirect_to(&r, "https://other.example.org/login");
 
     let bad = app
         .post_form(
@@ -160,8 +158,7 @@ async fn a_pinned_endpoint_ignores_what_is_posted() {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/");
+    assert_redirect_to(&r, "/");
 }
 
 #[tokio::test]
@@ -191,6 +188,6 @@ async fn plain_bcrypt_hashes_from_another_system_still_log_in() {
     app.login_ok("oldtimer", PASSWORD).await;
 }
 
-async fn set_hash(app: &crate::helpers::TestApp, id: gatehouse::domain::UserId, hash: String) {
+async fn set_hash(app: &crate::support::TestApp, id: gatehouse::domain::UserId, hash: String) {
     assert!(app.state.store.set_password_hash(id, hash).await.unwrap());
 }

@@ -2,8 +2,8 @@
 //! password, lock notice, the outbox across SMTP outages and restarts,
 //! STARTTLS with a password, and `gatehouse mail test`.
 
-use crate::helpers::{PASSWORD, TestApp, spawn_in, spawn_with};
 use crate::smtp::{Options, SmtpServer};
+use crate::support::{PASSWORD, TestApp, spawn_in, spawn_with};
 use gatehouse::config::{Config, SignupMode};
 use gatehouse::domain::LoginId;
 use gatehouse::mail::SmtpSettings;
@@ -30,7 +30,7 @@ fn path_of(link: &str, app: &TestApp) -> String {
 }
 
 fn csrf_and(html: &str) -> String {
-    crate::helpers::csrf_from(html)
+    crate::support::csrf_from(html)
 }
 
 async fn follow_and_post(
@@ -261,14 +261,13 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_also_across_a_restart() {
     app.sign_up("sam@example.com", "sam", "").await;
 
     // The mail is stored and its first attempt fails.
-    let entry = loop {
-        let outbox = app.state.store.outbox().await.unwrap();
-        if let Some(e) = outbox.into_iter().find(|e| e.attempts > 0) {
-            break e;
-        }
-        app.state.outbox.wake();
-        tokio::task::yield_now().await;
-    };
+    app.state.mail_requests.settled().await;
+    app.state.outbox.flushed().await;
+    let outbox = app.state.store.outbox().await.unwrap();
+    let entry = outbox
+        .into_iter()
+        .find(|e| e.attempts > 0)
+        .expect("one failed attempt");
     assert!(
         entry
             .last_error
@@ -297,14 +296,8 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_also_across_a_restart() {
         .unwrap();
     assert_eq!(mail.to, vec![sam.email.to_string()]);
     // Delivered mail leaves the outbox.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !app.state.store.outbox().await.unwrap().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the outbox never emptied"
-        );
-        tokio::task::yield_now().await;
-    }
+    app.state.outbox.flushed().await;
+    assert!(app.state.store.outbox().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -354,7 +347,7 @@ async fn password_reset_off_hides_the_button_and_says_to_ask_the_admin() {
     );
 }
 
-fn mail_test(smtp_url: &str, extra: &[&str]) -> std::process::Output {
+fn mail_test(smtp_url: &str, extra: &[&str]) -> crate::support::cli::Run {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
         "mail",

@@ -6,9 +6,9 @@
 
 use crate::browser::{Browser, log_in};
 use crate::browser_a11y::{DESKTOP_DARK, DESKTOP_LIGHT, PHONE_DARK, PHONE_LIGHT, VIEWS, View};
-use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_with};
+use crate::support::{PASSWORD, TestApp, spawn_app, spawn_with};
 use gatehouse::config::{Config, SignupMode};
-use gatehouse::domain::{OneTimeToken, TokenPurpose};
+use gatehouse::domain::{LinkToken, OneTimeToken, TokenPurpose};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -83,19 +83,12 @@ async fn screenshots() {
     browser.shoot("forgot", &VIEWS).await;
 
     let secret = "screenshot-reset-link-0123456789abcdef0123456789";
-    let now = app.clock.now();
+    let ttl = Duration::from_secs(3600);
+    let token = OneTimeToken::new(TokenPurpose::Reset, alex.id, app.clock.now(), ttl);
+    let link = LinkToken::parse(secret).unwrap();
     app.state
         .store
-        .issue_token(
-            gatehouse::crypto::sha256(secret.as_bytes()),
-            OneTimeToken {
-                purpose: TokenPurpose::Reset,
-                user: alex.id,
-                created_at: now,
-                expires_at: now.plus(Duration::from_secs(3600)),
-            },
-            None,
-        )
+        .issue_token(link.hash(), token, None)
         .await
         .unwrap();
     browser

@@ -1,6 +1,6 @@
 //! Signing up: modes, invitations, consent, the password rule, duplicates.
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_in, spawn_with};
+use crate::support::{PASSWORD, TestApp, assert_redirect_to, spawn_app, spawn_in, spawn_with};
 use gatehouse::config::{Config, SignupMode};
 use gatehouse::domain::{EmailAddress, LoginId, PasswordPolicy, Role};
 use reqwest::StatusCode;
@@ -26,8 +26,7 @@ async fn user(app: &TestApp, id: &str) -> Option<gatehouse::domain::User> {
 async fn open_signup_creates_a_user_who_then_logs_in() {
     let app = spawn_with(open).await;
     let r = app.sign_up("Carol@Example.com", "carol", "").await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/login?signed_up=1");
+    assert_redirect_to(&r, "/login?signed_up=1");
     assert!(
         app.get_text("/login?signed_up=1")
             .await
@@ -197,11 +196,11 @@ async fn a_single_use_invitation_redeemed_by_many_at_once_makes_exactly_one_acco
     let token = app.invite(|_| {}).await;
     let mut tasks = Vec::new();
     for n in 0..16 {
-        let client = crate::helpers::new_client();
+        let client = crate::support::new_client();
         let (url, token) = (app.url("/signup"), token.as_str().to_string());
         tasks.push(tokio::spawn(async move {
             let html = client.get(&url).send().await.unwrap().text().await.unwrap();
-            let csrf = crate::helpers::csrf_from(&html);
+            let csrf = crate::support::csrf_from(&html);
             let (email, name) = (format!("racer{n}@example.com"), format!("racer{n}"));
             let form = [
                 ("email", email.as_str()),
@@ -249,11 +248,11 @@ async fn an_admin_invitation_makes_an_admin() {
 #[tokio::test]
 async fn the_first_run_link_is_made_until_an_admin_exists_and_only_the_newest_works() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = crate::helpers::test_config(&dir);
+    let mut config = crate::support::test_config(&dir);
     config.listen = "127.0.0.1:0".parse().unwrap();
     let app = gatehouse::App::build(
         config.clone(),
-        gatehouse::Clock::manual(crate::helpers::start_time()),
+        gatehouse::Clock::manual(crate::support::start_time()),
     )
     .await
     .unwrap();
@@ -272,7 +271,7 @@ async fn the_first_run_link_is_made_until_an_admin_exists_and_only_the_newest_wo
 
     let app = spawn_in(
         dir,
-        gatehouse::Clock::manual(crate::helpers::start_time()),
+        gatehouse::Clock::manual(crate::support::start_time()),
         |_| {},
     )
     .await;
@@ -293,7 +292,7 @@ async fn the_first_run_link_is_made_until_an_admin_exists_and_only_the_newest_wo
     assert_eq!(user(&app, "root").await.unwrap().role, Role::Admin);
     let (dir, clock) = app.stop().await;
 
-    let app = gatehouse::App::build(crate::helpers::test_config(&dir), clock)
+    let app = gatehouse::App::build(crate::support::test_config(&dir), clock)
         .await
         .unwrap();
     assert_eq!(
@@ -312,8 +311,7 @@ async fn a_cli_made_account_accepts_the_documents_at_first_login() {
     reset_consent(&app, alice.id).await;
     app.login_ok("alice", PASSWORD).await;
     let r = app.get("/").await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/consent");
+    assert_redirect_to(&r, "/consent");
     assert_eq!(
         app.get("/api/v1/summary").await.status(),
         StatusCode::FORBIDDEN

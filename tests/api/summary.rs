@@ -1,6 +1,6 @@
 //! The Summary page and its JSON, security headers, health.
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::support::{PASSWORD, spawn_app};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -66,7 +66,7 @@ async fn a_collapsed_sidebar_is_rendered_collapsed_by_the_server() {
     let app = spawn_app().await;
     app.add_user("alice@example.com", "alice", PASSWORD).await;
     let token =
-        crate::helpers::TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
+        crate::support::TestApp::session_cookie(&app.post_login("alice", PASSWORD).await).unwrap();
     let html = reqwest::Client::new()
         .get(app.url("/"))
         .header(

@@ -87,6 +87,7 @@ async fn spawn_built<T>(
     configure: impl FnOnce(&mut Config),
     before: impl AsyncFnOnce(&App) -> T,
 ) -> (TestApp, T) {
+    super::init_test_log();
     let mut config = test_config(&dir);
     configure(&mut config);
     let app = App::build(config, clock.clone())
@@ -211,20 +212,16 @@ impl TestApp {
     /// A working password-reset link (path and query) for `user`, as the
     /// mail would carry it.
     pub async fn reset_link(&self, user: gatehouse::domain::UserId) -> String {
-        let secret = gatehouse::crypto::random_token::<32>();
-        let now = self.clock.now();
-        let token = gatehouse::domain::OneTimeToken {
-            purpose: gatehouse::domain::TokenPurpose::Reset,
-            user,
-            created_at: now,
-            expires_at: now.plus(Duration::from_secs(3600)),
-        };
+        use gatehouse::domain::{LinkToken, OneTimeToken, TokenPurpose};
+        let secret = LinkToken::generate();
+        let ttl = Duration::from_secs(3600);
+        let token = OneTimeToken::new(TokenPurpose::Reset, user, self.clock.now(), ttl);
         self.state
             .store
-            .issue_token(gatehouse::crypto::sha256(secret.as_bytes()), token, None)
+            .issue_token(secret.hash(), token, None)
             .await
             .unwrap();
-        format!("/reset-password?token={secret}")
+        format!("/reset-password?token={}", secret.as_str())
     }
 
     /// Logs in from another browser (a client with its own cookies),
