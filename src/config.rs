@@ -66,6 +66,10 @@ settings! {
     }
     login_rate_per_minute: NonZeroU32 = "60", "N",
         "Login tries per minute from one client address";
+    password_change_attempts: NonZeroU32 = "5", "N",
+        "Password changes one account may try per --password-change-window";
+    password_change_window: Duration = "15m", "DURATION",
+        "The time --password-change-attempts are counted in";
     session: SessionPolicy {
         idle_timeout <- session_idle_timeout: Duration = "24h", "DURATION",
             "A session unused this long ends";
@@ -108,6 +112,12 @@ settings! {
         "How long a password reset link works";
     verify_token_ttl: Duration = "24h", "DURATION",
         "How long an email verification link works";
+    mail_rate_per_minute: NonZeroU32 = "10", "N",
+        "Forgot-password and resend-link requests per minute from one client address";
+    mail_per_address: NonZeroU32 = "3", "N",
+        "Verification and reset mails to one address per --mail-per-address-window";
+    mail_per_address_window: Duration = "15m", "DURATION",
+        "The time --mail-per-address mails are counted in";
     audit_retention: Duration = "90d", "DURATION",
         "How long audit events are kept";
     request_timeout: Duration = "30s", "DURATION",
@@ -201,6 +211,12 @@ impl Config {
         }
         if self.request_timeout.is_zero() {
             bail!("--request-timeout must be longer than zero, such as 30s");
+        }
+        if self.password_change_window.is_zero() {
+            bail!("--password-change-window must be longer than zero, such as 15m");
+        }
+        if self.mail_per_address_window.is_zero() {
+            bail!("--mail-per-address-window must be longer than zero, such as 15m");
         }
         let min = self.password_policy.min_len();
         match self.password_policy {

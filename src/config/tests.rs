@@ -81,6 +81,64 @@ fn load_file(toml: &str, args: &[&str]) -> anyhow::Result<Config> {
 }
 
 #[test]
+fn the_quotas_that_were_in_app_rs_keep_their_values_by_default() {
+    let c = Config::defaults("d".into());
+    assert_eq!(c.mail_rate_per_minute.get(), 10);
+    assert_eq!(c.mail_per_address.get(), 3);
+    assert_eq!(c.mail_per_address_window, Duration::from_secs(15 * 60));
+    assert_eq!(c.password_change_attempts.get(), 5);
+    assert_eq!(c.password_change_window, Duration::from_secs(15 * 60));
+    // And the settings that were there already.
+    assert_eq!(c.login_rate_per_minute.get(), 60);
+    assert_eq!(c.signup_rate_per_minute.get(), 10);
+    assert_eq!(c.lockout.threshold, 10);
+    assert_eq!(c.session.lifetime, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(c.password_policy, PasswordPolicy::Seed { min_len: 9 });
+    assert!(c.password_reset && !c.require_verification);
+    assert_eq!(c.mail.timeout, Duration::from_secs(15));
+}
+
+#[test]
+fn the_new_quotas_are_settings_like_the_others() {
+    let c = load_file(
+        "mail_per_address = 4\nmail_per_address_window = \"1h\"\npassword_change_window = \"30m\"\n",
+        &["--mail-rate-per-minute", "20", "--password-change-attempts", "7"],
+    )
+    .unwrap();
+    assert_eq!(c.mail_rate_per_minute.get(), 20);
+    assert_eq!(c.mail_per_address.get(), 4);
+    assert_eq!(c.mail_per_address_window, Duration::from_secs(3600));
+    assert_eq!(c.password_change_attempts.get(), 7);
+    assert_eq!(c.password_change_window, Duration::from_secs(1800));
+
+    for (args, message) in [
+        (
+            &["--mail-rate-per-minute", "0"][..],
+            "--mail-rate-per-minute must be at least 1",
+        ),
+        (
+            &["--mail-per-address", "0"],
+            "--mail-per-address must be at least 1",
+        ),
+        (
+            &["--password-change-attempts", "0"],
+            "--password-change-attempts must be at least 1",
+        ),
+        (
+            &["--mail-per-address-window", "0s"],
+            "--mail-per-address-window must be longer than zero",
+        ),
+        (
+            &["--password-change-window", "0s"],
+            "--password-change-window must be longer than zero",
+        ),
+    ] {
+        let e = load(args).unwrap_err().to_string();
+        assert!(e.contains(message), "{args:?}: {e}");
+    }
+}
+
+#[test]
 fn bool_flags_stand_alone_or_take_a_value() {
     assert!(load(&["--secure-cookies"]).unwrap().secure_cookies);
     assert!(!load(&["--secure-cookies=false"]).unwrap().secure_cookies);
