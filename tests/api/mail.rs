@@ -430,3 +430,43 @@ async fn mail_test_sends_one_mail_and_explains_failures_in_plain_words() {
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("Set --smtp-url"));
 }
+
+#[tokio::test]
+async fn mails_to_one_address_are_limited_as_the_settings_say() {
+    let app = spawn_with(|c| {
+        c.mail_per_address = std::num::NonZeroU32::new(2).unwrap();
+        c.mail_per_address_window = Duration::from_secs(600);
+    })
+    .await;
+    app.add_user("lim@example.com", "lim", PASSWORD).await;
+    for _ in 0..3 {
+        let r = app
+            .post_form(
+                "/forgot-password",
+                "/forgot-password",
+                &[("email", "lim@example.com")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "the same answer every time");
+    }
+    app.state.mail_requests.settled().await;
+    let requested = |events: Vec<gatehouse::domain::AuditEvent>| {
+        events
+            .iter()
+            .filter(|e| e.kind == gatehouse::domain::AuditKind::ResetRequested)
+            .count()
+    };
+    let events = app.state.store.audit_events(None, None, 100).await.unwrap();
+    assert_eq!(requested(events), 2, "the third request mailed nothing");
+    // The window passes: the address may be mailed again.
+    app.clock.advance(Duration::from_secs(600));
+    app.post_form(
+        "/forgot-password",
+        "/forgot-password",
+        &[("email", "lim@example.com")],
+    )
+    .await;
+    app.state.mail_requests.settled().await;
+    let events = app.state.store.audit_events(None, None, 100).await.unwrap();
+    assert_eq!(requested(events), 3);
+}

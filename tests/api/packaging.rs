@@ -1,8 +1,9 @@
-//! packaging/: the example config has every key (with its default, and
-//! nothing the server does not know), and the systemd units pass
+//! packaging/ and docs/configuration.md: the example config has every key
+//! (with its default, and nothing the server does not know), the table of
+//! settings in the docs has a row for each, and the systemd units pass
 //! `systemd-analyze verify` where that tool exists.
 
-use gatehouse::config::FILE_KEYS;
+use gatehouse::config::{FILE_KEYS, SETTINGS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -134,6 +135,71 @@ fn the_example_config_has_every_key_with_its_default_and_no_unknown_one() {
         assert_eq!(
             from_file[*key].0, defaults[*key].0,
             "the example's {key} is not the default"
+        );
+    }
+}
+
+/// The cells of the rows of the table under `heading` in `markdown`.
+fn table_rows<'a>(markdown: &'a str, heading: &str) -> Vec<Vec<&'a str>> {
+    markdown
+        .lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // the head and the |---| line
+        .map(|l| {
+            // `\|` inside a cell (`seed\|nist`) is not a column.
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").collect();
+            cells.into_iter().map(str::trim).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_have_a_row_for_every_setting_with_its_flag_variable_and_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows = table_rows(&text, "## `gatehouse serve` settings");
+    assert!(rows.len() > 10, "no table of settings found: {rows:?}");
+    for s in SETTINGS {
+        let key = format!("`{}`", s.key);
+        let row = rows
+            .iter()
+            .find(|r| r.get(2).is_some_and(|c| c.starts_with(&key)))
+            .unwrap_or_else(|| {
+                panic!(
+                    "docs/configuration.md has no row for {} ({}, {})",
+                    s.key, s.flag, s.env
+                )
+            });
+        let flag = row[0].trim_start_matches('`');
+        assert!(
+            flag.strip_prefix(s.flag)
+                .is_some_and(|rest| rest.starts_with([' ', '`'])),
+            "the row of {} should start with {}: {row:?}",
+            s.key,
+            s.flag
+        );
+        assert_eq!(row[1], format!("`{}`", s.env), "{}", s.key);
+        // The default as --help says it, then perhaps more words.
+        if let Some(default) = s.default {
+            let cell = row[3].replace('`', "");
+            assert!(
+                cell.strip_prefix(default)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':', ','])),
+                "the docs say the default of {} is {:?}, --help says {default:?}",
+                s.key,
+                row[3]
+            );
+        }
+    }
+    // And no row for a setting that is gone.
+    for row in &rows {
+        let key = row[2].split('`').nth(1).unwrap_or("");
+        assert!(
+            key.is_empty() || SETTINGS.iter().any(|s| s.key == key),
+            "docs/configuration.md has a row for {key:?}, which is not a setting"
         );
     }
 }
