@@ -90,67 +90,10 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
         }
         UserCommand::List { json } => list(ctx, json, out).await,
         UserCommand::Show { id, json } => show(ctx, &id, json, out).await,
-        UserCommand::SetPassword { id, .. } => {
-            let user = find(ctx, &id).await?;
-            let password = admin.check_password(
-                stdin_password(ctx)?,
-                user.email.as_str(),
-                user.username.as_str(),
-            )?;
-            let ended = admin.set_password(&user, &password).await?;
-            out.line(format!(
-                "set the password of {}; {ended} session(s) ended, any lock lifted",
-                name(&user)
-            ));
-            Ok(())
-        }
-        UserCommand::Lock { id, duration } => {
-            let user = find(ctx, &id).await?;
-            let duration = duration.map(Into::into);
-            let (until, ended) = admin.lock(&user, duration).await?;
-            match duration {
-                Some(_) => out.line(format!(
-                    "locked {} until {until}; {ended} session(s) ended",
-                    name(&user)
-                )),
-                None => out.line(format!(
-                    "locked {} until `gatehouse user unlock`; {ended} session(s) ended",
-                    name(&user)
-                )),
-            }
-            Ok(())
-        }
-        UserCommand::Unlock { id } => {
-            let id = login_id(&id)?;
-            let (user, done) = admin.unlock(&id).await?;
-            out.line(match (user, done) {
-                (Some(u), Unlocked::Nothing) => {
-                    format!("{} had no failed logins or lock; nothing to do", name(&u))
-                }
-                (Some(u), Unlocked::Cleared) => format!(
-                    "unlocked {}: the next login with the right password gets in",
-                    name(&u)
-                ),
-                (None, Unlocked::Nothing) => {
-                    format!("no account has the ID {id:?}, and it had no failed logins or lock")
-                }
-                (None, Unlocked::Cleared) => {
-                    format!("cleared the failed logins of {id:?} (no account has this ID)")
-                }
-            });
-            Ok(())
-        }
-        UserCommand::Verify { id } => {
-            let user = find(ctx, &id).await?;
-            out.line(match admin.verify(&user).await? {
-                Verified::Now => format!("verified {}: the account can log in now", name(&user)),
-                Verified::Already => format!("{} is verified already; nothing to do", name(&user)),
-                Verified::Disabled => {
-                    format!("{} is disabled; verifying does not enable it", name(&user))
-                }
-            });
-            Ok(())
-        }
+        UserCommand::SetPassword { id, .. } => set_password(ctx, &id, out).await,
+        UserCommand::Lock { id, duration } => lock(ctx, &id, duration, out).await,
+        UserCommand::Unlock { id } => unlock(ctx, &id, out).await,
+        UserCommand::Verify { id } => verify(ctx, &id, out).await,
         UserCommand::Disable { id } => {
             let user = find(ctx, &id).await?;
             let ended = admin.disable(&user).await?;
@@ -188,6 +131,80 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
             Ok(())
         }
     }
+}
+
+async fn set_password(ctx: &Ctx<'_>, id: &str, out: &mut Out) -> anyhow::Result<()> {
+    let admin = &ctx.admin;
+    let user = find(ctx, id).await?;
+    let password = admin.check_password(
+        stdin_password(ctx)?,
+        user.email.as_str(),
+        user.username.as_str(),
+    )?;
+    let ended = admin.set_password(&user, &password).await?;
+    out.line(format!(
+        "set the password of {}; {ended} session(s) ended, any lock lifted",
+        name(&user)
+    ));
+    Ok(())
+}
+
+async fn lock(
+    ctx: &Ctx<'_>,
+    id: &str,
+    duration: Option<humantime::Duration>,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let admin = &ctx.admin;
+    let user = find(ctx, id).await?;
+    let duration = duration.map(Into::into);
+    let (until, ended) = admin.lock(&user, duration).await?;
+    match duration {
+        Some(_) => out.line(format!(
+            "locked {} until {until}; {ended} session(s) ended",
+            name(&user)
+        )),
+        None => out.line(format!(
+            "locked {} until `gatehouse user unlock`; {ended} session(s) ended",
+            name(&user)
+        )),
+    }
+    Ok(())
+}
+
+async fn unlock(ctx: &Ctx<'_>, id: &str, out: &mut Out) -> anyhow::Result<()> {
+    let admin = &ctx.admin;
+    let id = login_id(id)?;
+    let (user, done) = admin.unlock(&id).await?;
+    out.line(match (user, done) {
+        (Some(u), Unlocked::Nothing) => {
+            format!("{} had no failed logins or lock; nothing to do", name(&u))
+        }
+        (Some(u), Unlocked::Cleared) => format!(
+            "unlocked {}: the next login with the right password gets in",
+            name(&u)
+        ),
+        (None, Unlocked::Nothing) => {
+            format!("no account has the ID {id:?}, and it had no failed logins or lock")
+        }
+        (None, Unlocked::Cleared) => {
+            format!("cleared the failed logins of {id:?} (no account has this ID)")
+        }
+    });
+    Ok(())
+}
+
+async fn verify(ctx: &Ctx<'_>, id: &str, out: &mut Out) -> anyhow::Result<()> {
+    let admin = &ctx.admin;
+    let user = find(ctx, id).await?;
+    out.line(match admin.verify(&user).await? {
+        Verified::Now => format!("verified {}: the account can log in now", name(&user)),
+        Verified::Already => format!("{} is verified already; nothing to do", name(&user)),
+        Verified::Disabled => {
+            format!("{} is disabled; verifying does not enable it", name(&user))
+        }
+    });
+    Ok(())
 }
 
 fn login_id(raw: &str) -> anyhow::Result<LoginId> {

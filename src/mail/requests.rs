@@ -81,6 +81,11 @@ impl MailQueue {
         self.rx.recv().await
     }
 
+    /// A waiting request, if there is one (without waiting).
+    pub fn try_next(&mut self) -> Option<MailRequest> {
+        self.rx.try_recv().ok()
+    }
+
     /// Marks the request `next` returned as handled.
     pub fn done(&self) {
         self.handled.send_modify(|n| *n += 1);

@@ -200,3 +200,163 @@ impl Account<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::session::SessionToken;
+    use crate::domain::{CommonPasswords, LoginRecord, PasswordPolicy, UserStatus};
+    use crate::services::testkit::{Kit, PASSWORD};
+    use crate::store::CompletedLogin;
+    use std::num::NonZeroU32;
+
+    fn account<'a>(kit: &'a Kit, limiter: &'a KeyedLimiter<UserId>) -> Account<'a> {
+        Account {
+            store: kit.store.as_ref(),
+            passwords: &kit.passwords,
+            clock: &kit.clock,
+            sessions: &kit.sessions,
+            session_policy: SessionPolicy {
+                idle_timeout: Duration::from_secs(3600),
+                lifetime: Duration::from_secs(7200),
+            },
+            outbox: &kit.outbox,
+            links: &kit.links,
+            password_change_limiter: limiter,
+        }
+    }
+
+    async fn log_in(kit: &Kit, user: &User) -> SessionKey {
+        let key = SessionToken::generate().key();
+        let now = kit.clock.now();
+        kit.store
+            .complete_login(CompletedLogin {
+                user: user.id,
+                key,
+                session: Session {
+                    user: user.id,
+                    created_at: now,
+                    last_seen: now,
+                    ip: "192.0.2.1".into(),
+                    user_agent: String::new(),
+                },
+                replaces: None,
+                reset_lockouts: Vec::new(),
+                login: LoginRecord {
+                    at: now,
+                    ip: "192.0.2.1".into(),
+                },
+                new_password_hash: None,
+                audit: AuditEvent::new(now, AuditKind::LoginOk, "self").user(user.id),
+            })
+            .await
+            .unwrap();
+        key
+    }
+
+    fn new_password(text: &str) -> Option<NewPassword> {
+        NewPassword::parse(
+            PasswordPolicy::Seed { min_len: 9 },
+            &CommonPasswords::embedded(),
+            text.into(),
+            &[],
+        )
+        .ok()
+    }
+
+    #[tokio::test]
+    async fn a_change_needs_the_current_password_and_ends_the_other_sessions() {
+        let kit = Kit::new();
+        let limiter = KeyedLimiter::new(
+            NonZeroU32::new(5).unwrap(),
+            Duration::from_secs(900),
+            kit.clock.clone(),
+        );
+        let ivy = kit.user("ivy@example.com", "ivy", UserStatus::Active).await;
+        let here = log_in(&kit, &ivy).await;
+        log_in(&kit, &ivy).await;
+        let ip = "192.0.2.1".parse().unwrap();
+        let wrong = Password::parse("Not-it-at-all1".into()).ok();
+        let o = account(&kit, &limiter)
+            .change_password(&ivy, here, wrong, new_password("N3w-horse-shoe!"), ip)
+            .await
+            .unwrap();
+        assert!(matches!(
+            o,
+            PasswordChange::Refused {
+                current: Current::Wrong
+            }
+        ));
+        let o = account(&kit, &limiter)
+            .change_password(&ivy, here, None, new_password("N3w-horse-shoe!"), ip)
+            .await
+            .unwrap();
+        assert!(matches!(
+            o,
+            PasswordChange::Refused {
+                current: Current::Missing
+            }
+        ));
+        let right = Password::parse(PASSWORD.into()).ok();
+        let o = account(&kit, &limiter)
+            .change_password(&ivy, here, right, new_password("N3w-horse-shoe!"), ip)
+            .await
+            .unwrap();
+        assert!(matches!(o, PasswordChange::Changed { ended: 1 }));
+        let left = kit.store.sessions_of(ivy.id).await.unwrap();
+        assert_eq!(left.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [here]);
+        assert_eq!(kit.store.outbox().await.unwrap().len(), 1, "the notice");
+    }
+
+    #[tokio::test]
+    async fn tries_to_change_the_password_are_limited_per_account() {
+        let kit = Kit::new();
+        let limiter = KeyedLimiter::new(
+            NonZeroU32::new(2).unwrap(),
+            Duration::from_secs(900),
+            kit.clock.clone(),
+        );
+        let jo = kit.user("jo@example.com", "joe", UserStatus::Active).await;
+        let here = log_in(&kit, &jo).await;
+        let ip = "192.0.2.1".parse().unwrap();
+        for _ in 0..2 {
+            let wrong = Password::parse("Not-it-at-all1".into()).ok();
+            account(&kit, &limiter)
+                .change_password(&jo, here, wrong, None, ip)
+                .await
+                .unwrap();
+        }
+        let right = Password::parse(PASSWORD.into()).ok();
+        let o = account(&kit, &limiter)
+            .change_password(&jo, here, right, new_password("N3w-horse-shoe!"), ip)
+            .await
+            .unwrap();
+        assert!(matches!(o, PasswordChange::TooManyTries { .. }));
+    }
+
+    #[tokio::test]
+    async fn only_ones_own_other_sessions_can_be_ended() {
+        let kit = Kit::new();
+        let limiter = KeyedLimiter::new(
+            NonZeroU32::new(5).unwrap(),
+            Duration::from_secs(900),
+            kit.clock.clone(),
+        );
+        let kim = kit.user("kim@example.com", "kim", UserStatus::Active).await;
+        let lee = kit.user("lee@example.com", "lee", UserStatus::Active).await;
+        let (here, there) = (log_in(&kit, &kim).await, log_in(&kit, &kim).await);
+        let theirs = log_in(&kit, &lee).await;
+        let ip = "192.0.2.1".parse().unwrap();
+        let svc = account(&kit, &limiter);
+        assert!(
+            !svc.end_session(kim.id, here, here, ip).await.unwrap(),
+            "not the one in use"
+        );
+        assert!(
+            !svc.end_session(kim.id, here, theirs, ip).await.unwrap(),
+            "not another's"
+        );
+        assert!(svc.end_session(kim.id, here, there, ip).await.unwrap());
+        assert_eq!(svc.overview(kim.id).await.unwrap().active_sessions, 1);
+    }
+}

@@ -206,3 +206,134 @@ impl Login<'_> {
         self.store.audit(vec![event]).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lockout::LockoutState;
+    use crate::services::testkit::{Kit, PASSWORD};
+
+    fn login(kit: &Kit) -> Login<'_> {
+        Login {
+            store: kit.store.as_ref(),
+            passwords: &kit.passwords,
+            lockout: kit.lockout,
+            clock: &kit.clock,
+            sessions: &kit.sessions,
+            mail: &kit.mail,
+            metrics: &kit.metrics,
+        }
+    }
+
+    fn request(id: &str, password: &str) -> LoginRequest {
+        LoginRequest {
+            id: LoginId::parse(id).unwrap(),
+            password: Password::parse(password.into()).unwrap(),
+            ip: "192.0.2.7".parse().unwrap(),
+            user_agent: "test".into(),
+            replaces: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_right_password_makes_a_session_and_clears_the_failures() {
+        let kit = Kit::new();
+        let ann = kit.user("ann@example.com", "ann", UserStatus::Active).await;
+        let wrong = login(&kit)
+            .login(request("ann", "Wrong-horse!1"))
+            .await
+            .unwrap();
+        assert!(matches!(wrong, Outcome::Incorrect));
+        let Outcome::Success { user, token } = login(&kit)
+            .login(request("ANN@example.com", PASSWORD))
+            .await
+            .unwrap()
+        else {
+            panic!("the right password logs in");
+        };
+        assert_eq!(user.id, ann.id);
+        let (session, _) = kit
+            .store
+            .session_with_user(&token.key())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.ip, "192.0.2.7");
+        let key = LoginId::parse("ann").unwrap().lockout_key();
+        assert_eq!(
+            kit.store.lockout(&key).await.unwrap(),
+            LockoutState::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_id_gets_the_answer_of_a_wrong_password() {
+        let kit = Kit::new();
+        kit.user("bob@example.com", "bob", UserStatus::Active).await;
+        let unknown = login(&kit)
+            .login(request("nobody", PASSWORD))
+            .await
+            .unwrap();
+        let wrong = login(&kit)
+            .login(request("bob", "Wrong-horse!1"))
+            .await
+            .unwrap();
+        assert!(matches!(unknown, Outcome::Incorrect));
+        assert!(matches!(wrong, Outcome::Incorrect));
+    }
+
+    #[tokio::test]
+    async fn the_eleventh_failure_locks_and_tells_a_real_owner_once() {
+        let mut kit = Kit::new();
+        let cy = kit.user("cy@example.com", "cyd", UserStatus::Active).await;
+        for _ in 0..10 {
+            let o = login(&kit)
+                .login(request("cyd", "Wrong-horse!1"))
+                .await
+                .unwrap();
+            assert!(matches!(o, Outcome::Incorrect));
+        }
+        let o = login(&kit)
+            .login(request("cyd", "Wrong-horse!1"))
+            .await
+            .unwrap();
+        let Outcome::Locked { until, now } = o else {
+            panic!("the eleventh failure locks");
+        };
+        assert_eq!(now.until(until), kit.lockout.duration);
+        match kit.queue.try_next() {
+            Some(MailRequest::LockNotice { user, .. }) => assert_eq!(user, cy.id),
+            _ => panic!("the owner is told"),
+        }
+        // Locked: refused before hashing, even with the right password,
+        // and nobody is told again.
+        let o = login(&kit).login(request("cyd", PASSWORD)).await.unwrap();
+        assert!(matches!(o, Outcome::Locked { .. }));
+        assert!(kit.queue.try_next().is_none());
+        // An unknown ID locks the same way, and nobody is mailed.
+        for _ in 0..11 {
+            login(&kit).login(request("ghost", PASSWORD)).await.unwrap();
+        }
+        assert!(kit.queue.try_next().is_none());
+    }
+
+    #[tokio::test]
+    async fn unverified_and_disabled_are_said_only_to_the_right_password() {
+        let kit = Kit::new();
+        kit.user("dee@example.com", "dee", UserStatus::PendingVerification)
+            .await;
+        kit.user("eve@example.com", "eve", UserStatus::Disabled)
+            .await;
+        let o = login(&kit).login(request("dee", PASSWORD)).await.unwrap();
+        assert!(matches!(o, Outcome::Unverified { email } if email.as_str() == "dee@example.com"));
+        let o = login(&kit).login(request("eve", PASSWORD)).await.unwrap();
+        assert!(matches!(o, Outcome::Disabled));
+        for id in ["dee", "eve"] {
+            let o = login(&kit)
+                .login(request(id, "Wrong-horse!1"))
+                .await
+                .unwrap();
+            assert!(matches!(o, Outcome::Incorrect), "{id}");
+        }
+    }
+}

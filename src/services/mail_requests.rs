@@ -57,52 +57,8 @@ impl MailRequestHandler {
     }
 
     pub async fn handle(&self, request: MailRequest) -> StoreResult<()> {
-        let (purpose, user, kind) = match request {
-            MailRequest::Reset { email } | MailRequest::Verify { email }
-                if self.per_address.check(email.to_string()).is_err() =>
-            {
-                tracing::info!(
-                    "a mail request for an address was dropped: too many for it recently"
-                );
-                return Ok(());
-            }
-            MailRequest::Reset { email } => {
-                if !self.password_reset {
-                    return Ok(());
-                }
-                match self.find(&email).await? {
-                    Some(user) if user.status != UserStatus::Disabled => {
-                        (TokenPurpose::Reset, user, Kind::Reset)
-                    }
-                    _ => return Ok(()),
-                }
-            }
-            MailRequest::Verify { email } => match self.find(&email).await? {
-                Some(user) if user.status == UserStatus::PendingVerification => {
-                    (TokenPurpose::Verify, user, Kind::Verify)
-                }
-                _ => return Ok(()),
-            },
-            MailRequest::LockNotice { user, ip, until } => {
-                let Some(user) = self.store.user(user).await? else {
-                    return Ok(());
-                };
-                if !self.password_reset {
-                    // No reset link to offer: the notice alone.
-                    let mail = messages::lock_notice(
-                        &user.email,
-                        user.username.as_str(),
-                        self.lockout_threshold,
-                        until,
-                        &ip,
-                        None,
-                    );
-                    self.store.enqueue_mail(mail, self.clock.now()).await?;
-                    self.outbox.wake();
-                    return Ok(());
-                }
-                (TokenPurpose::Reset, user, Kind::Lock { ip, until })
-            }
+        let Some((purpose, user, kind)) = self.decide(request).await? else {
+            return Ok(());
         };
         let now = self.clock.now();
         let secret = LinkToken::generate();
@@ -138,6 +94,63 @@ impl MailRequestHandler {
             .await;
         }
         Ok(())
+    }
+
+    /// Whether a request leads to a mailed link, and for whom: none for
+    /// an address over its limit, without an account, or whose account
+    /// the link is not for. A lock notice without password reset is
+    /// queued here, without a link.
+    async fn decide(
+        &self,
+        request: MailRequest,
+    ) -> StoreResult<Option<(TokenPurpose, User, Kind)>> {
+        Ok(match request {
+            MailRequest::Reset { email } | MailRequest::Verify { email }
+                if self.per_address.check(email.to_string()).is_err() =>
+            {
+                tracing::info!(
+                    "a mail request for an address was dropped: too many for it recently"
+                );
+                return Ok(None);
+            }
+            MailRequest::Reset { email } => {
+                if !self.password_reset {
+                    return Ok(None);
+                }
+                match self.find(&email).await? {
+                    Some(user) if user.status != UserStatus::Disabled => {
+                        Some((TokenPurpose::Reset, user, Kind::Reset))
+                    }
+                    _ => None,
+                }
+            }
+            MailRequest::Verify { email } => match self.find(&email).await? {
+                Some(user) if user.status == UserStatus::PendingVerification => {
+                    Some((TokenPurpose::Verify, user, Kind::Verify))
+                }
+                _ => None,
+            },
+            MailRequest::LockNotice { user, ip, until } => {
+                let Some(user) = self.store.user(user).await? else {
+                    return Ok(None);
+                };
+                if !self.password_reset {
+                    // No reset link to offer: the notice alone.
+                    let mail = messages::lock_notice(
+                        &user.email,
+                        user.username.as_str(),
+                        self.lockout_threshold,
+                        until,
+                        &ip,
+                        None,
+                    );
+                    self.store.enqueue_mail(mail, self.clock.now()).await?;
+                    self.outbox.wake();
+                    return Ok(None);
+                }
+                Some((TokenPurpose::Reset, user, Kind::Lock { ip, until }))
+            }
+        })
     }
 
     async fn find(&self, email: &EmailAddress) -> StoreResult<Option<User>> {

@@ -60,6 +60,89 @@ impl Links {
     }
 }
 
+/// The parts the flows take, real ones (a redb file in a temp dir, bcrypt
+/// at cost 4 on a real pool, a manual clock), for the flows' unit tests.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use crate::auth::password::Passwords;
+    use crate::auth::pool::HashPool;
+    use crate::auth::session::SessionCache;
+    use crate::clock::Clock;
+    use crate::documents::Documents;
+    use crate::domain::lockout::LockoutPolicy;
+    use crate::domain::{EmailAddress, Role, User, UserStatus, Username};
+    use crate::mail::outbox::Outbox;
+    use crate::mail::requests::{MailQueue, MailRequests};
+    use crate::metrics::Metrics;
+    use crate::store::redb::RedbStore;
+    use crate::store::{NewUser, Store};
+    use std::time::{Duration, SystemTime};
+
+    pub const PASSWORD: &str = "Corr3ct-horse!";
+
+    pub struct Kit {
+        pub _dir: tempfile::TempDir,
+        pub store: Box<dyn Store>,
+        pub passwords: Passwords,
+        pub clock: Clock,
+        pub mail: MailRequests,
+        pub queue: MailQueue,
+        pub metrics: Metrics,
+        pub sessions: SessionCache,
+        pub documents: Documents,
+        pub outbox: Outbox,
+        pub links: super::Links,
+        pub lockout: LockoutPolicy,
+    }
+
+    impl Kit {
+        pub fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = RedbStore::open(dir.path()).unwrap();
+            let passwords = Passwords::new(store.password_key(), 4, HashPool::new(2, 16).unwrap());
+            let (mail, queue) = MailRequests::new();
+            Self {
+                _dir: dir,
+                store: Box::new(store),
+                passwords,
+                clock: Clock::manual(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)),
+                mail,
+                queue,
+                metrics: Metrics::default(),
+                sessions: SessionCache::default(),
+                documents: Documents::load(None, None).unwrap(),
+                outbox: Outbox::default(),
+                links: super::Links::new(url::Url::parse("http://gate.example/").unwrap()),
+                lockout: LockoutPolicy {
+                    threshold: 10,
+                    duration: Duration::from_secs(20 * 60),
+                },
+            }
+        }
+
+        /// An account with `PASSWORD`.
+        pub async fn user(&self, email: &str, name: &str, status: UserStatus) -> User {
+            let hash = self.passwords.hash_text(PASSWORD).await.unwrap();
+            self.store
+                .create_user(
+                    NewUser {
+                        email: EmailAddress::parse(email).unwrap(),
+                        username: Username::parse(name).unwrap(),
+                        password_hash: hash,
+                        role: Role::User,
+                        status,
+                        created_at: self.clock.now(),
+                        consent: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,18 +59,16 @@ impl Recovery<'_> {
             .ok_or(TokenProblem::Unknown))
     }
 
-    /// Sets `password` for the account of `token` (checked against that
-    /// account's names by the caller, after `account_of`).
+    /// Sets `password` for `user`, the account `account_of(token)` found
+    /// (the caller checked the password against its names). The
+    /// transaction checks the token again: a link spent meanwhile fails.
     pub async fn reset(
         &self,
         token: &LinkToken,
+        user: &User,
         password: &NewPassword,
         ip: IpAddr,
     ) -> StoreResult<Outcome> {
-        let user = match self.account_of(token).await? {
-            Ok(user) => user,
-            Err(problem) => return Ok(Outcome::LinkFailed(problem)),
-        };
         let Ok(new_hash) = self.passwords.hash(password).await else {
             return Ok(Outcome::Busy);
         };
@@ -101,5 +99,78 @@ impl Recovery<'_> {
         )
         .await;
         Ok(Outcome::Done(Box::new(user)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CommonPasswords, OneTimeToken, PasswordPolicy, UserStatus};
+    use crate::services::testkit::Kit;
+    use std::time::Duration;
+
+    fn recovery(kit: &Kit) -> Recovery<'_> {
+        Recovery {
+            store: kit.store.as_ref(),
+            passwords: &kit.passwords,
+            clock: &kit.clock,
+            mail: &kit.mail,
+            outbox: &kit.outbox,
+            links: &kit.links,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_sets_the_password_once_and_expires() {
+        let kit = Kit::new();
+        let max = kit.user("max@example.com", "max", UserStatus::Active).await;
+        let link = LinkToken::generate();
+        let token = OneTimeToken::new(
+            TokenPurpose::Reset,
+            max.id,
+            kit.clock.now(),
+            Duration::from_secs(60),
+        );
+        kit.store
+            .issue_token(link.hash(), token, None)
+            .await
+            .unwrap();
+        let user = recovery(&kit).account_of(&link).await.unwrap().unwrap();
+        assert_eq!(user.id, max.id);
+        let password = NewPassword::parse(
+            PasswordPolicy::Seed { min_len: 9 },
+            &CommonPasswords::embedded(),
+            "N3w-horse-shoe!".into(),
+            &[],
+        )
+        .unwrap();
+        let ip = "192.0.2.1".parse().unwrap();
+        let done = recovery(&kit)
+            .reset(&link, &user, &password, ip)
+            .await
+            .unwrap();
+        assert!(matches!(done, Outcome::Done(_)));
+        let again = recovery(&kit)
+            .reset(&link, &user, &password, ip)
+            .await
+            .unwrap();
+        assert!(matches!(again, Outcome::LinkFailed(TokenProblem::Unknown)));
+        // A newer link that runs out.
+        let late = LinkToken::generate();
+        let token = OneTimeToken::new(
+            TokenPurpose::Reset,
+            max.id,
+            kit.clock.now(),
+            Duration::from_secs(60),
+        );
+        kit.store
+            .issue_token(late.hash(), token, None)
+            .await
+            .unwrap();
+        kit.clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            recovery(&kit).account_of(&late).await.unwrap().err(),
+            Some(TokenProblem::Expired)
+        );
     }
 }

@@ -108,3 +108,96 @@ pub async fn record(store: &dyn Store, event: AuditEvent) {
         tracing::error!(kind, error = ?e, "could not write an audit event");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CommonPasswords;
+    use crate::domain::PasswordPolicy;
+    use crate::services::testkit::{Kit, PASSWORD};
+
+    fn signup(kit: &Kit, require_verification: bool) -> Signup<'_> {
+        Signup {
+            store: kit.store.as_ref(),
+            passwords: &kit.passwords,
+            clock: &kit.clock,
+            documents: &kit.documents,
+            mail: &kit.mail,
+            metrics: &kit.metrics,
+            require_verification,
+        }
+    }
+
+    fn request(email: &str, name: &str, invitation: Option<InviteToken>) -> SignupRequest {
+        SignupRequest {
+            email: EmailAddress::parse(email).unwrap(),
+            username: Username::parse(name).unwrap(),
+            password: NewPassword::parse(
+                PasswordPolicy::Seed { min_len: 9 },
+                &CommonPasswords::embedded(),
+                PASSWORD.into(),
+                &[email, name],
+            )
+            .unwrap(),
+            invitation,
+            ip: "192.0.2.8".parse().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_account_consents_and_a_taken_name_is_named() {
+        let kit = Kit::new();
+        let Outcome::Created(user) = signup(&kit, false)
+            .sign_up(request("fay@example.com", "fay", None))
+            .await
+            .unwrap()
+        else {
+            panic!("created");
+        };
+        assert_eq!(user.status, UserStatus::Active);
+        assert!(kit.documents.is_current(user.consent.as_ref()));
+        let svc = signup(&kit, false);
+        let again = svc.sign_up(request("FAY@example.com", "other", None));
+        assert!(matches!(
+            again.await.unwrap(),
+            Outcome::Taken(Unique::Email)
+        ));
+        let svc = signup(&kit, false);
+        let again = svc.sign_up(request("new@example.com", "Fay", None));
+        assert!(matches!(
+            again.await.unwrap(),
+            Outcome::Taken(Unique::Username)
+        ));
+    }
+
+    #[tokio::test]
+    async fn with_verification_the_account_waits_and_a_mail_is_asked_for() {
+        let mut kit = Kit::new();
+        let svc = signup(&kit, true);
+        let o = svc.sign_up(request("gus@example.com", "gus", None));
+        let Outcome::Created(user) = o.await.unwrap() else {
+            panic!("created");
+        };
+        assert_eq!(user.status, UserStatus::PendingVerification);
+        assert!(matches!(
+            kit.queue.try_next(),
+            Some(MailRequest::Verify { email }) if email.as_str() == "gus@example.com"
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_invitation_is_refused_and_makes_nothing() {
+        let kit = Kit::new();
+        let svc = signup(&kit, false);
+        let o = svc.sign_up(request(
+            "hal@example.com",
+            "hal",
+            Some(InviteToken::generate()),
+        ));
+        assert!(matches!(
+            o.await.unwrap(),
+            Outcome::Invitation(InviteProblem::Unknown)
+        ));
+        assert_eq!(kit.store.user_count().await.unwrap(), 0);
+    }
+}

@@ -168,10 +168,12 @@ pub async fn reset_submit(
         };
         return Ok((StatusCode::BAD_REQUEST, recovery::reset(&view)).into_response());
     };
-    Ok(match state.recovery().reset(&token, &password, ip).await? {
-        Outcome::Done(_) => Redirect::to("/login?reset=1").into_response(),
-        // Used up by a concurrent request between the check and now.
-        Outcome::LinkFailed(problem) => reset_link_failed(&state, &browser, problem),
-        Outcome::Busy => return Err(AppError::Busy),
-    })
+    Ok(
+        match state.recovery().reset(&token, &user, &password, ip).await? {
+            Outcome::Done(_) => Redirect::to("/login?reset=1").into_response(),
+            // Used up by a concurrent request between the check and now.
+            Outcome::LinkFailed(problem) => reset_link_failed(&state, &browser, problem),
+            Outcome::Busy => return Err(AppError::Busy),
+        },
+    )
 }
