@@ -3,7 +3,7 @@
 //! limited per account), ending one of one's other sessions, logging out.
 
 use super::Links;
-use super::signup::record;
+use super::record;
 use crate::auth::password::Passwords;
 use crate::auth::ratelimit::KeyedLimiter;
 use crate::auth::session::SessionCache;

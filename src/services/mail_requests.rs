@@ -4,7 +4,7 @@
 //! after the page has answered.
 
 use super::Links;
-use super::signup::record;
+use super::record;
 use crate::auth::ratelimit::KeyedLimiter;
 use crate::clock::{Clock, Timestamp};
 use crate::domain::{

@@ -13,7 +13,8 @@ pub mod recovery;
 pub mod signup;
 pub mod verification;
 
-use crate::domain::InviteToken;
+use crate::domain::{AuditEvent, InviteToken};
+use crate::store::Store;
 use url::Url;
 
 /// Links into gatehouse, for mails and the log: `<base-url><path>?…`.
@@ -57,6 +58,15 @@ impl Links {
     /// The login page, for mails that point there.
     pub fn login_from_mail(&self) -> String {
         self.link("login", "from", "mail")
+    }
+}
+
+/// Records an audit event after an action that has happened; a failure to
+/// record is logged loudly but does not undo or fail the action.
+pub async fn record(store: &dyn Store, event: AuditEvent) {
+    let kind = event.kind.as_str();
+    if let Err(e) = store.audit(vec![event]).await {
+        tracing::error!(kind, error = ?e, "could not write an audit event");
     }
 }
 

@@ -8,7 +8,7 @@
 //! automatic login follows.
 
 use super::Links;
-use super::signup::record;
+use super::record;
 use crate::auth::password::Passwords;
 use crate::clock::Clock;
 use crate::domain::{

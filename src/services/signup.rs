@@ -4,6 +4,7 @@
 //! and creates the account with its consent. With verification on, the
 //! account waits for its owner to confirm the address.
 
+use super::record;
 use crate::auth::password::Passwords;
 use crate::clock::Clock;
 use crate::documents::Documents;
@@ -97,15 +98,6 @@ impl Signup<'_> {
             });
         }
         Ok(Outcome::Created(Box::new(user)))
-    }
-}
-
-/// Records an audit event after an action that has happened; a failure to
-/// record is logged loudly but does not undo or fail the action.
-pub async fn record(store: &dyn Store, event: AuditEvent) {
-    let kind = event.kind.as_str();
-    if let Err(e) = store.audit(vec![event]).await {
-        tracing::error!(kind, error = ?e, "could not write an audit event");
     }
 }
 

@@ -3,7 +3,7 @@
 //! asking for a new link answers the same whether or not an account waits
 //! for that address (the look-up happens later, in `mail_requests`).
 
-use super::signup::record;
+use super::record;
 use crate::clock::Clock;
 use crate::domain::{
     AuditEvent, AuditKind, EmailAddress, LinkToken, TokenProblem, TokenPurpose, User,
