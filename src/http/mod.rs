@@ -138,10 +138,11 @@ fn security_headers(https: bool) -> Vec<(HeaderName, HeaderValue)> {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ];
     if https {
-        // Browsers are to use nothing else for a year (RFC 6797).
+        // Browsers are to use nothing else for a year, on subdomains too
+        // (RFC 6797; ASVS 3.4.1).
         list.push((
             header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         ));
     }
     list

@@ -197,3 +197,37 @@ async fn a_malformed_query_string_gets_a_page_not_a_500() {
         r.status()
     );
 }
+
+#[tokio::test]
+async fn made_up_methods_add_no_metrics_series() {
+    let app = spawn_app().await;
+    for n in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("X{n}FOO").as_bytes()).unwrap();
+        app.client
+            .request(method, app.url("/login"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("X1FOO"), "a method name became a label");
+    assert!(
+        text.contains(
+            r#"gatehouse_request_duration_seconds_count{method="OTHER",route="/login"} 50"#
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn under_https_every_answer_asks_for_https_on_subdomains_too() {
+    let app = crate::support::spawn_with(|c| {
+        c.base_url = Some("https://login.example.com/".parse().unwrap());
+    })
+    .await;
+    let r = app.get("/login").await;
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+}

@@ -54,6 +54,8 @@ pub(super) fn copy(db: &Database, to: &Path) -> anyhow::Result<BackupStats> {
     let result = (|| {
         let target = Database::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
+        // It holds what the database holds: owner only, before any data.
+        super::owner_only_file(&partial);
         let from = db
             .begin_read()
             .context("failed to begin the backup's read transaction")?;

@@ -124,6 +124,9 @@ impl RedbStore {
                 });
             }
         };
+        // The file holds password hashes, the pre-hash key and live
+        // links: its owner only, whatever the umask.
+        owner_only_file(&path);
         let unreadable = |e: anyhow::Error| OpenError::Unreadable {
             path: path.clone(),
             cause: format!("{e:#}"),
@@ -342,6 +345,18 @@ fn restrict_to_owner(dir: &Path) {
 #[cfg(not(unix))]
 fn restrict_to_owner(_dir: &Path) {}
 
+/// Mode 0600 for a file with secrets (the database, a backup).
+#[cfg(unix)]
+pub(super) fn owner_only_file(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(file = %file.display(), error = %e, "could not make a file owner-only");
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn owner_only_file(_file: &Path) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +365,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path()).unwrap();
         (dir, Box::new(store))
+    }
+
+    #[test]
+    fn the_database_and_its_backups_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join(DATABASE_FILE)), 0o600);
+        let to = dir.path().join("copy.redb");
+        backup::copy(&store.db, &to).unwrap();
+        assert_eq!(mode(&to), 0o600);
     }
 
     mod contract {
