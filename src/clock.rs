@@ -32,12 +32,19 @@ impl Timestamp {
         }
     }
 
+    /// The last second RFC 3339 can write: 9999-12-31T23:59:59Z. Times
+    /// after it are refused where they come in (lock and invitation
+    /// durations), and shown as "after" it, never formatted.
+    pub const LAST: Timestamp = Timestamp(253_402_300_799_000);
+
     pub fn to_system_time(self) -> SystemTime {
-        if self.0 >= 0 {
-            UNIX_EPOCH + Duration::from_millis(self.0.unsigned_abs())
+        let d = Duration::from_millis(self.0.unsigned_abs());
+        let t = if self.0 >= 0 {
+            UNIX_EPOCH.checked_add(d)
         } else {
-            UNIX_EPOCH - Duration::from_millis(self.0.unsigned_abs())
-        }
+            UNIX_EPOCH.checked_sub(d)
+        };
+        t.unwrap_or(UNIX_EPOCH)
     }
 
     pub fn plus(self, d: Duration) -> Self {
@@ -55,7 +62,15 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, to the second: `2026-11-28T14:35:00Z`.
+    /// Times outside what RFC 3339 can write (before 1970 or after 9999)
+    /// are said in words: formatting must never abort the process.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 0 {
+            return f.write_str("before 1970-01-01T00:00:00Z");
+        }
+        if *self > Self::LAST {
+            return f.write_str("after 9999-12-31T23:59:59Z");
+        }
         write!(
             f,
             "{}",
@@ -122,6 +137,22 @@ impl governor::clock::Clock for Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_beyond_rfc3339_are_said_in_words_not_formatted() {
+        let far = Timestamp::from_millis(0).plus(Duration::from_secs(9000 * 366 * 24 * 3600));
+        assert_eq!(far.to_string(), "after 9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::LAST.to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            Timestamp::from_millis(i64::MAX).to_string(),
+            "after 9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(-1).to_string(),
+            "before 1970-01-01T00:00:00Z"
+        );
+        let _ = Timestamp::from_millis(i64::MIN).to_system_time();
+    }
 
     #[test]
     fn a_manual_clock_moves_only_when_advanced() {

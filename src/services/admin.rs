@@ -251,6 +251,11 @@ impl Admin<'_> {
     ) -> AdminResult<(Timestamp, usize)> {
         let now = self.clock.now();
         let until = now.plus(duration.unwrap_or(INDEFINITE));
+        if until > Timestamp::LAST {
+            return Err(refused(
+                "--for ends after the year 9999; give a shorter time such as 30d, or leave --for out to lock until `gatehouse user unlock`",
+            ));
+        }
         let state = LockoutState {
             failures: 0,
             last_failure: Some(now),
@@ -344,6 +349,11 @@ impl Admin<'_> {
             return Err(refused("--uses must be at least 1"));
         }
         let now = self.clock.now();
+        if lifetime.is_some_and(|d| now.plus(d) > Timestamp::LAST) {
+            return Err(refused(
+                "--expires ends after the year 9999; give a shorter time such as 30d, or `never`",
+            ));
+        }
         let token = InviteToken::generate();
         let invite = self
             .store

@@ -466,3 +466,34 @@ async fn user_add_without_a_password_prints_a_link_that_sets_it() {
     assert_eq!(r.headers()["location"], "/login?reset=1");
     app.login_ok("bea", PASSWORD).await;
 }
+
+#[test]
+fn a_lock_or_invitation_ending_after_the_year_9999_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    add_account(dir.path(), "far@example.com", "far").ok();
+    let lock = gatehouse(dir.path(), &["user", "lock", "far", "--for", "9000y"], None);
+    lock.code(2);
+    assert!(
+        lock.stderr().contains("after the year 9999"),
+        "{}",
+        lock.report()
+    );
+    let invite = gatehouse(
+        dir.path(),
+        &["invite", "create", "--expires", "9000y"],
+        None,
+    );
+    invite.code(2);
+    assert!(
+        invite.stderr().contains("after the year 9999"),
+        "{}",
+        invite.report()
+    );
+    // Nothing was half-done: the account is not locked, and listing works.
+    let list = gatehouse(dir.path(), &["user", "list", "--json"], None);
+    list.ok();
+    let users: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    assert_eq!(users[0]["locked_until"], serde_json::Value::Null);
+    let show = gatehouse(dir.path(), &["user", "show", "far"], None);
+    show.ok();
+}
