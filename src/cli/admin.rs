@@ -196,12 +196,27 @@ fn local(
 /// new, empty database.
 pub fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
     let file = dir.join(crate::store::DATABASE_FILE);
-    if !file.exists() {
-        return Err(UsageError(format!(
-            "there is no gatehouse database at {}; check --data-dir (or GATEHOUSE_DATA_DIR)",
-            file.display()
-        ))
-        .into());
+    match std::fs::metadata(&file) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(UsageError(format!(
+                "there is no gatehouse database at {}; check --data-dir (or GATEHOUSE_DATA_DIR)",
+                file.display()
+            ))
+            .into());
+        }
+        // Not "there is none": it is there, but not for this user.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(UsageError(format!(
+                "permission denied: {} belongs to another user; run this command as the user gatehouse runs as (for example `sudo -u gatehouse gatehouse …`)",
+                dir.display()
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot read the database at {}", file.display())));
+        }
     }
     Ok(RedbStore::open(dir)?)
 }

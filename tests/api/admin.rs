@@ -546,3 +546,37 @@ async fn an_admin_lock_is_not_lifted_by_a_password_reset() {
     cli(&app, &["user", "unlock", "ida"]).await;
     app.login_ok("ida", new).await;
 }
+
+#[tokio::test]
+async fn a_data_directory_of_another_user_says_permission_denied() {
+    // A stopped server's data directory (0700, root's), and a command run
+    // as nobody: the database is there, just not for this user.
+    let app = spawn_app().await;
+    app.add_user("pia@example.com", "pia", PASSWORD).await;
+    let (dir, _) = app.stop().await;
+    let bin_dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("gatehouse");
+    std::fs::copy(env!("CARGO_BIN_EXE_gatehouse"), &bin).unwrap();
+    let data = dir.path().to_path_buf();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["user", "list"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("permission denied"), "{}", err(&o));
+    assert!(
+        !err(&o).contains("there is no gatehouse database"),
+        "{}",
+        err(&o)
+    );
+}
