@@ -381,23 +381,7 @@ async fn the_socket_refuses_another_user() {
     // socket's own protection stands in the way; and run a copy of the
     // binary that nobody can execute.
     std::fs::set_permissions(app.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin_dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = bin_dir.path().join("gatehouse");
-    std::fs::copy(env!("CARGO_BIN_EXE_gatehouse"), &bin).unwrap();
-    let dir = app.dir.path().to_path_buf();
-    let o = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("/usr/bin/setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(["user", "list"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = as_nobody(app.dir.path(), &["user", "list"]).await;
     assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
     assert!(err(&o).contains("belongs to another user"), "{}", err(&o));
 }
@@ -554,24 +538,7 @@ async fn a_data_directory_of_another_user_says_permission_denied() {
     let app = spawn_app().await;
     app.add_user("pia@example.com", "pia", PASSWORD).await;
     let (dir, _) = app.stop().await;
-    let bin_dir = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = bin_dir.path().join("gatehouse");
-    std::fs::copy(env!("CARGO_BIN_EXE_gatehouse"), &bin).unwrap();
-    let data = dir.path().to_path_buf();
-    let o = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("/usr/bin/setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["user", "list"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = as_nobody(dir.path(), &["user", "list"]).await;
     assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
     assert!(err(&o).contains("permission denied"), "{}", err(&o));
     assert!(
@@ -579,4 +546,32 @@ async fn a_data_directory_of_another_user_says_permission_denied() {
         "{}",
         err(&o)
     );
+}
+
+/// Runs `gatehouse --data-dir DIR ARGS…` as the user nobody (uid 65534),
+/// from a copy of the binary that nobody may execute.
+async fn as_nobody(dir: &std::path::Path, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("gatehouse");
+    std::fs::copy(env!("CARGO_BIN_EXE_gatehouse"), &bin).unwrap();
+    let (dir, args) = (
+        dir.to_path_buf(),
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let o = std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(&args)
+            .output()
+            .unwrap();
+        drop(bin_dir);
+        o
+    })
+    .await
+    .unwrap()
 }
