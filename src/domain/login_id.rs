@@ -9,6 +9,13 @@ const MAX_ID_LEN: usize = 254;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LoginId(String);
 
+/// Control characters (newline, escape …), bidirectional overrides and
+/// isolates, and zero-width characters.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 impl LoginId {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let id = raw.trim();
@@ -17,6 +24,13 @@ impl LoginId {
         }
         if id.len() > MAX_ID_LEN {
             return Err("An ID is at most 254 characters long.");
+        }
+        // No email address or username holds them, and in a log line or
+        // an audit event they could forge a line or hide text (issue 11).
+        if id.chars().any(is_invisible) {
+            return Err(
+                "The ID holds a character that cannot be part of an email address or username (a control, direction or zero-width character). Retype it.",
+            );
         }
         Ok(Self(id.to_lowercase()))
     }
@@ -44,6 +58,24 @@ impl fmt::Display for LoginId {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_direction_and_zero_width_characters_are_refused() {
+        for raw in [
+            "ann\nFAKE log line",
+            "ann\u{1b}[31m",
+            "a\u{202E}nn",
+            "a\u{200B}nn",
+            "\u{FEFF}ann",
+        ] {
+            assert!(super::LoginId::parse(raw).is_err(), "{raw:?}");
+        }
+        assert!(super::LoginId::parse("  Ann@Example.com ").is_ok());
+        assert!(
+            super::LoginId::parse("한국어").is_ok(),
+            "other scripts are fine"
+        );
+    }
+
     use super::*;
 
     #[test]

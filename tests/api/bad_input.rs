@@ -231,3 +231,22 @@ async fn under_https_every_answer_asks_for_https_on_subdomains_too() {
         "max-age=31536000; includeSubDomains"
     );
 }
+
+#[tokio::test]
+async fn an_id_with_a_newline_is_refused_before_it_reaches_a_log_or_a_counter() {
+    let app = spawn_app().await;
+    let forged = "alice\n2026-01-01T00:00:00Z INFO login succeeded user=1";
+    let r = app.post_login(forged, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("control, direction or zero-width")
+    );
+    let events = app.state.store.audit_events(None, None, 10).await.unwrap();
+    assert!(
+        events.is_empty(),
+        "nothing was counted or recorded: {events:?}"
+    );
+}
