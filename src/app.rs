@@ -182,12 +182,6 @@ impl AppState {
             lockout_threshold: self.config.lockout.threshold,
         }
     }
-
-    /// Sends every mail that is due now (tests call it instead of waiting
-    /// for the worker); returns how many went out.
-    pub async fn deliver_due_mail(&self) -> anyhow::Result<usize> {
-        Ok(self.outbox_worker().deliver_due().await?)
-    }
 }
 
 /// A bound, ready-to-serve gatehouse.
