@@ -29,6 +29,19 @@ pub struct Recovery<'a> {
     pub links: &'a Links,
 }
 
+/// A live reset link and the account it is for, found together by
+/// `account_of` so that `reset` cannot be given one without the other.
+pub struct ResetTarget {
+    token: LinkToken,
+    user: User,
+}
+
+impl ResetTarget {
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+}
+
 pub enum Outcome {
     /// The new password is set; every session of the account ended.
     Done(Box<User>),
@@ -43,8 +56,12 @@ impl Recovery<'_> {
         self.mail.submit(MailRequest::Reset { email });
     }
 
-    /// The account a live reset link is for, or why the link fails.
-    pub async fn account_of(&self, token: &LinkToken) -> StoreResult<Result<User, TokenProblem>> {
+    /// The account a live reset link is for, with the link, or why the
+    /// link fails.
+    pub async fn account_of(
+        &self,
+        token: LinkToken,
+    ) -> StoreResult<Result<ResetTarget, TokenProblem>> {
         let now = self.clock.now();
         let Some(stored) = self.store.token(&token.hash()).await? else {
             return Ok(Err(TokenProblem::Unknown));
@@ -52,23 +69,22 @@ impl Recovery<'_> {
         if let Err(problem) = stored.check(TokenPurpose::Reset, now) {
             return Ok(Err(problem));
         }
-        Ok(self
-            .store
-            .user(stored.user)
-            .await?
-            .ok_or(TokenProblem::Unknown))
+        Ok(match self.store.user(stored.user).await? {
+            Some(user) => Ok(ResetTarget { token, user }),
+            None => Err(TokenProblem::Unknown),
+        })
     }
 
-    /// Sets `password` for `user`, the account `account_of(token)` found
-    /// (the caller checked the password against its names). The
-    /// transaction checks the token again: a link spent meanwhile fails.
+    /// Sets `password` for the account `account_of` found (the caller
+    /// checked the password against its names). The transaction checks the
+    /// token again: a link spent meanwhile fails.
     pub async fn reset(
         &self,
-        token: &LinkToken,
-        user: &User,
+        target: &ResetTarget,
         password: &NewPassword,
         ip: IpAddr,
     ) -> StoreResult<Outcome> {
+        let (token, user) = (&target.token, &target.user);
         let Ok(new_hash) = self.passwords.hash(password).await else {
             return Ok(Outcome::Busy);
         };
@@ -120,23 +136,25 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_reset_link_sets_the_password_once_and_expires() {
-        let kit = Kit::new();
-        let max = kit.user("max@example.com", "max", UserStatus::Active).await;
+    /// A reset link for `user`, valid for a minute.
+    async fn issue(kit: &Kit, user: crate::domain::UserId) -> LinkToken {
         let link = LinkToken::generate();
-        let token = OneTimeToken::new(
-            TokenPurpose::Reset,
-            max.id,
-            kit.clock.now(),
-            Duration::from_secs(60),
-        );
+        let ttl = Duration::from_secs(60);
+        let token = OneTimeToken::new(TokenPurpose::Reset, user, kit.clock.now(), ttl);
         kit.store
             .issue_token(link.hash(), token, None)
             .await
             .unwrap();
-        let user = recovery(&kit).account_of(&link).await.unwrap().unwrap();
-        assert_eq!(user.id, max.id);
+        link
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_sets_the_password_once_and_expires() {
+        let kit = Kit::new();
+        let max = kit.user("max@example.com", "max", UserStatus::Active).await;
+        let link = issue(&kit, max.id).await;
+        let target = recovery(&kit).account_of(link).await.unwrap().unwrap();
+        assert_eq!(target.user().id, max.id);
         let password = NewPassword::parse(
             PasswordPolicy::Seed { min_len: 9 },
             &CommonPasswords::embedded(),
@@ -145,31 +163,15 @@ mod tests {
         )
         .unwrap();
         let ip = "192.0.2.1".parse().unwrap();
-        let done = recovery(&kit)
-            .reset(&link, &user, &password, ip)
-            .await
-            .unwrap();
+        let done = recovery(&kit).reset(&target, &password, ip).await.unwrap();
         assert!(matches!(done, Outcome::Done(_)));
-        let again = recovery(&kit)
-            .reset(&link, &user, &password, ip)
-            .await
-            .unwrap();
+        let again = recovery(&kit).reset(&target, &password, ip).await.unwrap();
         assert!(matches!(again, Outcome::LinkFailed(TokenProblem::Unknown)));
         // A newer link that runs out.
-        let late = LinkToken::generate();
-        let token = OneTimeToken::new(
-            TokenPurpose::Reset,
-            max.id,
-            kit.clock.now(),
-            Duration::from_secs(60),
-        );
-        kit.store
-            .issue_token(late.hash(), token, None)
-            .await
-            .unwrap();
+        let late = issue(&kit, max.id).await;
         kit.clock.advance(Duration::from_secs(60));
         assert_eq!(
-            recovery(&kit).account_of(&late).await.unwrap().err(),
+            recovery(&kit).account_of(late).await.unwrap().err(),
             Some(TokenProblem::Expired)
         );
     }

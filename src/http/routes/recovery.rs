@@ -14,7 +14,7 @@ use crate::http::cookies::Browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery::{self, ResetView};
-use crate::services::recovery::Outcome;
+use crate::services::recovery::{Outcome, ResetTarget};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -90,15 +90,11 @@ fn reset_link_failed(state: &AppState, browser: &Browser, problem: TokenProblem)
 async fn account_of(
     state: &AppState,
     raw: &str,
-) -> Result<Result<(LinkToken, crate::domain::User), TokenProblem>, AppError> {
+) -> Result<Result<ResetTarget, TokenProblem>, AppError> {
     let Some(token) = LinkToken::parse(raw) else {
         return Ok(Err(TokenProblem::Unknown));
     };
-    Ok(state
-        .recovery()
-        .account_of(&token)
-        .await?
-        .map(|u| (token, u)))
+    Ok(state.recovery().account_of(token).await?)
 }
 
 pub async fn reset_page(
@@ -142,7 +138,7 @@ pub async fn reset_submit(
     if !state.config.password_reset {
         return Ok((StatusCode::FORBIDDEN, recovery::reset_disabled()).into_response());
     }
-    let (token, user) = match account_of(&state, &form.token).await? {
+    let target = match account_of(&state, &form.token).await? {
         Ok(found) => found,
         Err(problem) => return Ok(reset_link_failed(&state, &browser, problem)),
     };
@@ -151,7 +147,10 @@ pub async fn reset_submit(
         state.config.password_policy,
         &state.common_passwords,
         form.password.clone(),
-        &[user.email.as_str(), user.username.as_str()],
+        &[
+            target.user().email.as_str(),
+            target.user().username.as_str(),
+        ],
     )
     .map_err(|problems| errors.extend(problems.iter().map(ToString::to_string)))
     .ok();
@@ -169,7 +168,7 @@ pub async fn reset_submit(
         return Ok((StatusCode::BAD_REQUEST, recovery::reset(&view)).into_response());
     };
     Ok(
-        match state.recovery().reset(&token, &user, &password, ip).await? {
+        match state.recovery().reset(&target, &password, ip).await? {
             Outcome::Done(_) => Redirect::to("/login?reset=1").into_response(),
             // Used up by a concurrent request between the check and now.
             Outcome::LinkFailed(problem) => reset_link_failed(&state, &browser, problem),
