@@ -191,7 +191,10 @@ class Server:
         self.cmd = [GATEHOUSE, "--data-dir", data_dir, "serve",
                     "--listen", f"127.0.0.1:{self.port}",
                     "--bcrypt-cost", str(COST),
-                    "--login-rate-per-minute", "1000000", *extra]
+                    "--login-rate-per-minute", "1000000",
+                    # wrk opens 64+ connections from one address.
+                    "--max-connections-per-client", "4096",
+                    "--metrics-listen", "off", *extra]
         self.proc = None
 
     def start(self, timeout=120.0):

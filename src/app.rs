@@ -12,6 +12,8 @@ use crate::config::{Config, SignupMode};
 use crate::documents::Documents;
 use crate::domain::{CommonPasswords, InviteToken, Role, UserId};
 use crate::host::HostStats;
+use crate::http::client::AllowedHosts;
+use crate::http::server::Limits;
 use crate::mail::Mailer;
 use crate::mail::outbox::{Outbox, OutboxWorker};
 use crate::mail::requests::{MailQueue, MailRequests};
@@ -46,6 +48,8 @@ pub struct Inner {
     /// `--base-url`, or the bound address when none was given.
     pub base_url: Url,
     pub links: Links,
+    /// The `Host` names requests may carry (the base URL's, `--allowed-hosts`).
+    pub allowed_hosts: AllowedHosts,
     pub store: Arc<dyn Store>,
     /// The store's file copy, when the backend is a file (redb).
     pub backup: Option<Arc<dyn Backup>>,
@@ -79,6 +83,17 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// What the accept loop enforces (http/server.rs).
+    pub fn connection_limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: self.config.header_read_timeout,
+            max_connections: self.config.max_connections,
+            max_per_client: self.config.max_connections_per_client,
+            trusted_proxies: self.config.trusted_proxies.clone(),
+            drain: self.config.request_timeout,
+        }
+    }
+
     pub fn login(&self) -> Login<'_> {
         Login {
             store: self.store.as_ref(),
@@ -187,6 +202,10 @@ impl AppState {
 /// A bound, ready-to-serve gatehouse.
 pub struct App {
     listener: TcpListener,
+    /// `--metrics-listen`, unless off.
+    metrics_listener: Option<TcpListener>,
+    /// What the connection timeouts run on (`connection_clock`).
+    connection_clock: Clock,
     state: AppState,
     mail_requests: MailQueue,
     admin_socket: Option<tokio::net::UnixListener>,
@@ -206,21 +225,12 @@ impl App {
                     .context("the store task failed")??,
             )
         };
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            let hint = match e.kind() {
-                std::io::ErrorKind::AddrInUse => {
-                    "another program uses that port: stop it or choose another --listen"
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    "ports below 1024 need privileges: choose a port above 1024 with --listen"
-                }
-                std::io::ErrorKind::AddrNotAvailable => {
-                    "this machine has no such address: use 127.0.0.1 or 0.0.0.0 in --listen"
-                }
-                _ => "check --listen",
-            };
-            anyhow::anyhow!("cannot listen on {}: {e}; {hint}", config.listen)
-        })?;
+        let listener = bind(config.listen, "--listen").await?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(bind(addr, "--metrics-listen").await?),
+            None => None,
+        };
+        fit_open_file_limit(config.max_connections);
         let bound = listener
             .local_addr()
             .context("failed to read the bound address")?;
@@ -259,12 +269,18 @@ impl App {
             started: Instant::now(),
             clock,
             links: Links::new(base_url.clone()),
+            allowed_hosts: AllowedHosts::new(
+                base_url.host_str().unwrap_or_default(),
+                &config.allowed_hosts,
+            ),
             base_url,
             config,
         }));
         let admin_socket = crate::admin_socket::bind(&state.config.data_dir);
         Ok(Self {
             listener,
+            metrics_listener,
+            connection_clock: Clock::system(),
             state,
             mail_requests: mail_rx,
             admin_socket,
@@ -277,8 +293,22 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// Where `/metrics` is served, unless `--metrics-listen off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Runs the connection timeouts on `clock` instead of the system's
+    /// (tests move a manual clock past `--header-read-timeout`).
+    pub fn connection_clock(mut self, clock: Clock) -> Self {
+        self.connection_clock = clock;
+        self
     }
 
     /// First start (SPEC §3): while no admin account exists, a new
@@ -315,6 +345,8 @@ impl App {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
+            connection_clock,
             state,
             mail_requests,
             admin_socket,
@@ -340,14 +372,39 @@ impl App {
                     }
                 }
             }),
-            tokio::spawn(state.mail_request_handler().run(mail_requests, stop_rx)),
+            tokio::spawn(
+                state
+                    .mail_request_handler()
+                    .run(mail_requests, stop_rx.clone()),
+            ),
+            tokio::spawn({
+                let (state, clock, mut stop) = (state.clone(), connection_clock.clone(), stop_rx);
+                async move {
+                    if let Some(listener) = metrics_listener {
+                        let limits = Limits {
+                            max_connections: 16,
+                            max_per_client: 16,
+                            ..state.connection_limits()
+                        };
+                        let router = crate::http::metrics_router(state.clone());
+                        let stopped = async move {
+                            let _ = stop.changed().await;
+                        };
+                        crate::http::server::serve(listener, router, limits, clock, None, stopped)
+                            .await;
+                    }
+                }
+            }),
         ];
-        let app =
-            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the server failed")?;
+        crate::http::server::serve(
+            listener,
+            crate::http::router(state.clone()),
+            state.connection_limits(),
+            connection_clock,
+            Some(Arc::clone(&state.metrics)),
+            shutdown,
+        )
+        .await;
         let _ = stop_tx.send(true);
         for task in tasks {
             let _ = task.await;
@@ -359,6 +416,44 @@ impl App {
             );
         }
         Ok(())
+    }
+}
+
+/// Binds a listener, with an error that says what to change.
+async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                format!("another program uses that port: stop it or choose another {flag}")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("ports below 1024 need privileges: choose a port above 1024 with {flag}")
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                format!("this machine has no such address: use 127.0.0.1 or 0.0.0.0 in {flag}")
+            }
+            _ => format!("check {flag}"),
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e}; {hint}")
+    })
+}
+
+/// Each connection holds a file handle: raises the soft limit toward the
+/// hard one so that `--max-connections` fit (with room for the database,
+/// the log and SMTP), and says so when they cannot.
+fn fit_open_file_limit(max_connections: usize) {
+    let needed = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(256);
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            "the open-file limit is below what --max-connections needs: raise it \
+             (LimitNOFILE= in the systemd unit, ulimit -n) or lower --max-connections"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
     }
 }
 

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time as whole milliseconds since the Unix epoch: the form in
@@ -87,7 +90,20 @@ pub struct Clock(ClockKind);
 #[derive(Clone, Debug)]
 enum ClockKind {
     System,
-    Manual(Arc<Mutex<SystemTime>>),
+    Manual(Arc<Manual>),
+}
+
+/// A manual clock's time, and the sleeps waiting for it to move.
+#[derive(Debug)]
+struct Manual {
+    now: Mutex<SystemTime>,
+    sleepers: Mutex<Vec<Waker>>,
+}
+
+impl Manual {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Clock {
@@ -97,13 +113,16 @@ impl Clock {
 
     /// A clock that starts at `start` and moves only with `advance`.
     pub fn manual(start: SystemTime) -> Self {
-        Self(ClockKind::Manual(Arc::new(Mutex::new(start))))
+        Self(ClockKind::Manual(Arc::new(Manual {
+            now: Mutex::new(start),
+            sleepers: Mutex::new(Vec::new()),
+        })))
     }
 
     pub fn now_system(&self) -> SystemTime {
         match &self.0 {
             ClockKind::System => SystemTime::now(),
-            ClockKind::Manual(t) => *t.lock().unwrap_or_else(|p| p.into_inner()),
+            ClockKind::Manual(m) => m.now(),
         }
     }
 
@@ -116,9 +135,72 @@ impl Clock {
     pub fn advance(&self, by: Duration) {
         match &self.0 {
             ClockKind::System => panic!("Clock::advance called on the system clock"),
-            ClockKind::Manual(t) => {
-                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-                *t += by;
+            ClockKind::Manual(m) => {
+                *m.now.lock().unwrap_or_else(|p| p.into_inner()) += by;
+                let sleepers =
+                    std::mem::take(&mut *m.sleepers.lock().unwrap_or_else(|p| p.into_inner()));
+                for waker in sleepers {
+                    waker.wake();
+                }
+            }
+        }
+    }
+
+    /// A future that is ready once this clock reads `deadline` or later:
+    /// on the system clock a timer of the runtime, on a manual one ready
+    /// when `advance` has moved it there (connection timeouts in tests).
+    pub fn sleep_until(&self, deadline: SystemTime) -> ClockSleep {
+        match &self.0 {
+            ClockKind::System => {
+                let wait = deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
+                ClockSleep(SleepKind::System(Box::pin(tokio::time::sleep(wait))))
+            }
+            ClockKind::Manual(m) => ClockSleep(SleepKind::Manual {
+                clock: Arc::clone(m),
+                deadline,
+            }),
+        }
+    }
+
+    pub fn is_manual(&self) -> bool {
+        matches!(self.0, ClockKind::Manual(_))
+    }
+}
+
+/// What `Clock::sleep_until` returns.
+#[derive(Debug)]
+pub struct ClockSleep(SleepKind);
+
+#[derive(Debug)]
+enum SleepKind {
+    System(Pin<Box<tokio::time::Sleep>>),
+    Manual {
+        clock: Arc<Manual>,
+        deadline: SystemTime,
+    },
+}
+
+impl Future for ClockSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.get_mut().0 {
+            SleepKind::System(sleep) => sleep.as_mut().poll(cx),
+            SleepKind::Manual { clock, deadline } => {
+                // Registered before the time is read, so an `advance`
+                // between the two cannot be missed.
+                let mut sleepers = clock.sleepers.lock().unwrap_or_else(|p| p.into_inner());
+                if !sleepers.iter().any(|w| w.will_wake(cx.waker())) {
+                    sleepers.push(cx.waker().clone());
+                }
+                drop(sleepers);
+                if clock.now() >= *deadline {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
             }
         }
     }
@@ -160,6 +242,21 @@ mod tests {
         assert_eq!(clock.now(), Timestamp::from_millis(1_000_000));
         clock.advance(Duration::from_secs(60));
         assert_eq!(clock.now(), Timestamp::from_millis(1_060_000));
+    }
+
+    #[tokio::test]
+    async fn a_sleep_on_a_manual_clock_ends_when_the_clock_is_moved_past_it() {
+        let clock = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
+        let deadline = clock.now_system() + Duration::from_secs(10);
+        let sleep = tokio::spawn(clock.sleep_until(deadline));
+        clock.advance(Duration::from_secs(9));
+        tokio::task::yield_now().await;
+        assert!(!sleep.is_finished(), "not yet at the deadline");
+        clock.advance(Duration::from_secs(1));
+        tokio::time::timeout(Duration::from_secs(10), sleep)
+            .await
+            .expect("woken by advance")
+            .unwrap();
     }
 
     #[test]

@@ -18,10 +18,11 @@ mod settings;
 use crate::domain::PasswordPolicy;
 use crate::domain::lockout::LockoutPolicy;
 use crate::domain::session::SessionPolicy;
+use crate::http::client::TrustedProxies;
 use crate::mail::SmtpSettings;
 use anyhow::{Context, bail};
 use kinds::FileValue;
-pub use kinds::{Kind, MinLength, OnOff};
+pub use kinds::{HostList, Kind, MetricsListen, MinLength, OnOff};
 use serde::Deserialize;
 pub use settings::Setting;
 use std::net::SocketAddr;
@@ -122,6 +123,18 @@ settings! {
         "How long audit events are kept";
     request_timeout: Duration = "30s", "DURATION",
         "Longest time one request may take";
+    header_read_timeout: Duration = "10s", "DURATION",
+        "Longest time a client may take to send a request's headers; also how long an idle connection stays open";
+    max_connections: usize = "1024", "N",
+        "Connections open at once; beyond it new ones are closed at once";
+    max_connections_per_client: usize = "64", "N",
+        "Connections open at once from one client address (trusted proxies are not counted)";
+    trusted_proxies: TrustedProxies = "none", "CIDR,...|loopback|none",
+        "Reverse proxies whose X-Forwarded-For, X-Real-IP or Forwarded header names the client";
+    allowed_hosts: HostList = (Vec::new(), "the base URL's host"), "HOST,...",
+        "Other Host names gatehouse answers to; a request for any other host gets 421";
+    metrics_listen: MetricsListen = "127.0.0.1:9464", "ADDR:PORT|off",
+        "Where /metrics is served: a listener of its own (loopback by default), or off";
 }
 
 /// Threads for hashing when nothing is said: one per core.
@@ -211,6 +224,23 @@ impl Config {
         }
         if self.request_timeout.is_zero() {
             bail!("--request-timeout must be longer than zero, such as 30s");
+        }
+        if self.header_read_timeout.is_zero() {
+            bail!("--header-read-timeout must be longer than zero, such as 10s");
+        }
+        if self.max_connections == 0 || self.max_connections_per_client == 0 {
+            bail!(
+                "--max-connections and --max-connections-per-client must be at least 1 (defaults: 1024 and 64)"
+            );
+        }
+        if self
+            .metrics_listen
+            .is_some_and(|m| m == self.listen && m.port() != 0)
+        {
+            bail!(
+                "--metrics-listen must differ from --listen ({}): choose another port, such as 127.0.0.1:9464, or off",
+                self.listen
+            );
         }
         if self.password_change_window.is_zero() {
             bail!("--password-change-window must be longer than zero, such as 15m");

@@ -1,4 +1,5 @@
-//! Prometheus metrics (`GET /metrics`, text format 0.0.4; SPEC §8):
+//! Prometheus metrics (`GET /metrics` on the metrics listener, text format
+//! 0.0.4; SPEC §8):
 //! counters of security events, request latency by route, and gauges read
 //! at scrape time (outbox depth, active sessions, hashing queue).
 
@@ -37,8 +38,10 @@ pub struct Metrics {
     login_busy: AtomicU64,
     locks_set: AtomicU64,
     signups: AtomicU64,
-    mails_sent: AtomicU64,
-    mails_failed: AtomicU64,
+    mail_failures: AtomicU64,
+    connections_open: AtomicU64,
+    connections_refused: AtomicU64,
+    connections_timed_out: AtomicU64,
     /// route -> method -> latency histogram (looked up by `&str`: no
     /// allocation once a route has been seen).
     requests: Mutex<BTreeMap<String, BTreeMap<String, Histogram>>>,
@@ -71,13 +74,31 @@ impl Metrics {
         self.signups.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn mail(&self, sent: bool) {
-        if sent {
-            &self.mails_sent
-        } else {
-            &self.mails_failed
-        }
-        .fetch_add(1, Ordering::Relaxed);
+    /// A delivery attempt failed. Mails sent are not counted: a counter
+    /// that moves when a reset mail goes out tells whoever watches it,
+    /// right after a forgot-password request, whether the address has an
+    /// account (issue 11). Failures and the outbox depth stay, for the
+    /// admin; with a working SMTP server they do not move per request.
+    pub fn mail_failed(&self) {
+        self.mail_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Closed at once: `--max-connections` or the per-client cap was reached.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closed for sending no request within `--header-read-timeout`.
+    pub fn connection_timed_out(&self) {
+        self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `route` must come from a fixed set (a matched route pattern or
@@ -143,12 +164,21 @@ impl Metrics {
         );
         counter(
             &mut out,
-            "gatehouse_mails_total",
-            "Mail delivery attempts by result.",
-            &[
-                ("{result=\"sent\"}", load(&self.mails_sent)),
-                ("{result=\"failed\"}", load(&self.mails_failed)),
-            ],
+            "gatehouse_mail_failures_total",
+            "Mail delivery attempts that failed (the log says why).",
+            &[("", load(&self.mail_failures))],
+        );
+        counter(
+            &mut out,
+            "gatehouse_connections_refused_total",
+            "Connections closed at once because --max-connections or --max-connections-per-client was reached.",
+            &[("", load(&self.connections_refused))],
+        );
+        counter(
+            &mut out,
+            "gatehouse_connections_timed_out_total",
+            "Connections closed for sending no request within --header-read-timeout.",
+            &[("", load(&self.connections_timed_out))],
         );
         let gauge = |out: &mut String, name: &str, help: &str, v: usize| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -172,6 +202,12 @@ impl Metrics {
             g.hash_queue_depth,
         );
         gauge(&mut out, "gatehouse_users", "Accounts.", g.users);
+        gauge(
+            &mut out,
+            "gatehouse_connections_open",
+            "HTTP connections open now.",
+            usize::try_from(load(&self.connections_open)).unwrap_or(usize::MAX),
+        );
         let name = "gatehouse_request_duration_seconds";
         let _ = writeln!(
             out,

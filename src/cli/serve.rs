@@ -34,6 +34,9 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             db.display()
         ));
         tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
+        if let Some(metrics) = app.metrics_addr() {
+            say(format!("metrics on http://{metrics}/metrics"));
+        }
         if state.mailer.is_log() {
             say(
                 "WARNING: no SMTP server is set (--smtp-url), so nobody receives mail: verification, \

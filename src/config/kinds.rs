@@ -4,6 +4,7 @@
 
 use super::{PolicyName, SignupMode, short_duration};
 use crate::domain::PasswordPolicy;
+use crate::http::client::{TrustedProxies, parse_host_list};
 use crate::mail::{Security, SmtpSettings};
 use anyhow::Context;
 use clap::builder::{
@@ -281,6 +282,93 @@ impl Kind for MinLength {
     fn show(value: &PasswordPolicy) -> String {
         value.min_len().to_string()
     }
+}
+
+/// `--trusted-proxies`: CIDRs, `loopback` or `none`.
+impl Kind for TrustedProxies {
+    type Typed = String;
+    type Value = TrustedProxies;
+    fn parser() -> impl TypedValueParser<Value = String> {
+        StringValueParser::new()
+    }
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        list_or_string(d)
+    }
+    fn value(typed: String, flag: &str) -> anyhow::Result<TrustedProxies> {
+        typed.parse().map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    }
+    fn show(value: &TrustedProxies) -> String {
+        value.to_string()
+    }
+}
+
+/// `--allowed-hosts`: host names, comma-separated.
+#[derive(Debug)]
+pub struct HostList;
+
+impl Kind for HostList {
+    type Typed = String;
+    type Value = Vec<String>;
+    fn parser() -> impl TypedValueParser<Value = String> {
+        StringValueParser::new()
+    }
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        list_or_string(d)
+    }
+    fn value(typed: String, flag: &str) -> anyhow::Result<Vec<String>> {
+        parse_host_list(&typed).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    }
+    fn show(value: &Vec<String>) -> String {
+        if value.is_empty() {
+            "-".into()
+        } else {
+            value.join(",")
+        }
+    }
+}
+
+/// `--metrics-listen`: an address, or `off`.
+#[derive(Debug)]
+pub struct MetricsListen;
+
+impl Kind for MetricsListen {
+    type Typed = String;
+    type Value = Option<SocketAddr>;
+    fn parser() -> impl TypedValueParser<Value = String> {
+        StringValueParser::new()
+    }
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Deserialize::deserialize(d)
+    }
+    fn value(typed: String, flag: &str) -> anyhow::Result<Option<SocketAddr>> {
+        let text = typed.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "{flag}: {text:?} is not an address: write ADDR:PORT such as 127.0.0.1:9464, or off"
+            )
+        })
+    }
+    fn show(value: &Option<SocketAddr>) -> String {
+        value.map_or("off".into(), |a| a.to_string())
+    }
+}
+
+/// A file key that takes a list either as a TOML array or as one
+/// comma-separated string.
+fn list_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::One(s) => s,
+        Either::Many(v) => v.join(","),
+    })
 }
 
 /// One key of the file, read the way its kind says.

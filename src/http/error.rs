@@ -17,6 +17,11 @@ pub enum AppError {
     /// Refused (CSRF, cross-origin, closed feature); the text says why.
     Forbidden(&'static str),
     NotFound,
+    /// The request named a host that is not ours (DNS rebinding, a
+    /// misconfigured proxy): 421, with the address to use.
+    WrongHost {
+        ours: String,
+    },
     /// Too many tries from this client.
     TooManyRequests {
         retry_after: Duration,
@@ -60,6 +65,7 @@ impl AppError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::WrongHost { .. } => StatusCode::MISDIRECTED_REQUEST,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,6 +85,13 @@ impl AppError {
             Self::NotFound => (
                 "Page not found",
                 "There is no page at this address. Check the link, or go to the start page.".into(),
+            ),
+            Self::WrongHost { ours } => (
+                "Wrong address",
+                format!(
+                    "This gatehouse answers at {ours}. Open that address. \
+                     (An administrator can add other names with --allowed-hosts.)"
+                ),
             ),
             Self::TooManyRequests { retry_after } => (
                 "Too many attempts",
@@ -136,6 +149,7 @@ impl AppError {
             Self::TooLarge => "too_large",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
+            Self::WrongHost { .. } => "wrong_host",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Busy => "busy",
             Self::Unavailable(_) => "unavailable",

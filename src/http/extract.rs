@@ -5,6 +5,7 @@
 //! - `ClientIp`: the peer address (the limiter's key).
 //! - `PageUser` / `ApiUser` / `MaybeUser`: the logged-in user, if any.
 
+use super::client::client_address;
 use super::cookies::{Browser, SESSION};
 use crate::app::AppState;
 use crate::domain::session::{Session, SessionKey, SessionToken};
@@ -133,20 +134,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The client's address as the socket sees it. Behind a reverse proxy this
-/// is the proxy; trusting forwarded headers is a later, explicit setting.
+/// The client's address: the socket's peer, or, when the peer is one of
+/// `--trusted-proxies`, the client its forwarding headers name
+/// (`http::client::client_address`). Limits, lockout, sessions, login
+/// history, audit and mails all take it from here.
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         // Without a socket (router called directly) there is no peer.
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Self(ip))
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+        };
+        let state = AppState::from_ref(state);
+        Ok(Self(client_address(
+            peer.0.ip(),
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 

@@ -3,11 +3,13 @@
 //! (`pages/`) and the extractors that turn requests into domain values.
 
 pub mod assets;
+pub mod client;
 pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod routes;
+pub mod server;
 
 use crate::app::AppState;
 use crate::http::error::AppError;
@@ -69,7 +71,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::session::get))
         .route("/healthz", get(routes::health::healthz))
-        .route("/metrics", get(routes::health::metrics))
         .route("/assets/{*path}", get(crate::http::assets::serve))
         .fallback(not_found);
 
@@ -103,6 +104,23 @@ pub fn router(state: AppState) -> Router {
         routes
     };
     routes.with_state(state)
+}
+
+/// The metrics listener's (`--metrics-listen`): `/metrics` alone, with the
+/// same security headers.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(not_found)
+        .layer(middleware::map_response(
+            |mut response: Response| async move {
+                for (name, value) in security_headers(false) {
+                    response.headers_mut().entry(name).or_insert(value);
+                }
+                response
+            },
+        ))
+        .with_state(state)
 }
 
 /// Headers every response carries, unless the handler set its own.
@@ -156,7 +174,8 @@ async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Re
         .cloned();
     let method = request.method().clone();
     let started = std::time::Instant::now();
-    let mut response = match cross_origin_refusal(&state, &request) {
+    let refused = wrong_host(&state, &request).or_else(|| cross_origin_refusal(&state, &request));
+    let mut response = match refused {
         Some(refused) => refused,
         None => cookies::with_browser(&state, request, next).await,
     };
@@ -175,6 +194,31 @@ async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Re
 
 async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+/// Refuses a request for a host that is not ours with 421 (DNS rebinding:
+/// a page of attacker.example whose name now resolves to an intranet
+/// gatehouse sends `Host: attacker.example`). `/healthz` answers any host:
+/// load balancers and container checks ask by address.
+fn wrong_host(state: &AppState, request: &Request) -> Option<Response> {
+    if request.uri().path() == "/healthz" {
+        return None;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    if state.allowed_hosts.allows(host) {
+        return None;
+    }
+    Some(
+        AppError::WrongHost {
+            ours: state.base_url.origin().ascii_serialization(),
+        }
+        .into_response(),
+    )
 }
 
 /// Refuses a state-changing request whose Origin is not ours, or that the

@@ -100,11 +100,10 @@ impl OutboxWorker {
                     Ok(()) => {
                         self.store.mail_sent(entry.id).await?;
                         tracing::info!(id = entry.id, subject = %entry.mail.subject, "mail sent");
-                        self.metrics.mail(true);
                         sent += 1;
                     }
                     Err(e) => {
-                        self.metrics.mail(false);
+                        self.metrics.mail_failed();
                         let attempts = entry.attempts + 1;
                         let next: Option<Timestamp> = (attempts < MAX_ATTEMPTS)
                             .then(|| self.clock.now().plus(backoff(attempts)));

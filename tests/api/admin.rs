@@ -439,7 +439,12 @@ async fn metrics_count_logins_and_parse_as_prometheus_text() {
     app.add_user("gus@example.com", "gus", PASSWORD).await;
     app.post_login("gus", "Wrong-pass1!").await;
     app.login_ok("gus", PASSWORD).await;
-    let r = app.get("/metrics").await;
+    let r = app
+        .client
+        .get(format!("{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.headers()["content-type"]
@@ -493,8 +498,11 @@ async fn healthz_says_when_the_outbox_is_stuck() {
     app.clock.advance(std::time::Duration::from_secs(3601));
     let (status, body) = app.get_text("/healthz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // Which part is degraded, never the SMTP server's words (they can
+    // name hosts and users, and anyone may ask /healthz).
+    assert!(body.starts_with("degraded: outbox stuck"), "{body}");
     assert!(
-        body.contains("outbox stuck") && body.contains("connection refused"),
+        !body.contains("refused") && !body.contains("127.0.0.1"),
         "{body}"
     );
 }

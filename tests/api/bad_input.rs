@@ -209,7 +209,7 @@ async fn made_up_methods_add_no_metrics_series() {
             .await
             .unwrap();
     }
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics_text().await;
     assert!(!text.contains("X1FOO"), "a method name became a label");
     assert!(
         text.contains(

@@ -182,7 +182,17 @@ fn serve_on_a_data_dir_that_is_a_file_fails_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
-    let o = gatehouse(&file, &["serve", "--listen", "127.0.0.1:0"], None);
+    let o = gatehouse(
+        &file,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
     o.code(1);
     let err = stderr(&o);
     assert!(
@@ -199,7 +209,13 @@ fn serve_on_a_port_in_use_fails_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let o = gatehouse(
         dir.path(),
-        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "off",
+        ],
         None,
     );
     o.code(1);
@@ -232,7 +248,14 @@ fn serve_refuses_impossible_settings() {
 fn serve_starts_says_where_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -385,7 +408,14 @@ async fn an_invitation_from_the_cli_lets_a_teammate_sign_up() {
 fn the_first_start_prints_a_single_use_admin_link() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -11,6 +11,7 @@ mod browser_journeys;
 mod browser_mail;
 mod browser_signup;
 mod cli;
+mod edge;
 mod layers;
 mod lockout;
 mod login;

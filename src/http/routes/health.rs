@@ -1,7 +1,9 @@
-//! `GET /healthz`: 200 when the store answers a read and the outbox is
-//! not stuck (no mail failing for over an hour), else 503 with the reason.
-//! For load balancers, container health checks and `gatehouse healthcheck`;
-//! says nothing about users. And `GET /metrics` (Prometheus text).
+//! `GET /healthz`: 200 `ok` when the store answers a read and the outbox
+//! is not stuck (no mail failing for over an hour), else 503 `degraded:`
+//! and which of the two, never an error's text. For load balancers,
+//! container health checks and `gatehouse healthcheck`; says nothing about
+//! users. And `GET /metrics` (Prometheus text), served on the metrics
+//! listener only (`--metrics-listen`).
 
 use crate::app::AppState;
 use crate::metrics::Gauges;
@@ -23,7 +25,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
             );
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store unavailable\n".into(),
+                "degraded: store unavailable; the log says why\n".into(),
             );
         }
     };
@@ -34,14 +36,15 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
             e.attempts > 0 && e.next_attempt_at.is_some() && now >= e.created_at.plus(STUCK_AFTER)
         })
         .collect();
-    if let Some(first) = stuck.first() {
-        let why = first.last_error.as_deref().unwrap_or("unknown");
+    if !stuck.is_empty() {
+        // The SMTP server's words stay in the log (the outbox worker logs
+        // each failure): they can name hosts, users and addresses, and
+        // anyone may ask /healthz.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "outbox stuck: {} mail(s) undelivered for over an hour; last error: {why}\n",
-                stuck.len()
-            ),
+            "degraded: outbox stuck, mail undelivered for over an hour; the log says why, \
+             `gatehouse mail test --to ADDR` tries the SMTP settings\n"
+                .into(),
         );
     }
     (StatusCode::OK, "ok\n".into())

@@ -23,6 +23,8 @@ pub fn start_time() -> SystemTime {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://…` of the metrics listener.
+    pub metrics_address: String,
     pub state: AppState,
     pub clock: Clock,
     pub dir: Arc<TempDir>,
@@ -38,6 +40,7 @@ pub fn test_config(dir: &TempDir) -> Config {
     c.bcrypt_cost = 4;
     c.hash_workers = 2;
     c.hash_queue = 256;
+    c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     c
 }
 
@@ -80,11 +83,41 @@ pub async fn spawn_first_run() -> (TestApp, String) {
     (app, link)
 }
 
+/// An app whose connection timeouts run on a manual clock of their own,
+/// returned with it: the test moves it past `--header-read-timeout`.
+pub async fn spawn_with_connection_clock(configure: impl FnOnce(&mut Config)) -> (TestApp, Clock) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let connections = Clock::manual(start_time());
+    let app = spawn_built_with(
+        dir,
+        Clock::manual(start_time()),
+        configure,
+        {
+            let connections = connections.clone();
+            move |app: App| app.connection_clock(connections)
+        },
+        async |_: &App| (),
+    )
+    .await
+    .0;
+    (app, connections)
+}
+
 /// Builds an app, lets `before` look at it before it serves, then serves.
 async fn spawn_built<T>(
     dir: Arc<TempDir>,
     clock: Clock,
     configure: impl FnOnce(&mut Config),
+    before: impl AsyncFnOnce(&App) -> T,
+) -> (TestApp, T) {
+    spawn_built_with(dir, clock, configure, |app| app, before).await
+}
+
+async fn spawn_built_with<T>(
+    dir: Arc<TempDir>,
+    clock: Clock,
+    configure: impl FnOnce(&mut Config),
+    adjust: impl FnOnce(App) -> App,
     before: impl AsyncFnOnce(&App) -> T,
 ) -> (TestApp, T) {
     super::init_test_log();
@@ -93,8 +126,12 @@ async fn spawn_built<T>(
     let app = App::build(config, clock.clone())
         .await
         .expect("the app builds");
+    let app = adjust(app);
     let seen = before(&app).await;
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app
+        .metrics_addr()
+        .map_or_else(String::new, |a| format!("http://{a}"));
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until(async {
@@ -102,6 +139,7 @@ async fn spawn_built<T>(
     }));
     let app = TestApp {
         address,
+        metrics_address,
         state,
         clock,
         dir,
@@ -135,6 +173,21 @@ pub fn csrf_from(html: &str) -> String {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// `GET /metrics` from the metrics listener, on a connection of its
+    /// own (tests that move the connection clock close idle ones).
+    pub async fn metrics_text(&self) -> String {
+        let r = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+            .get(format!("{}/metrics", self.metrics_address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
     }
 
     /// Stops the server and waits until it has let go of the database.
