@@ -122,6 +122,9 @@ pub fn bind(data_dir: &Path) -> Option<tokio::net::UnixListener> {
     Some(listener)
 }
 
+/// How long a client may take to send its command.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves the admin socket until `stop` changes, then removes it.
 pub async fn serve(
     path: PathBuf,
@@ -160,6 +163,17 @@ async fn handle(
         .peer_cred()
         .context("cannot read the peer's credentials")?
         .uid();
+    // The request is read whoever sent it: closing a socket with unread
+    // data makes the kernel reset the connection, and the refused peer
+    // saw "Connection reset by peer" instead of the reason (issue 11).
+    let mut body = Vec::new();
+    tokio::time::timeout(
+        READ_TIMEOUT,
+        (&mut stream).take(MAX_REQUEST).read_to_end(&mut body),
+    )
+    .await
+    .context("the command did not arrive in time")?
+    .context("failed to read the command")?;
     let response = if me != Some(peer) {
         tracing::warn!(
             peer_uid = peer,
@@ -171,12 +185,6 @@ async fn handle(
             ..Default::default()
         }
     } else {
-        let mut body = Vec::new();
-        (&mut stream)
-            .take(MAX_REQUEST)
-            .read_to_end(&mut body)
-            .await
-            .context("failed to read the command")?;
         let req: Request =
             serde_json::from_slice(&body).context("the command could not be read")?;
         handler(req).await

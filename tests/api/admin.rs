@@ -386,6 +386,28 @@ async fn the_socket_refuses_another_user() {
     assert!(err(&o).contains("belongs to another user"), "{}", err(&o));
 }
 
+#[tokio::test]
+async fn a_refused_peer_gets_the_plain_message_not_a_reset() {
+    // The socket opened to everyone (a mistaken chmod, or a root client
+    // of a server run by another user): the peer check still refuses,
+    // and says so in words.
+    let app = spawn_app().await;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(app.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = app.dir.path().join("gatehouse.sock");
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for _ in 0..5 {
+        let o = as_nobody(app.dir.path(), &["user", "list"]).await;
+        assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+        assert!(
+            err(&o).contains("the admin socket answers only the user the server runs as"),
+            "{}",
+            err(&o)
+        );
+        assert!(!err(&o).contains("reset"), "{}", err(&o));
+    }
+}
+
 /// Checks the Prometheus text format line by line: comments are HELP or
 /// TYPE, every sample is `name{labels} value` with a number value, and
 /// every sample's family was declared.
