@@ -103,6 +103,7 @@ impl AppState {
             sessions: &self.sessions,
             mail: &self.mail_requests,
             metrics: &self.metrics,
+            session_cap: self.config.max_sessions_per_user,
         }
     }
 

@@ -77,6 +77,8 @@ settings! {
         lifetime <- session_lifetime: Duration = "7d", "DURATION",
             "A session ends this long after login, used or not";
     }
+    max_sessions_per_user: usize = "10", "N",
+        "Sessions one account may have at once; a new login beyond it ends the oldest";
     // The rule comes with its own minimum length; a given length then
     // replaces it (MinLength), whichever rule it is.
     password_policy: PolicyName = "seed", "seed|nist",
@@ -224,6 +226,9 @@ impl Config {
         }
         if self.request_timeout.is_zero() {
             bail!("--request-timeout must be longer than zero, such as 30s");
+        }
+        if self.max_sessions_per_user == 0 {
+            bail!("--max-sessions-per-user must be at least 1 (the default is 10)");
         }
         if self.header_read_timeout.is_zero() {
             bail!("--header-read-timeout must be longer than zero, such as 10s");

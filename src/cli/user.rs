@@ -67,6 +67,16 @@ pub enum UserCommand {
     Promote { id: String },
     /// Make an administrator an ordinary user.
     Demote { id: String },
+    /// End an account's sessions now: it must log in again. With --all,
+    /// every account's.
+    Logout {
+        /// Email address or username.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every session of every account.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Result<()> {
@@ -115,6 +125,22 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
             out.line(format!(
                 "deleted {}; {sessions} session(s) ended",
                 name(&user)
+            ));
+            Ok(())
+        }
+        UserCommand::Logout { id: Some(id), .. } => {
+            let user = find(ctx, &id).await?;
+            let ended = admin.logout(&user).await?;
+            out.line(format!(
+                "logged {} out: {ended} session(s) ended",
+                name(&user)
+            ));
+            Ok(())
+        }
+        UserCommand::Logout { id: None, .. } => {
+            let (accounts, ended) = admin.logout_all().await?;
+            out.line(format!(
+                "logged everyone out: {ended} session(s) of {accounts} account(s) ended"
             ));
             Ok(())
         }

@@ -1,7 +1,13 @@
-//! Our cookies, built in one place so their flags cannot drift:
+//! Our cookies, built in one place so their flags and names cannot drift:
 //! - `gatehouse_session`: the session token (HttpOnly, SameSite=Lax,
 //!   Secure under https; SPEC §4).
 //! - `gatehouse_csrf`: the browser's CSRF secret (HttpOnly, SameSite=Strict).
+//!
+//! When cookies are Secure (an https base URL, or `--secure-cookies`) both
+//! are named with the `__Host-` prefix (`__Host-gatehouse_session`): the
+//! browser then takes them only over https, for this host exactly, with
+//! `Path=/` and no `Domain`, so neither a sub-domain nor a plain-http page
+//! on the network can set or shadow them (ASVS 3.3.1).
 //! - `gatehouse_sidebar`: `collapsed` when the sidebar is narrow, read by
 //!   the server so the page is rendered at the right width (no flash); set
 //!   by the page's script, so not HttpOnly, and it holds nothing secret.
@@ -18,6 +24,26 @@ use std::time::Duration;
 
 pub const SESSION: &str = "gatehouse_session";
 pub const CSRF: &str = "gatehouse_csrf";
+const HOST_SESSION: &str = "__Host-gatehouse_session";
+const HOST_CSRF: &str = "__Host-gatehouse_csrf";
+
+/// The session cookie's name here: `__Host-` prefixed when Secure.
+pub fn session_name(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        HOST_SESSION
+    } else {
+        SESSION
+    }
+}
+
+/// The CSRF cookie's name here: `__Host-` prefixed when Secure.
+pub fn csrf_name(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        HOST_CSRF
+    } else {
+        CSRF
+    }
+}
 pub const SIDEBAR: &str = "gatehouse_sidebar";
 
 /// What the request's cookies say about the browser; put in the request's
@@ -66,21 +92,22 @@ fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
 }
 
 pub fn session(value: String, state: &AppState) -> Cookie<'static> {
-    let mut c = base(SESSION, value, state.secure_cookies());
+    let mut c = base(session_name(state), value, state.secure_cookies());
     c.set_same_site(SameSite::Lax);
     c.set_max_age(to_cookie_age(state.config.session.lifetime));
     c
 }
 
 pub fn csrf(value: String, state: &AppState) -> Cookie<'static> {
-    let mut c = base(CSRF, value, state.secure_cookies());
+    let mut c = base(csrf_name(state), value, state.secure_cookies());
     c.set_same_site(SameSite::Strict);
     c
 }
 
-/// A cookie that deletes `name` in the browser.
-pub fn removal(name: &'static str) -> Cookie<'static> {
-    let mut c = Cookie::build((name, "")).path("/").build();
+/// A cookie that deletes `name` in the browser (Secure when cookies are:
+/// a browser ignores a `__Host-` cookie without it, removals included).
+pub fn removal(name: &'static str, state: &AppState) -> Cookie<'static> {
+    let mut c = base(name, String::new(), state.secure_cookies());
     c.make_removal();
     c
 }
@@ -105,20 +132,20 @@ fn is_well_formed_secret(v: &str) -> bool {
 pub async fn with_browser(state: &AppState, mut request: Request, next: Next) -> Response {
     let jar = CookieJar::from_headers(request.headers());
     let existing = jar
-        .get(CSRF)
+        .get(csrf_name(state))
         .map(|c| c.value().to_owned())
         .filter(|v| is_well_formed_secret(v));
     let fresh = Arc::new(OnceLock::new());
     request.extensions_mut().insert(Browser {
         secret: existing,
         fresh: Arc::clone(&fresh),
-        session: jar.get(SESSION).map(|c| c.value().to_owned()),
+        session: jar.get(session_name(state)).map(|c| c.value().to_owned()),
         sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
     });
     let mut response = next.run(request).await;
     // A page made a token from a new secret: the browser must keep it.
     if let Some(secret) = fresh.get() {
-        let prefix = format!("{CSRF}=");
+        let prefix = format!("{}=", csrf_name(state));
         let handler_set_it = response
             .headers()
             .get_all(header::SET_COOKIE)

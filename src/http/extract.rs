@@ -6,7 +6,7 @@
 //! - `PageUser` / `ApiUser` / `MaybeUser`: the logged-in user, if any.
 
 use super::client::client_address;
-use super::cookies::{Browser, SESSION};
+use super::cookies::{Browser, session_name};
 use crate::app::AppState;
 use crate::domain::session::{Session, SessionKey, SessionToken};
 use crate::domain::{User, UserStatus};
@@ -175,7 +175,7 @@ pub async fn authenticate(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<Authenticated>, AppError> {
-    authenticate_token(state, jar.get(SESSION).map(|c| c.value())).await
+    authenticate_token(state, jar.get(session_name(state)).map(|c| c.value())).await
 }
 
 /// `authenticate` for the raw session cookie value.

@@ -68,6 +68,10 @@ pub fn router(state: AppState) -> Router {
             "/account/sessions/revoke",
             post(routes::account::revoke_session),
         )
+        .route(
+            "/account/sessions/end-all",
+            post(routes::account::logout_everywhere),
+        )
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::session::get))
         .route("/healthz", get(routes::health::healthz))

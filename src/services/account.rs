@@ -8,7 +8,7 @@ use crate::auth::password::Passwords;
 use crate::auth::ratelimit::KeyedLimiter;
 use crate::auth::session::SessionCache;
 use crate::clock::Clock;
-use crate::domain::session::{Session, SessionKey, SessionPolicy};
+use crate::domain::session::{Session, SessionKey, SessionPolicy, SessionToken};
 use crate::domain::{AuditEvent, AuditKind, LoginAttempt, NewPassword, Password, User, UserId};
 use crate::mail::messages;
 use crate::mail::outbox::Outbox;
@@ -49,9 +49,11 @@ pub enum Current {
 }
 
 pub enum PasswordChange {
-    /// Set; this many other sessions ended.
+    /// Set; this many other sessions ended, and the one in use goes on
+    /// under `token` (the browser's cookie must be replaced).
     Changed {
         ended: usize,
+        token: SessionToken,
     },
     /// Not set: the current password (and/or the new one, which the caller
     /// checked) was not right.
@@ -140,10 +142,12 @@ impl Account<'_> {
             now,
             &self.links.login_from_mail(),
         );
+        let token = SessionToken::generate();
         let ended = self
             .store
-            .change_password(me.id, hash, keep, notice, now)
+            .change_password(me.id, hash, keep, token.key(), notice, now)
             .await?;
+        self.sessions.forget(&keep);
         self.outbox.wake();
         tracing::info!(user = %me.id, %ip, sessions_ended = ended, "password changed");
         record(
@@ -153,7 +157,7 @@ impl Account<'_> {
                 .ip(ip),
         )
         .await;
-        Ok(PasswordChange::Changed { ended })
+        Ok(PasswordChange::Changed { ended, token })
     }
 
     /// Ends another session of `me` (not the one in use: that is Log Out).
@@ -183,6 +187,24 @@ impl Account<'_> {
         )
         .await;
         Ok(true)
+    }
+
+    /// "Log out everywhere": ends every session of `me`, the one in use
+    /// too (ASVS 7.4.5). Returns how many ended.
+    pub async fn logout_everywhere(&self, me: UserId, ip: IpAddr) -> StoreResult<usize> {
+        for (key, _) in self.store.sessions_of(me).await? {
+            self.sessions.forget(&key);
+        }
+        let ended = self.store.end_sessions(me).await?;
+        record(
+            self.store,
+            AuditEvent::new(self.clock.now(), AuditKind::Logout, "self")
+                .user(me)
+                .ip(ip)
+                .detail(format!("everywhere: {ended} session(s) ended")),
+        )
+        .await;
+        Ok(ended)
     }
 
     /// Ends the session on the server (SPEC §4), not only in the browser.
@@ -241,6 +263,7 @@ mod tests {
                     user_agent: String::new(),
                 },
                 replaces: None,
+                session_cap: 10,
                 reset_lockouts: Vec::new(),
                 login: LoginRecord {
                     at: now,
@@ -302,9 +325,16 @@ mod tests {
             .change_password(&ivy, here, right, new_password("N3w-horse-shoe!"), ip)
             .await
             .unwrap();
-        assert!(matches!(o, PasswordChange::Changed { ended: 1 }));
+        let PasswordChange::Changed { ended: 1, token } = o else {
+            panic!("changed, one other session ended");
+        };
+        // The session in use goes on under a new token only.
         let left = kit.store.sessions_of(ivy.id).await.unwrap();
-        assert_eq!(left.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [here]);
+        assert_eq!(
+            left.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            [token.key()]
+        );
+        assert_ne!(token.key(), here);
         assert_eq!(kit.store.outbox().await.unwrap().len(), 1, "the notice");
     }
 

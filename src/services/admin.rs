@@ -311,6 +311,31 @@ impl Admin<'_> {
         Ok(ended)
     }
 
+    /// Ends every session of the account now. Returns how many.
+    pub async fn logout(&self, user: &User) -> AdminResult<usize> {
+        let ended = self.store.end_sessions(user.id).await?;
+        self.audit(user, "logout").await?;
+        Ok(ended)
+    }
+
+    /// Ends every session of every account: (accounts that had one,
+    /// sessions ended).
+    pub async fn logout_all(&self) -> AdminResult<(usize, usize)> {
+        let (mut accounts, mut ended) = (0, 0);
+        for user in self.store.users().await? {
+            let n = self.store.end_sessions(user.id).await?;
+            if n > 0 {
+                accounts += 1;
+                ended += n;
+            }
+        }
+        let event = AuditEvent::new(self.clock.now(), AuditKind::Admin, self.actor.clone()).detail(
+            format!("logout all: {ended} session(s) of {accounts} account(s)"),
+        );
+        self.store.audit(vec![event]).await?;
+        Ok((accounts, ended))
+    }
+
     pub async fn enable(&self, user: &User) -> AdminResult<()> {
         self.store.set_status(user.id, UserStatus::Active).await?;
         self.audit(user, "enable").await

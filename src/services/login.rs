@@ -38,6 +38,8 @@ pub struct Login<'a> {
     pub sessions: &'a SessionCache,
     pub mail: &'a MailRequests,
     pub metrics: &'a Metrics,
+    /// `--max-sessions-per-user`: a new login beyond it ends the oldest.
+    pub session_cap: usize,
 }
 
 /// One try, parsed.
@@ -135,6 +137,7 @@ impl Login<'_> {
                     user_agent: req.user_agent,
                 },
                 replaces: req.replaces,
+                session_cap: self.session_cap,
                 reset_lockouts,
                 login: LoginRecord { at: now, ip },
                 new_password_hash,
@@ -222,6 +225,7 @@ mod tests {
             sessions: &kit.sessions,
             mail: &kit.mail,
             metrics: &kit.metrics,
+            session_cap: 10,
         }
     }
 

@@ -32,6 +32,7 @@ macro_rules! contract_suite {
             sessions_are_read_ended_touched_and_purged,
             the_login_history_keeps_the_newest_tries,
             a_password_change_keeps_only_the_current_session,
+            a_login_beyond_the_cap_ends_the_oldest_sessions,
             tokens_replace_older_ones_and_are_spent_once,
             a_reset_lifts_failure_locks_but_not_an_admins,
             a_reset_leaves_a_disabled_account_out,
@@ -117,6 +118,7 @@ fn login(user: &User, key: u8, replaces: Option<SessionKey>) -> CompletedLogin {
         key: SessionKey([key; 32]),
         session: session(user.id, 0),
         replaces,
+        session_cap: 100,
         reset_lockouts: lockout_keys_of(user),
         login: LoginRecord {
             at: at(key.into()),
@@ -449,11 +451,13 @@ pub async fn a_password_change_keeps_only_the_current_session(store: &dyn Store)
             .await
             .unwrap();
     }
+    let before = store.session(&SessionKey([2; 32])).await.unwrap().unwrap();
     let ended = store
         .change_password(
             alice.id,
             "hash-new".into(),
             SessionKey([2; 32]),
+            SessionKey([42; 32]),
             mail("alice@example.com", "changed"),
             at(9),
         )
@@ -462,12 +466,35 @@ pub async fn a_password_change_keeps_only_the_current_session(store: &dyn Store)
     assert_eq!(ended, 2);
     let left = store.sessions_of(alice.id).await.unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].0, SessionKey([2; 32]));
+    // The session in use goes on, under its new key only.
+    assert_eq!(left[0], (SessionKey([42; 32]), before));
+    assert!(store.session(&SessionKey([2; 32])).await.unwrap().is_none());
     let user = store.user(alice.id).await.unwrap().unwrap();
     assert_eq!(user.password_hash, "hash-new");
     let outbox = store.outbox().await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].mail.subject, "changed");
+}
+
+pub async fn a_login_beyond_the_cap_ends_the_oldest_sessions(store: &dyn Store) {
+    let bo = add(store, "bob@example.com", "bob").await;
+    for key in 1..=5u8 {
+        let mut l = login(&bo, key, None);
+        l.session.created_at = at(key.into());
+        l.session_cap = 3;
+        store.complete_login(l).await.unwrap();
+    }
+    let mut left: Vec<u8> = store
+        .sessions_of(bo.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.0[0])
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, [3, 4, 5], "the two oldest ended");
+    assert!(store.session(&SessionKey([1; 32])).await.unwrap().is_none());
+    assert_eq!(store.session_count().await.unwrap(), 3);
 }
 
 pub async fn tokens_replace_older_ones_and_are_spent_once(store: &dyn Store) {

@@ -80,6 +80,9 @@ pub struct CompletedLogin {
     pub session: Session,
     /// The session the browser had before, which the new one replaces.
     pub replaces: Option<SessionKey>,
+    /// The most sessions the account may have: beyond it the oldest (by
+    /// creation) end, in the same transaction.
+    pub session_cap: usize,
     /// Lockout counters that this success resets.
     pub reset_lockouts: Vec<String>,
     pub login: LoginRecord,
@@ -201,13 +204,16 @@ pub trait SessionStore {
     /// `domain::LOGIN_HISTORY`).
     async fn login_history(&self, user: UserId) -> StoreResult<Vec<LoginAttempt>>;
     /// A logged-in user's new password, in one transaction: the hash is
-    /// set, every other session ends, and `notice` is queued. Returns how
-    /// many sessions ended.
+    /// set, every other session ends, the session in use (`keep`) goes on
+    /// under a new key (`renewed`: a token seen before the change no longer
+    /// works, ASVS 7.2.4), and `notice` is queued. Returns how many other
+    /// sessions ended.
     async fn change_password(
         &self,
         user: UserId,
         new_hash: String,
         keep: SessionKey,
+        renewed: SessionKey,
         notice: Mail,
         now: Timestamp,
     ) -> StoreResult<usize>;

@@ -159,3 +159,51 @@ async fn failed_tries_show_in_the_history_and_as_a_notice_after_the_next_login()
     );
     assert_eq!(account.matches("<td>Logged in</td>").count(), 2);
 }
+
+#[tokio::test]
+async fn a_password_change_gives_the_session_a_new_token() {
+    let app = spawn_app().await;
+    app.add_user("wes@example.com", "wes", PASSWORD).await;
+    let r = app.post_login("wes", PASSWORD).await;
+    let before = TestApp::session_cookie(&r).unwrap();
+    let r = app
+        .post_form(
+            "/account",
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", "N3w-passphrase!"),
+                ("password_confirm", "N3w-passphrase!"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let after = TestApp::session_cookie(&r).expect("a new session cookie");
+    assert_ne!(before, after);
+    // A token seen before the change (ASVS 7.2.4) no longer works; this
+    // browser goes on with the new one.
+    assert!(
+        !session_works(&app, &before).await,
+        "the old token still works"
+    );
+    assert!(session_works(&app, &after).await);
+    assert!(app.session_is_live().await);
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session_this_one_too() {
+    let app = spawn_app().await;
+    app.add_user("xia@example.com", "xia", PASSWORD).await;
+    app.login_ok("xia", PASSWORD).await;
+    let other = second_browser(&app, "xia", PASSWORD).await;
+    let page = app.get_text("/account").await.1;
+    assert!(page.contains("Log out everywhere"), "the button is there");
+    let r = app
+        .post_form("/account", "/account/sessions/end-all", &[])
+        .await;
+    crate::support::assert_redirect_to(&r, "/login?everywhere=1");
+    assert!(!app.session_is_live().await, "this browser is logged out");
+    assert!(!session_works(&app, &other).await, "the other one too");
+    let (_, page) = app.get_text("/login?everywhere=1").await;
+    assert!(page.contains("You have logged out everywhere"), "{page}");
+}

@@ -106,6 +106,54 @@ async fn disable_and_delete_end_sessions_at_once_and_lock_refuses_logins() {
 }
 
 #[tokio::test]
+async fn user_logout_ends_one_accounts_sessions_or_everyones() {
+    let app = spawn_app().await;
+    app.add_user("dan@example.com", "dan", PASSWORD).await;
+    app.add_user("eve@example.com", "evelyn", PASSWORD).await;
+    app.login_ok("dan", PASSWORD).await;
+    let eve = app.login_elsewhere("evelyn", PASSWORD, None).await;
+    let eve = crate::support::TestApp::session_cookie(&eve).unwrap();
+    let eve_live = async || {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/session"))
+            .header("cookie", format!("gatehouse_session={eve}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+    };
+    let o = cli(&app, &["user", "logout", "dan"]).await;
+    assert!(
+        out(&o).contains("logged dan <dan@example.com> out: 1 session(s) ended"),
+        "{}{}",
+        out(&o),
+        err(&o)
+    );
+    assert!(!app.session_is_live().await, "dan's session is over");
+    assert!(eve_live().await, "evelyn's is not");
+    app.login_ok("dan", PASSWORD).await;
+    let o = cli(&app, &["user", "logout", "--all"]).await;
+    assert!(
+        out(&o).contains("logged everyone out: 2 session(s) of 2 account(s) ended"),
+        "{}{}",
+        out(&o),
+        err(&o)
+    );
+    assert!(!app.session_is_live().await && !eve_live().await);
+    let o = cli(&app, &["user", "logout"]).await;
+    assert_eq!(o.status.code(), Some(2), "whose sessions? {}", err(&o));
+    let events = app.state.store.audit_events(None, None, 50).await.unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("logout all"))),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_last_admin_cannot_be_demoted_disabled_or_deleted() {
     let app = spawn_app().await;
     app.add_user_with(

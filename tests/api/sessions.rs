@@ -40,8 +40,9 @@ async fn secure_cookies_are_marked_secure() {
     let app = spawn_with(|c| c.secure_cookies = true).await;
     app.add_user("alice@example.com", "alice", PASSWORD).await;
     let r = app.post_login("alice", PASSWORD).await;
+    // Secure cookies carry the __Host- prefix (no --cookie-domain).
     assert!(
-        set_cookie_of(&r, "gatehouse_session")
+        set_cookie_of(&r, "__Host-gatehouse_session")
             .unwrap()
             .contains("Secure")
     );
@@ -175,4 +176,99 @@ async fn checking_a_session_does_not_write_to_the_database() {
         .1
         .clone();
     assert_eq!(flushed.last_seen, app.clock.now());
+}
+
+#[tokio::test]
+async fn a_login_beyond_the_session_cap_ends_the_oldest() {
+    let app = spawn_with(|c| c.max_sessions_per_user = 3).await;
+    let yan = app.add_user("yan@example.com", "yan", PASSWORD).await;
+    let mut cookies = Vec::new();
+    for n in 0..4u64 {
+        app.clock.advance(Duration::from_secs(n + 1));
+        let r = app.login_elsewhere("yan", PASSWORD, None).await;
+        cookies.push(TestApp::session_cookie(&r).unwrap());
+    }
+    assert_eq!(app.state.store.sessions_of(yan.id).await.unwrap().len(), 3);
+    let works = async |cookie: &str| {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/session"))
+            .header("cookie", format!("gatehouse_session={cookie}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+    };
+    assert!(!works(&cookies[0]).await, "the oldest ended");
+    for c in &cookies[1..] {
+        assert!(works(c).await);
+    }
+}
+
+#[tokio::test]
+async fn under_https_the_cookies_carry_the_host_prefix() {
+    let app = spawn_with(|c| {
+        c.base_url = Some("https://login.example.com/".parse().unwrap());
+    })
+    .await;
+    app.add_user("zoe@example.com", "zoe", PASSWORD).await;
+    let page = reqwest::Client::new()
+        .get(app.url("/login"))
+        .header("host", "login.example.com")
+        .send()
+        .await
+        .unwrap();
+    let csrf = set_cookie_of(&page, "__Host-gatehouse_csrf").expect("a __Host- CSRF cookie");
+    assert!(csrf.contains("Secure") && csrf.contains("Path=/"), "{csrf}");
+    assert!(!csrf.to_ascii_lowercase().contains("domain="), "{csrf}");
+    let secret = csrf.split(';').next().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    let token = crate::support::csrf_from(&html);
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/login"))
+        .header("host", "login.example.com")
+        .header("origin", "https://login.example.com")
+        .header("cookie", secret)
+        .form(&[
+            ("id", "zoe"),
+            ("password", PASSWORD),
+            ("endpoint", ""),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie_of(&r, "__Host-gatehouse_session").expect("a __Host- session cookie");
+    assert!(
+        session.contains("Secure") && session.contains("Path=/"),
+        "{session}"
+    );
+    // The unprefixed name means nothing here.
+    let value = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    let as_plain = reqwest::Client::new()
+        .get(app.url("/api/v1/session"))
+        .header("host", "login.example.com")
+        .header("cookie", format!("gatehouse_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_plain.status(), StatusCode::UNAUTHORIZED);
+    let prefixed = reqwest::Client::new()
+        .get(app.url("/api/v1/session"))
+        .header("host", "login.example.com")
+        .header("cookie", format!("__Host-gatehouse_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefixed.status(), StatusCode::OK);
 }

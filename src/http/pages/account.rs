@@ -86,6 +86,11 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                     }
                 }
             }
+            form.stack.narrow method="post" action="/account/sessions/end-all" {
+                input type="hidden" name="csrf" value=(v.csrf);
+                p.hint { "If you think someone else is logged in as you: end every session, this one too, then change your password." }
+                button.button type="submit" { "Log out everywhere" }
+            }
         }
         section aria-labelledby="history-heading" {
             h2 id="history-heading" { "Recent logins" }

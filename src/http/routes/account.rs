@@ -2,9 +2,10 @@
 //! user's sessions with "End", and the recent login history.
 
 use crate::app::AppState;
+use crate::crypto::random_token;
 use crate::domain::session::SessionKey;
 use crate::domain::{NewPassword, Password};
-use crate::http::cookies::Browser;
+use crate::http::cookies::{self, Browser};
 use crate::http::error::{AppError, retry_after_secs};
 use crate::http::extract::{Authenticated, ClientIp, Form, PageUser, Query};
 use crate::http::pages::account::{self, AccountView, SessionRow};
@@ -14,6 +15,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -127,8 +129,10 @@ pub async fn change_password(
     let account = state.account();
     let change = account.change_password(&me.user, me.key, current, new, ip);
     let status = match change.await? {
-        PasswordChange::Changed { .. } => {
-            return Ok(Redirect::to("/account?changed=1").into_response());
+        PasswordChange::Changed { token, .. } => {
+            // The session goes on under a new token (ASVS 7.2.4).
+            let jar = CookieJar::new().add(cookies::session(token.to_cookie(), &state));
+            return Ok((jar, Redirect::to("/account?changed=1")).into_response());
         }
         PasswordChange::Busy => return Err(AppError::Busy),
         PasswordChange::TooManyTries { wait } => {
@@ -176,6 +180,24 @@ pub async fn revoke_session(
         ));
     }
     Ok(Redirect::to("/account?ended=1").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct EverywhereForm {}
+
+/// `POST /account/sessions/end-all`: "Log out everywhere", this browser
+/// too.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    PageUser(me): PageUser,
+    Form(EverywhereForm {}): Form<EverywhereForm>,
+) -> Result<Response, AppError> {
+    state.account().logout_everywhere(me.user.id, ip).await?;
+    let jar = CookieJar::new()
+        .add(cookies::removal(cookies::session_name(&state), &state))
+        .add(cookies::csrf(random_token::<32>(), &state));
+    Ok((jar, Redirect::to("/login?everywhere=1")).into_response())
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub const INCORRECT: &str = "ID or password is incorrect.";
 #[derive(Deserialize)]
 pub struct LoginQuery {
     logged_out: Option<String>,
+    everywhere: Option<String>,
     signed_up: Option<String>,
     reset: Option<String>,
     verified: Option<String>,
@@ -43,6 +44,10 @@ pub async fn page(
     }
     let notice = if q.reset.is_some() {
         Some(Notice::Info("Your password was changed, and every session of your account was ended. Log in with the new password.".into()))
+    } else if q.everywhere.is_some() {
+        Some(Notice::Info(
+            "You have logged out everywhere: every session of your account was ended.".into(),
+        ))
     } else if q.verified.is_some() {
         Some(Notice::Info(
             "Your email address is confirmed. Log in.".into(),

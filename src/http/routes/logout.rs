@@ -21,13 +21,13 @@ pub async fn submit(
     Form(LogoutForm {}): Form<LogoutForm>,
 ) -> Result<Response, AppError> {
     if let Some(token) = jar
-        .get(cookies::SESSION)
+        .get(cookies::session_name(&state))
         .and_then(|c| SessionToken::from_cookie(c.value()))
     {
         state.account().logout(token.key()).await?;
     }
     let jar = jar
-        .add(cookies::removal(cookies::SESSION))
+        .add(cookies::removal(cookies::session_name(&state), &state))
         .add(cookies::csrf(random_token::<32>(), &state));
     Ok((jar, Redirect::to("/login?logged_out=1")).into_response())
 }

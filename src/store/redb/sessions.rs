@@ -27,8 +27,11 @@ impl SessionStore for RedbStore {
             }
             let mut sessions = txn.open_table(SESSIONS)?;
             sessions.insert(login.key.0, encode(&login.session).as_slice())?;
+            drop(sessions);
             txn.open_multimap_table(SESSIONS_BY_USER)?
                 .insert(login.user.0, login.key.0)?;
+            // The new session is the newest: never the one evicted.
+            evict_beyond(txn, login.user, login.session_cap.max(1))?;
             let mut lockouts = txn.open_table(LOCKOUTS)?;
             for key in &login.reset_lockouts {
                 lockouts.remove(key.as_str())?;
@@ -121,6 +124,7 @@ impl SessionStore for RedbStore {
         user: UserId,
         new_hash: String,
         keep: SessionKey,
+        renewed: SessionKey,
         notice: Mail,
         now: Timestamp,
     ) -> StoreResult<usize> {
@@ -132,6 +136,17 @@ impl SessionStore for RedbStore {
             users.insert(user.0, encode(&u).as_slice())?;
             drop(users);
             let ended = remove_user_sessions(txn, user, Some(keep))?;
+            let current = txn
+                .open_table(SESSIONS)?
+                .get(keep.0)?
+                .map(|v| v.value().to_vec());
+            if let Some(bytes) = current {
+                remove_session(txn, &keep)?;
+                txn.open_table(SESSIONS)?
+                    .insert(renewed.0, bytes.as_slice())?;
+                txn.open_multimap_table(SESSIONS_BY_USER)?
+                    .insert(user.0, renewed.0)?;
+            }
             insert_mail(txn, notice, now)?;
             Ok(ended)
         })
@@ -209,6 +224,32 @@ pub(super) fn remove_user_sessions(
         }
     }
     Ok(n)
+}
+
+/// Ends the oldest sessions of `user` (by creation) beyond `cap`.
+fn evict_beyond(txn: &WriteTransaction, user: UserId, cap: usize) -> anyhow::Result<usize> {
+    let mut theirs: Vec<(Timestamp, SessionKey)> = {
+        let index = txn.open_multimap_table(SESSIONS_BY_USER)?;
+        let sessions = txn.open_table(SESSIONS)?;
+        let mut theirs = Vec::new();
+        for key in index.get(user.0)? {
+            let key = key?.value();
+            if let Some(v) = sessions.get(key)? {
+                let session: Session = decode(v.value(), "session")?;
+                theirs.push((session.created_at, SessionKey(key)));
+            }
+        }
+        theirs
+    };
+    if theirs.len() <= cap {
+        return Ok(0);
+    }
+    theirs.sort_by_key(|(created, _)| *created);
+    let excess = theirs.len() - cap;
+    for (_, key) in &theirs[..excess] {
+        remove_session(txn, key)?;
+    }
+    Ok(excess)
 }
 
 fn remove_session(txn: &WriteTransaction, key: &SessionKey) -> anyhow::Result<bool> {
