@@ -63,7 +63,9 @@ settings! {
         threshold <- lockout_threshold: u32 = "10", "N",
             "Failed logins in a row one ID may make; one more locks it";
         duration <- lockout_duration: Duration = "20m", "DURATION",
-            "How long a locked ID stays locked";
+            "How long a first lock lasts; each lock in a row lasts twice as long";
+        max_duration <- lockout_max_duration: Duration = "24h", "DURATION",
+            "The longest a lock grows to";
     }
     login_rate_per_minute: NonZeroU32 = "60", "N",
         "Login tries per minute from one client address";
@@ -218,6 +220,12 @@ impl Config {
         }
         if self.lockout.duration.is_zero() {
             bail!("--lockout-duration must be longer than zero, such as 20m");
+        }
+        if self.lockout.max_duration < self.lockout.duration {
+            bail!(
+                "--lockout-max-duration must be at least --lockout-duration ({}): such as 24h",
+                short_duration(self.lockout.duration)
+            );
         }
         if self.session.idle_timeout.is_zero() || self.session.lifetime.is_zero() {
             bail!(

@@ -1,11 +1,23 @@
 //! The lockout rule (the seed; SPEC §4) as pure functions of the stored
 //! state and the time: more than `threshold` consecutive failures for one
-//! ID lock it for `duration`, counted from the failure that set the lock.
-//! Tries during the lock are refused before any hashing and do not extend
-//! it. A success resets the count. When a lock has run out the ID starts
-//! afresh, and a streak of failures is forgotten a day after its last
-//! failure (so that the table of counters does not grow without end, and
-//! a typo a month ago does not count towards today's lock).
+//! counter lock it for `duration`, counted from the failure that set the
+//! lock. Tries during the lock are refused before any hashing and do not
+//! extend it. A success resets the count. When a lock has run out the
+//! counter starts afresh, and a streak of failures is forgotten a day
+//! after its last failure (so that the table of counters does not grow
+//! without end, and a typo a month ago does not count towards today's
+//! lock).
+//!
+//! **Growing locks** (issue 11): a lock that follows another within a day
+//! of its end is twice as long, up to `max_duration` (24 h by default):
+//! 20 min, 40 min, 80 min, … So a guesser who waits out every lock gets at
+//! most `threshold + 1` tries per cycle and about seven cycles a day
+//! (`guess_budget_per_day`).
+//!
+//! The counters (`lockout_key`s): one per typed ID (`id:alice`, what a
+//! stranger sees locked), one per account across its email and username
+//! (`account:7`, which bounds the guesses per account), one per trusted
+//! device (`device:…`, see `auth::device`).
 
 use super::{AuditEvent, AuditKind, LoginAttempt, UserId};
 use crate::clock::Timestamp;
@@ -19,8 +31,15 @@ pub const STREAK_FORGOTTEN_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub struct LockoutPolicy {
     /// Failures allowed in a row; one more sets the lock (seed: 10).
     pub threshold: u32,
-    /// How long a lock lasts (seed: 20 minutes).
+    /// How long a first lock lasts (seed: 20 minutes).
     pub duration: Duration,
+    /// The longest a lock grows to, doubling per consecutive cycle.
+    pub max_duration: Duration,
+}
+
+/// The counter of an account across its names.
+pub fn account_lockout_key(user: UserId) -> String {
+    format!("account:{}", user.0)
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +52,10 @@ pub struct LockoutState {
     /// it, not a password reset by mail.
     #[serde(default)]
     pub by_admin: bool,
+    /// Locks in a row, each within a day of the previous one's end: the
+    /// next lock lasts `duration × 2^cycles` (capped).
+    #[serde(default)]
+    pub cycles: u32,
 }
 
 impl LockoutState {
@@ -132,14 +155,22 @@ impl LockoutPolicy {
         } else {
             state.failures
         };
+        // Cycles in a row are remembered for a day after the last lock's
+        // end (or the last failure, when there was no lock).
+        let cycles = match state.locked_until {
+            Some(until) if now < until.plus(STREAK_FORGOTTEN_AFTER) => state.cycles,
+            None if !is_stale(state, now) => state.cycles,
+            _ => 0,
+        };
         let failures = previous.saturating_add(1);
         if failures > self.threshold {
-            let until = now.plus(self.duration);
+            let until = now.plus(self.lock_length(cycles));
             let next = LockoutState {
                 failures: 0,
                 last_failure: Some(now),
                 locked_until: Some(until),
                 by_admin: false,
+                cycles: cycles.saturating_add(1),
             };
             (next, AfterFailure::NowLocked { until })
         } else {
@@ -148,15 +179,42 @@ impl LockoutPolicy {
                 last_failure: Some(now),
                 locked_until: None,
                 by_admin: false,
+                cycles,
             };
             (next, AfterFailure::Counted { failures })
         }
     }
 
+    /// How long the lock after `cycles` earlier ones lasts.
+    pub fn lock_length(&self, cycles: u32) -> Duration {
+        let max = self.max_duration.max(self.duration);
+        self.duration
+            .checked_mul(1u32.checked_shl(cycles).unwrap_or(u32::MAX))
+            .map_or(max, |d| d.min(max))
+    }
+
+    /// The most passwords one counter lets be tried in a day by someone
+    /// who waits out every lock: `threshold + 1` per cycle, as many cycles
+    /// as fit in 24 hours of growing locks.
+    pub fn guess_budget_per_day(&self) -> u64 {
+        let day = Duration::from_secs(24 * 3600);
+        let (mut spent, mut cycles) = (Duration::ZERO, 0u32);
+        while spent < day {
+            spent += self.lock_length(cycles);
+            cycles += 1;
+        }
+        u64::from(cycles) * (u64::from(self.threshold) + 1)
+    }
+
     /// Whether a stored state no longer matters at `now`, so that it can be
-    /// deleted: no lock in force and no streak that still counts.
+    /// deleted: no lock in force, no streak and no cycle that still counts.
     pub fn is_idle(&self, state: &LockoutState, now: Timestamp) -> bool {
+        let cycles_forgotten = state.cycles == 0
+            || state
+                .locked_until
+                .is_none_or(|until| now >= until.plus(STREAK_FORGOTTEN_AFTER));
         self.gate(state, now) == Gate::Open
+            && cycles_forgotten
             && (state.failures == 0 || state.locked_until.is_some() || is_stale(state, now))
     }
 }
@@ -174,6 +232,7 @@ mod tests {
     const POLICY: LockoutPolicy = LockoutPolicy {
         threshold: 10,
         duration: Duration::from_secs(20 * 60),
+        max_duration: Duration::from_secs(24 * 3600),
     };
 
     fn t(secs: i64) -> Timestamp {
@@ -243,6 +302,45 @@ mod tests {
     }
 
     #[test]
+    fn each_lock_in_a_row_lasts_twice_as_long_up_to_a_day() {
+        let (mut state, _) = fail_n(11, t(0));
+        assert_eq!(state.locked_until, Some(t(1200)));
+        let mut lengths = vec![1200];
+        for _ in 0..8 {
+            let end = state.locked_until.unwrap();
+            for _ in 0..11 {
+                (state, _) = POLICY.after_failure(&state, end);
+            }
+            lengths.push(end.until(state.locked_until.unwrap()).as_secs());
+        }
+        assert_eq!(
+            lengths,
+            [1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400, 86400]
+        );
+        // A day after a lock's end without failures, they start again.
+        let end = state.locked_until.unwrap();
+        let later = end.plus(STREAK_FORGOTTEN_AFTER);
+        assert!(POLICY.is_idle(&state, later));
+        assert!(!POLICY.is_idle(&state, end), "the cycle still counts");
+        let mut fresh = state;
+        for _ in 0..11 {
+            (fresh, _) = POLICY.after_failure(&fresh, later);
+        }
+        assert_eq!(later.until(fresh.locked_until.unwrap()).as_secs(), 1200);
+    }
+
+    #[test]
+    fn the_guess_budget_per_day_is_bounded() {
+        // 20+40+80+160+320+640 min = 21 h, the 7th cycle passes 24 h.
+        assert_eq!(POLICY.guess_budget_per_day(), 7 * 11);
+        let flat = LockoutPolicy {
+            max_duration: POLICY.duration,
+            ..POLICY
+        };
+        assert_eq!(flat.guess_budget_per_day(), 72 * 11, "without growth");
+    }
+
+    #[test]
     fn idle_states_can_be_forgotten() {
         assert!(POLICY.is_idle(&LockoutState::default(), t(0)));
         let (state, _) = fail_n(1, t(0));
@@ -250,6 +348,7 @@ mod tests {
         assert!(POLICY.is_idle(&state, t(24 * 3600)));
         let (locked, _) = fail_n(11, t(0));
         assert!(!POLICY.is_idle(&locked, t(10)));
-        assert!(POLICY.is_idle(&locked, t(1200)));
+        assert!(!POLICY.is_idle(&locked, t(1200)), "its cycle counts a day");
+        assert!(POLICY.is_idle(&locked, t(1200 + 24 * 3600)));
     }
 }

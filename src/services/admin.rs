@@ -261,6 +261,7 @@ impl Admin<'_> {
             last_failure: Some(now),
             locked_until: Some(until),
             by_admin: true,
+            cycles: 0,
         };
         self.store
             .set_lockouts(&lockout_keys_of(user), state)

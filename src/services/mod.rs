@@ -126,6 +126,7 @@ pub(crate) mod testkit {
                 lockout: LockoutPolicy {
                     threshold: 10,
                     duration: Duration::from_secs(20 * 60),
+                    max_duration: Duration::from_secs(24 * 3600),
                 },
             }
         }

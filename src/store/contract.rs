@@ -132,6 +132,7 @@ fn login(user: &User, key: u8, replaces: Option<SessionKey>) -> CompletedLogin {
 const POLICY: LockoutPolicy = LockoutPolicy {
     threshold: 3,
     duration: Duration::from_secs(600),
+    max_duration: Duration::from_secs(24 * 3600),
 };
 
 fn failure(user: Option<&User>, typed: &str, secs: i64) -> FailedLogin {
@@ -322,6 +323,7 @@ pub async fn admin_locks_are_set_cleared_and_idle_counters_purged(store: &dyn St
         last_failure: Some(at(0)),
         locked_until: Some(at(100)),
         by_admin: true,
+        cycles: 0,
     };
     store.set_lockouts(&keys, admin_lock).await.unwrap();
     assert_eq!(store.lockout("id:b").await.unwrap(), admin_lock);
