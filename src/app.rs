@@ -3,6 +3,7 @@
 //! a test's signal), flushing what is held in memory.
 
 use crate::auth::csrf::CsrfKey;
+use crate::auth::device::DeviceKey;
 use crate::auth::password::Passwords;
 use crate::auth::pool::HashPool;
 use crate::auth::ratelimit::{ClientLimiter, KeyedLimiter};
@@ -54,6 +55,8 @@ pub struct Inner {
     /// The store's file copy, when the backend is a file (redb).
     pub backup: Option<Arc<dyn Backup>>,
     pub passwords: Passwords,
+    /// Signs and checks device cookies.
+    pub devices: DeviceKey,
     pub sessions: SessionCache,
     pub login_limiter: ClientLimiter,
     pub signup_limiter: ClientLimiter,
@@ -244,6 +247,7 @@ impl App {
         let state = AppState(Arc::new(Inner {
             passwords: Passwords::new(key, config.bcrypt_cost, pool),
             csrf: CsrfKey::derive(&key),
+            devices: DeviceKey::derive(&key),
             login_limiter: ClientLimiter::new(config.login_rate_per_minute, clock.clone()),
             signup_limiter: ClientLimiter::new(config.signup_rate_per_minute, clock.clone()),
             mail_limiter: ClientLimiter::new(config.mail_rate_per_minute, clock.clone()),

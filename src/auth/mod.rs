@@ -4,6 +4,7 @@
 //! functions in `domain/`.
 
 pub mod csrf;
+pub mod device;
 pub mod password;
 pub mod pool;
 pub mod ratelimit;

@@ -70,8 +70,12 @@ impl LockoutState {
 /// One failed login, as the store counts it (`LockoutStore::record_failure`).
 #[derive(Clone, Debug)]
 pub struct FailedLogin {
-    /// The counter: `LoginId::lockout_key` of what was typed.
+    /// The counter: `LoginId::lockout_key` of what was typed (or a
+    /// device's, for a browser with a device cookie).
     pub key: String,
+    /// The account's own counter too (`account_lockout_key`), counted in
+    /// the same transaction.
+    pub account_key: Option<String>,
     /// What was typed, for the audit event of a lock.
     pub typed: String,
     /// The account the ID names, if any: the try joins its history.
@@ -90,24 +94,54 @@ impl FailedLogin {
         }
     }
 
-    /// What the audit log records for this failure and what it did.
-    pub fn audit_events(&self, outcome: AfterFailure) -> Vec<AuditEvent> {
-        let mut events = vec![
-            AuditEvent::new(self.at, AuditKind::LoginFailed, "anonymous")
-                .maybe_user(self.user)
-                .ip(&self.ip),
-        ];
-        if let AfterFailure::NowLocked { until } = outcome {
+    /// What the audit log records for this failure and what it did. A
+    /// failure for an ID without an account writes no row of its own (a
+    /// guesser spraying made-up IDs must not grow the log by a row a try,
+    /// issue 11): its counter is the aggregate, and the lock it reaches is
+    /// recorded with the number of tries.
+    pub fn audit_events(&self, outcome: &FailureOutcome, threshold: u32) -> Vec<AuditEvent> {
+        let mut events = Vec::new();
+        if self.user.is_some() {
+            events.push(
+                AuditEvent::new(self.at, AuditKind::LoginFailed, "anonymous")
+                    .maybe_user(self.user)
+                    .ip(&self.ip),
+            );
+        }
+        let tries = threshold.saturating_add(1);
+        if let AfterFailure::NowLocked { until } = outcome.id {
             events.push(
                 AuditEvent::new(self.at, AuditKind::LockSet, "system")
                     .maybe_user(self.user)
                     .subject(self.typed.clone())
                     .ip(&self.ip)
-                    .detail(format!("until {until}")),
+                    .detail(format!(
+                        "until {until}, after {tries} failed logins in a row"
+                    )),
+            );
+        }
+        if let Some(AfterFailure::NowLocked { until }) = outcome.account {
+            events.push(
+                AuditEvent::new(self.at, AuditKind::LockSet, "system")
+                    .maybe_user(self.user)
+                    .subject("the account, under any of its names")
+                    .ip(&self.ip)
+                    .detail(format!(
+                        "until {until}, after {tries} failed logins in a row (any name)"
+                    )),
             );
         }
         events
     }
+}
+
+/// What one failure did to its counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureOutcome {
+    /// To the typed ID's (or the device's) counter.
+    pub id: AfterFailure,
+    /// To the account's, when it was counted.
+    pub account: Option<AfterFailure>,
 }
 
 /// May this ID try to log in now?

@@ -125,11 +125,14 @@ pub fn history_excess(len: usize) -> usize {
     len.saturating_sub(LOGIN_HISTORY)
 }
 
-/// The lockout keys that belong to an account: one per way of naming it.
+/// The lockout keys that belong to an account: one per way of naming it,
+/// and the account's own (`lockout::account_lockout_key`).
 pub fn lockout_keys_of(user: &User) -> Vec<String> {
-    [user.email.as_str(), user.username.as_str()]
+    let mut keys: Vec<String> = [user.email.as_str(), user.username.as_str()]
         .iter()
         .filter_map(|id| LoginId::parse(id).ok())
         .map(|id| id.lockout_key())
-        .collect()
+        .collect();
+    keys.push(super::lockout::account_lockout_key(user.id));
+    keys
 }

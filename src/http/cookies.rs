@@ -2,6 +2,8 @@
 //! - `gatehouse_session`: the session token (HttpOnly, SameSite=Lax,
 //!   Secure under https; SPEC §4).
 //! - `gatehouse_csrf`: the browser's CSRF secret (HttpOnly, SameSite=Strict).
+//! - `gatehouse_device`: the device cookie (`auth::device`; HttpOnly,
+//!   SameSite=Strict, 400 days): this browser logged in to that account.
 //!
 //! When cookies are Secure (an https base URL, or `--secure-cookies`) both
 //! are named with the `__Host-` prefix (`__Host-gatehouse_session`): the
@@ -24,6 +26,8 @@ use std::time::Duration;
 
 pub const SESSION: &str = "gatehouse_session";
 pub const CSRF: &str = "gatehouse_csrf";
+pub const DEVICE: &str = "gatehouse_device";
+const HOST_DEVICE: &str = "__Host-gatehouse_device";
 const HOST_SESSION: &str = "__Host-gatehouse_session";
 const HOST_CSRF: &str = "__Host-gatehouse_csrf";
 
@@ -34,6 +38,23 @@ pub fn session_name(state: &AppState) -> &'static str {
     } else {
         SESSION
     }
+}
+
+/// The device cookie's name here: `__Host-` prefixed when Secure.
+pub fn device_name(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        HOST_DEVICE
+    } else {
+        DEVICE
+    }
+}
+
+/// The device cookie: what browsers keep longest (400 days).
+pub fn device(value: String, state: &AppState) -> Cookie<'static> {
+    let mut c = base(device_name(state), value, state.secure_cookies());
+    c.set_same_site(SameSite::Strict);
+    c.set_max_age(cookie::time::Duration::days(400));
+    c
 }
 
 /// The CSRF cookie's name here: `__Host-` prefixed when Secure.
@@ -57,6 +78,8 @@ pub struct Browser {
     fresh: Arc<OnceLock<String>>,
     /// The raw session cookie, if any (valid or not).
     pub session: Option<String>,
+    /// The raw device cookie, if any (`AppState::devices` verifies it).
+    pub device: Option<String>,
     pub sidebar_collapsed: bool,
 }
 
@@ -140,6 +163,7 @@ pub async fn with_browser(state: &AppState, mut request: Request, next: Next) ->
         secret: existing,
         fresh: Arc::clone(&fresh),
         session: jar.get(session_name(state)).map(|c| c.value().to_owned()),
+        device: jar.get(device_name(state)).map(|c| c.value().to_owned()),
         sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
     });
     let mut response = next.run(request).await;

@@ -103,28 +103,32 @@ pub fn lock_notice(
     threshold: u32,
     until: Timestamp,
     ip: &str,
-    reset_link: Option<&str>,
+    forgot_page: Option<&str>,
 ) -> Mail {
-    let way_out = match reset_link {
+    // No token in it: a guesser who keeps re-locking the account must not
+    // be able to replace the owner's reset link with every lock (issue 11).
+    let way_out = match forgot_page {
         Some(l) => format!(
-            "If you cannot remember your password, choose a new one (this also lifts the lock):\n\n{l}\n\n"
+            "If you cannot remember your password, ask for a reset link on this page (a new password also lifts the lock):\n\n{l}\n\n"
         ),
         None => "If you cannot remember your password, ask your administrator.\n\n".to_string(),
     };
+    let usual =
+        "From a browser you have logged in with before, you can still log in with your password.";
     Mail {
         to: to.clone(),
         subject: "Your account was locked after failed logins".into(),
         text: format!(
-            "Hello {username},\n\nafter more than {threshold} failed logins in a row, the last from the address {ip}, your account is locked until {until}. Logins are refused until then, even with the right password.\n\n{way_out}If these tries were not yours, someone may be guessing your password: tell your administrator.\n"
+            "Hello {username},\n\nafter more than {threshold} failed logins in a row, the last from the address {ip}, your account is locked until {until}. Logins from other browsers are refused until then, even with the right password. {usual}\n\n{way_out}If these tries were not yours, someone may be guessing your password: tell your administrator.\n"
         ),
         html: page(
             "Your account was locked",
             html! {
                 p { "Hello " (username) "," }
-                p { "after more than " (threshold) " failed logins in a row, the last from the address " strong { (ip) } ", your account is locked until " strong { (until) } ". Logins are refused until then, even with the right password." }
-                @if let Some(l) = reset_link {
-                    p { "If you cannot remember your password, choose a new one (this also lifts the lock):" }
-                    (button(l, "Choose a new password"))
+                p { "after more than " (threshold) " failed logins in a row, the last from the address " strong { (ip) } ", your account is locked until " strong { (until) } ". Logins from other browsers are refused until then, even with the right password. " (usual) }
+                @if let Some(l) = forgot_page {
+                    p { "If you cannot remember your password, ask for a reset link on this page (a new password also lifts the lock):" }
+                    (button(l, "Ask for a reset link"))
                 } @else {
                     p { "If you cannot remember your password, ask your administrator." }
                 }

@@ -1,24 +1,35 @@
-//! Logging in (SPEC §4, the seed's rule):
+//! Logging in (SPEC §4, the seed's rule, and issue 11's defences):
 //!
 //! ```text
-//! the ID's lock? ──locked──> Locked (refused before any hashing)
-//!      │ open
-//! look-up ─> one bcrypt on the pool (against a throw-away hash of the
-//!      │     same cost for an unknown ID) ──queue full──> Busy
-//!      ├─ wrong, or unknown ID ─> count the failure (same one write for
-//!      │                          both) ─> Incorrect | Locked (newly: a
-//!      │                          lock notice to a real owner)
-//!      └─ right ─> locked meanwhile? ─> Locked
-//!                  not active? ─> Unverified | Disabled (said only to
-//!                                 someone who knew the password)
-//!                  ─> re-hash an old scheme or cost, new session, reset
-//!                     the counters, one transaction ─> Success
+//! look-up of the ID
+//!   │ a device cookie of this account, its counter open?
+//!   ├─yes─> one bcrypt ─> right: Success | wrong: count on the device
+//!   │       only (too many: the device is locked, an ordinary browser
+//!   │       again)
+//!   └─no──> the typed ID's lock? ──locked──> Locked (before any hashing)
+//!             │ open
+//!           the account's lock (any of its names)?
+//!             ├─locked─> a throw-away bcrypt, count on the typed ID only,
+//!             │          answer Incorrect (to a stranger the same as a
+//!             │          wrong password: nothing tells that two names
+//!             │          are one account)
+//!             └─open──> one bcrypt on the pool (against a throw-away
+//!                       hash for an unknown ID) ──queue full──> Busy
+//!                       ├─ wrong or unknown ─> count on the typed ID and
+//!                       │  the account, one write ─> Incorrect | Locked
+//!                       │  (the account newly locked: one lock notice)
+//!                       └─ right ─> locked meanwhile? ─> Locked
+//!                                   not active? ─> Unverified | Disabled
+//!                                   ─> re-hash, new session, reset the
+//!                                      counters, one transaction ─>
+//!                                      Success, with a new device cookie
 //! ```
 
+use crate::auth::device::Device;
 use crate::auth::password::Passwords;
 use crate::auth::session::SessionCache;
 use crate::clock::{Clock, Timestamp};
-use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy};
+use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, account_lockout_key};
 use crate::domain::session::{Session, SessionKey, SessionToken};
 use crate::domain::{
     AuditEvent, AuditKind, EmailAddress, LoginId, LoginRecord, Password, User, UserStatus,
@@ -50,14 +61,19 @@ pub struct LoginRequest {
     pub user_agent: String,
     /// The session the browser holds now, which a success replaces.
     pub replaces: Option<SessionKey>,
+    /// The browser's device cookie, if it holds a valid one (of any
+    /// account: it counts only for the account it names).
+    pub device: Option<Device>,
 }
 
 /// How the try ended.
 pub enum Outcome {
-    /// A new session; `token` goes into the cookie.
+    /// A new session; `token` goes into the cookie, `device` into the
+    /// device cookie.
     Success {
         user: Box<User>,
         token: SessionToken,
+        device: Device,
     },
     /// Wrong password or unknown ID: the same answer for both.
     Incorrect,
@@ -71,39 +87,115 @@ pub enum Outcome {
     Busy,
 }
 
+/// Which counter a try is judged by, and its failure counted on.
+enum Counter {
+    /// A device cookie of the account: its own counter only.
+    Device(String),
+    /// The typed ID, and the account it names (if any).
+    Id {
+        key: String,
+        account: Option<String>,
+    },
+    /// The account is locked under another name: the typed ID counts, the
+    /// password is not checked.
+    Silent { key: String },
+}
+
 impl Login<'_> {
     pub async fn login(&self, req: LoginRequest) -> StoreResult<Outcome> {
         let key = req.id.lockout_key();
         let now = self.clock.now();
-        if let Gate::Locked { until } = self.lockout.gate(&self.store.lockout(&key).await?, now) {
-            self.refused_by_lock(&req, now).await?;
-            return Ok(Outcome::Locked { until, now });
-        }
         let user = self.store.user_by_login_id(&req.id).await?;
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let counter = match self.trusted_device(&req, user.as_ref(), now).await? {
+            Some(device) => Counter::Device(device),
+            None => {
+                if let Gate::Locked { until } = self.gate(&key, now).await? {
+                    self.refused_by_lock(&req, user.as_ref(), now).await?;
+                    return Ok(Outcome::Locked { until, now });
+                }
+                match &user {
+                    Some(u) if self.gate(&account_lockout_key(u.id), now).await? != Gate::Open => {
+                        Counter::Silent { key }
+                    }
+                    Some(u) => Counter::Id {
+                        key,
+                        account: Some(account_lockout_key(u.id)),
+                    },
+                    None => Counter::Id { key, account: None },
+                }
+            }
+        };
+        // Silent: a throw-away hash, so that the answer takes as long.
+        let stored = match counter {
+            Counter::Silent { .. } => None,
+            _ => user.as_ref().map(|u| u.password_hash.clone()),
+        };
         let Ok(matches) = self.passwords.verify(&req.password, stored).await else {
             self.metrics.login(LoginOutcome::Busy);
             return Ok(Outcome::Busy);
         };
         match user {
-            Some(user) if matches => self.succeed(req, user, key, now).await,
-            user => self.fail(req, user.map(|u| u.id), key, now).await,
+            Some(user) if matches => self.succeed(req, user, counter, now).await,
+            user => self.fail(req, user.map(|u| u.id), counter, now).await,
         }
+    }
+
+    /// The counter of the browser's device cookie, when it names this
+    /// account and is not locked itself.
+    async fn trusted_device(
+        &self,
+        req: &LoginRequest,
+        user: Option<&User>,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>> {
+        let (Some(user), Some(device)) = (user, &req.device) else {
+            return Ok(None);
+        };
+        if device.user != user.id {
+            return Ok(None);
+        }
+        // An admin's lock (`gatehouse user lock`) holds for every browser.
+        let account = self.store.lockout(&account_lockout_key(user.id)).await?;
+        if account.by_admin && self.lockout.gate(&account, now) != Gate::Open {
+            return Ok(None);
+        }
+        let key = device.lockout_key();
+        Ok((self.gate(&key, now).await? == Gate::Open).then_some(key))
+    }
+
+    async fn gate(&self, key: &str, now: Timestamp) -> StoreResult<Gate> {
+        Ok(self.lockout.gate(&self.store.lockout(key).await?, now))
     }
 
     async fn succeed(
         &self,
         req: LoginRequest,
         user: User,
-        key: String,
+        counter: Counter,
         now: Timestamp,
     ) -> StoreResult<Outcome> {
-        // Failures hashed alongside this try may have set the lock
-        // meanwhile: a locked ID is refused even with the right password.
-        if let Gate::Locked { until } = self.lockout.gate(&self.store.lockout(&key).await?, now) {
-            self.refused_by_lock(&req, now).await?;
-            return Ok(Outcome::Locked { until, now });
-        }
+        let reset_lockouts = match counter {
+            // The owner's device: its own counter only. A guesser's lock
+            // on the names stays, or each of the owner's logins would give
+            // the guesser a fresh budget.
+            Counter::Device(key) => vec![key],
+            Counter::Id { key, .. } | Counter::Silent { key } => {
+                // Failures hashed alongside this try may have set a lock
+                // meanwhile: a locked ID is refused even with the right
+                // password.
+                for k in [key.as_str(), &account_lockout_key(user.id)] {
+                    if let Gate::Locked { until } = self.gate(k, now).await? {
+                        self.refused_by_lock(&req, Some(&user), now).await?;
+                        return Ok(Outcome::Locked { until, now });
+                    }
+                }
+                let mut keys = lockout_keys_of(&user);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+                keys
+            }
+        };
         match user.status {
             UserStatus::Active => {}
             UserStatus::PendingVerification => {
@@ -119,10 +211,6 @@ impl Login<'_> {
             return Ok(Outcome::Busy);
         };
         let token = SessionToken::generate();
-        let mut reset_lockouts = lockout_keys_of(&user);
-        if !reset_lockouts.contains(&key) {
-            reset_lockouts.push(key);
-        }
         let ip = req.ip.to_string();
         let replaces = req.replaces;
         self.store
@@ -152,6 +240,7 @@ impl Login<'_> {
         tracing::info!(user = %user.id, ip = %req.ip, "login succeeded");
         self.metrics.login(LoginOutcome::Ok);
         Ok(Outcome::Success {
+            device: Device::new(user.id),
             user: Box::new(user),
             token,
         })
@@ -161,13 +250,18 @@ impl Login<'_> {
         &self,
         req: LoginRequest,
         known: Option<crate::domain::UserId>,
-        key: String,
+        counter: Counter,
         now: Timestamp,
     ) -> StoreResult<Outcome> {
+        let (key, account_key) = match counter {
+            Counter::Device(key) | Counter::Silent { key } => (key, None),
+            Counter::Id { key, account } => (key, account),
+        };
         // A known account keeps the failure in its history, in the same
         // transaction: an unknown ID costs the same one write.
         let failure = FailedLogin {
             key,
+            account_key,
             typed: req.id.to_string(),
             user: known,
             ip: req.ip.to_string(),
@@ -176,31 +270,38 @@ impl Login<'_> {
         let outcome = self.store.record_failure(self.lockout, failure).await?;
         tracing::info!(ip = %req.ip, "login failed");
         self.metrics.login(LoginOutcome::Failed);
-        match outcome {
-            AfterFailure::NowLocked { until } => {
-                self.metrics.lock_set();
-                // The admin needs the ID to lift the lock (`user unlock`).
-                tracing::warn!(id = %req.id, ip = %req.ip, until = %until, "an ID was locked after repeated failed logins");
-                // The owner of a real account is told, once (off the
-                // request path: an unknown ID answers in the same time).
-                if let Some(user) = known {
-                    self.mail.submit(MailRequest::LockNotice {
-                        user,
-                        ip: req.ip.to_string(),
-                        until,
-                    });
-                }
-                Ok(Outcome::Locked { until, now })
-            }
-            AfterFailure::StillLocked { until } => Ok(Outcome::Locked { until, now }),
-            AfterFailure::Counted { .. } => Ok(Outcome::Incorrect),
+        if let AfterFailure::NowLocked { until } = outcome.id {
+            self.metrics.lock_set();
+            // The admin needs the ID to lift the lock (`user unlock`).
+            tracing::warn!(id = %req.id, ip = %req.ip, until = %until, "an ID was locked after repeated failed logins");
         }
+        // The owner of a real account is told once per lock of the
+        // account, whatever name is guessed at (off the request path: an
+        // unknown ID answers in the same time).
+        if let (Some(AfterFailure::NowLocked { until }), Some(user)) = (outcome.account, known) {
+            self.mail.submit(MailRequest::LockNotice {
+                user,
+                ip: req.ip.to_string(),
+                until,
+            });
+        }
+        Ok(match outcome.id {
+            AfterFailure::NowLocked { until } | AfterFailure::StillLocked { until } => {
+                Outcome::Locked { until, now }
+            }
+            AfterFailure::Counted { .. } => Outcome::Incorrect,
+        })
     }
 
     /// Records a try refused by a lock (the ID is named: it is locked, so
     /// the admin may need it; the account too when there is one).
-    async fn refused_by_lock(&self, req: &LoginRequest, now: Timestamp) -> StoreResult<()> {
-        let user = self.store.user_by_login_id(&req.id).await?.map(|u| u.id);
+    async fn refused_by_lock(
+        &self,
+        req: &LoginRequest,
+        user: Option<&User>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let user = user.map(|u| u.id);
         self.metrics.login(LoginOutcome::RefusedLocked);
         let event = AuditEvent::new(now, AuditKind::LoginRefusedLocked, "anonymous")
             .maybe_user(user)
@@ -236,7 +337,134 @@ mod tests {
             ip: "192.0.2.7".parse().unwrap(),
             user_agent: "test".into(),
             replaces: None,
+            device: None,
         }
+    }
+
+    fn from_device(id: &str, password: &str, device: &Device) -> LoginRequest {
+        LoginRequest {
+            device: Some(device.clone()),
+            ..request(id, password)
+        }
+    }
+
+    async fn fail_times(kit: &Kit, id: &str, n: usize) -> Outcome {
+        let mut last = Outcome::Incorrect;
+        for _ in 0..n {
+            last = login(kit)
+                .login(request(id, "Wrong-horse!1"))
+                .await
+                .unwrap();
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn the_owners_device_logs_in_while_strangers_are_locked_out() {
+        let mut kit = Kit::new();
+        kit.user("fay@example.com", "fay", UserStatus::Active).await;
+        let Outcome::Success { device, .. } =
+            login(&kit).login(request("fay", PASSWORD)).await.unwrap()
+        else {
+            panic!("logs in");
+        };
+        // A stranger locks both names of the account.
+        assert!(matches!(
+            fail_times(&kit, "fay", 11).await,
+            Outcome::Locked { .. }
+        ));
+        assert!(matches!(
+            kit.queue.try_next(),
+            Some(MailRequest::LockNotice { .. })
+        ));
+        assert!(matches!(
+            login(&kit).login(request("fay", PASSWORD)).await.unwrap(),
+            Outcome::Locked { .. }
+        ));
+        // The owner's usual browser still gets in, by either name.
+        let o = login(&kit)
+            .login(from_device("fay@example.com", PASSWORD, &device))
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, Outcome::Success { .. }),
+            "the device is trusted"
+        );
+        // A device of another account counts for nothing here.
+        kit.user("gil@example.com", "gil", UserStatus::Active).await;
+        let other = Device::new(crate::domain::UserId(9999));
+        fail_times(&kit, "gil", 11).await;
+        assert!(matches!(
+            login(&kit)
+                .login(from_device("gil", PASSWORD, &other))
+                .await
+                .unwrap(),
+            Outcome::Locked { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_device_that_fails_too_often_is_locked_itself() {
+        let kit = Kit::new();
+        kit.user("hal@example.com", "hal", UserStatus::Active).await;
+        let device = Device::new(
+            kit.store
+                .user_by_login_id(&LoginId::parse("hal").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        );
+        for _ in 0..10 {
+            let o = login(&kit)
+                .login(from_device("hal", "Wrong-horse!1", &device))
+                .await
+                .unwrap();
+            assert!(matches!(o, Outcome::Incorrect));
+        }
+        // Its failures counted on the device only: the ID is open.
+        let key = LoginId::parse("hal").unwrap().lockout_key();
+        assert_eq!(
+            kit.store.lockout(&key).await.unwrap(),
+            LockoutState::default()
+        );
+        let o = login(&kit)
+            .login(from_device("hal", "Wrong-horse!1", &device))
+            .await
+            .unwrap();
+        assert!(matches!(o, Outcome::Locked { .. }), "the device is locked");
+        // Now it is an ordinary browser: judged by the ID, which is open.
+        let o = login(&kit)
+            .login(from_device("hal", PASSWORD, &device))
+            .await
+            .unwrap();
+        assert!(matches!(o, Outcome::Success { .. }));
+    }
+
+    #[tokio::test]
+    async fn guesses_are_counted_per_account_across_its_names_without_telling_so() {
+        let mut kit = Kit::new();
+        kit.user("ivy@example.com", "ivy", UserStatus::Active).await;
+        // Six tries on each name: the account's counter passes ten.
+        fail_times(&kit, "ivy", 6).await;
+        let o = fail_times(&kit, "ivy@example.com", 5).await;
+        assert!(matches!(o, Outcome::Incorrect), "no name is locked yet");
+        assert!(
+            matches!(kit.queue.try_next(), Some(MailRequest::LockNotice { .. })),
+            "the owner is told"
+        );
+        // The account is locked: even the right password, by either name,
+        // is answered as a wrong one (a stranger cannot tell the names are
+        // one account), and no more guesses are checked.
+        for id in ["ivy", "ivy@example.com"] {
+            let o = login(&kit).login(request(id, PASSWORD)).await.unwrap();
+            assert!(matches!(o, Outcome::Incorrect), "{id}");
+        }
+        assert!(kit.queue.try_next().is_none(), "told once per lock");
+        // After the lock: in again.
+        kit.clock.advance(kit.lockout.duration);
+        let o = login(&kit).login(request("ivy", PASSWORD)).await.unwrap();
+        assert!(matches!(o, Outcome::Success { .. }));
     }
 
     #[tokio::test]
@@ -248,7 +476,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(wrong, Outcome::Incorrect));
-        let Outcome::Success { user, token } = login(&kit)
+        let Outcome::Success { user, token, .. } = login(&kit)
             .login(request("ANN@example.com", PASSWORD))
             .await
             .unwrap()

@@ -6,7 +6,7 @@
 use super::Links;
 use super::record;
 use crate::auth::ratelimit::KeyedLimiter;
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Clock;
 use crate::domain::{
     AuditEvent, AuditKind, EmailAddress, LinkToken, LoginId, OneTimeToken, TokenPurpose, User,
     UserStatus,
@@ -35,12 +35,6 @@ pub struct MailRequestHandler {
     pub lockout_threshold: u32,
 }
 
-enum Kind {
-    Reset,
-    Verify,
-    Lock { ip: String, until: Timestamp },
-}
-
 impl MailRequestHandler {
     /// Handles requests until `stop` changes.
     pub async fn run(self, mut queue: MailQueue, mut stop: watch::Receiver<bool>) {
@@ -57,7 +51,7 @@ impl MailRequestHandler {
     }
 
     pub async fn handle(&self, request: MailRequest) -> StoreResult<()> {
-        let Some((purpose, user, kind)) = self.decide(request).await? else {
+        let Some((purpose, user)) = self.decide(request).await? else {
             return Ok(());
         };
         let now = self.clock.now();
@@ -67,19 +61,13 @@ impl MailRequestHandler {
             TokenPurpose::Verify => self.verify_ttl,
         };
         let (name, to) = (user.username.as_str(), &user.email);
-        let mail = match kind {
-            Kind::Reset => messages::reset(to, name, &self.links.reset(secret.as_str()), ttl),
-            Kind::Verify => {
+        let mail = match purpose {
+            TokenPurpose::Reset => {
+                messages::reset(to, name, &self.links.reset(secret.as_str()), ttl)
+            }
+            TokenPurpose::Verify => {
                 messages::verification(to, name, &self.links.verify(secret.as_str()), ttl)
             }
-            Kind::Lock { ip, until } => messages::lock_notice(
-                to,
-                name,
-                self.lockout_threshold,
-                until,
-                &ip,
-                Some(&self.links.reset(secret.as_str())),
-            ),
         };
         let token = OneTimeToken::new(purpose, user.id, now, ttl);
         self.store
@@ -98,12 +86,9 @@ impl MailRequestHandler {
 
     /// Whether a request leads to a mailed link, and for whom: none for
     /// an address over its limit, without an account, or whose account
-    /// the link is not for. A lock notice without password reset is
-    /// queued here, without a link.
-    async fn decide(
-        &self,
-        request: MailRequest,
-    ) -> StoreResult<Option<(TokenPurpose, User, Kind)>> {
+    /// the link is not for. A lock notice is queued here: it has no link
+    /// of its own.
+    async fn decide(&self, request: MailRequest) -> StoreResult<Option<(TokenPurpose, User)>> {
         Ok(match request {
             MailRequest::Reset { email } | MailRequest::Verify { email }
                 if self.per_address.check(email.to_string()).is_err() =>
@@ -119,36 +104,35 @@ impl MailRequestHandler {
                 }
                 match self.find(&email).await? {
                     Some(user) if user.status != UserStatus::Disabled => {
-                        Some((TokenPurpose::Reset, user, Kind::Reset))
+                        Some((TokenPurpose::Reset, user))
                     }
                     _ => None,
                 }
             }
             MailRequest::Verify { email } => match self.find(&email).await? {
                 Some(user) if user.status == UserStatus::PendingVerification => {
-                    Some((TokenPurpose::Verify, user, Kind::Verify))
+                    Some((TokenPurpose::Verify, user))
                 }
                 _ => None,
             },
             MailRequest::LockNotice { user, ip, until } => {
+                // The notice carries no token: it points to the forgot
+                // page, so it cancels no reset link the owner asked for.
                 let Some(user) = self.store.user(user).await? else {
                     return Ok(None);
                 };
-                if !self.password_reset {
-                    // No reset link to offer: the notice alone.
-                    let mail = messages::lock_notice(
-                        &user.email,
-                        user.username.as_str(),
-                        self.lockout_threshold,
-                        until,
-                        &ip,
-                        None,
-                    );
-                    self.store.enqueue_mail(mail, self.clock.now()).await?;
-                    self.outbox.wake();
-                    return Ok(None);
-                }
-                Some((TokenPurpose::Reset, user, Kind::Lock { ip, until }))
+                let forgot = self.links.forgot_password();
+                let mail = messages::lock_notice(
+                    &user.email,
+                    user.username.as_str(),
+                    self.lockout_threshold,
+                    until,
+                    &ip,
+                    self.password_reset.then_some(forgot.as_str()),
+                );
+                self.store.enqueue_mail(mail, self.clock.now()).await?;
+                self.outbox.wake();
+                None
             }
         })
     }

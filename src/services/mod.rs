@@ -55,6 +55,14 @@ impl Links {
         self.link("verify-email", "code", secret)
     }
 
+    /// The "forgot password" page, for mails that send the reader there
+    /// (a lock notice carries no token of its own).
+    pub fn forgot_password(&self) -> String {
+        self.base
+            .join("forgot-password")
+            .map_or_else(|_| self.base.to_string(), String::from)
+    }
+
     /// The login page, for mails that point there.
     pub fn login_from_mail(&self) -> String {
         self.link("login", "from", "mail")

@@ -4,7 +4,9 @@
 //! A new backend passes these before anything else uses it.
 
 use crate::clock::Timestamp;
-use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, LockoutState};
+use crate::domain::lockout::{
+    AfterFailure, FailedLogin, FailureOutcome, Gate, LockoutPolicy, LockoutState,
+};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
     AuditEvent, AuditKind, EmailAddress, InviteProblem, LOGIN_HISTORY, LoginId, LoginRecord, Mail,
@@ -27,6 +29,7 @@ macro_rules! contract_suite {
             a_bad_invitation_is_refused_before_names_are_checked,
             the_first_run_invitation_is_replaced_until_an_admin_exists,
             failures_are_counted_and_lock_after_the_threshold,
+            the_account_counter_counts_every_name_in_one_write,
             admin_locks_are_set_cleared_and_idle_counters_purged,
             a_login_makes_a_session_and_resets_the_counters,
             sessions_are_read_ended_touched_and_purged,
@@ -138,6 +141,7 @@ const POLICY: LockoutPolicy = LockoutPolicy {
 fn failure(user: Option<&User>, typed: &str, secs: i64) -> FailedLogin {
     FailedLogin {
         key: id(typed).lockout_key(),
+        account_key: None,
         typed: typed.into(),
         user: user.map(|u| u.id),
         ip: "192.0.2.9".into(),
@@ -262,23 +266,27 @@ pub async fn the_first_run_invitation_is_replaced_until_an_admin_exists(store: &
 
 pub async fn failures_are_counted_and_lock_after_the_threshold(store: &dyn Store) {
     let rita = add(store, "rita@example.com", "rita").await;
+    let only_id = |id| FailureOutcome { id, account: None };
     for n in 1..=3 {
         let outcome = store
             .record_failure(POLICY, failure(Some(&rita), "rita", n))
             .await
             .unwrap();
-        assert_eq!(outcome, AfterFailure::Counted { failures: n as u32 });
+        assert_eq!(
+            outcome,
+            only_id(AfterFailure::Counted { failures: n as u32 })
+        );
     }
     let locked = store
         .record_failure(POLICY, failure(Some(&rita), "rita", 4))
         .await
         .unwrap();
-    assert_eq!(locked, AfterFailure::NowLocked { until: at(604) });
+    assert_eq!(locked, only_id(AfterFailure::NowLocked { until: at(604) }));
     let again = store
         .record_failure(POLICY, failure(Some(&rita), "rita", 5))
         .await
         .unwrap();
-    assert_eq!(again, AfterFailure::StillLocked { until: at(604) });
+    assert_eq!(again, only_id(AfterFailure::StillLocked { until: at(604) }));
     let state = store.lockout(&id("rita").lockout_key()).await.unwrap();
     assert_eq!(
         POLICY.gate(&state, at(603)),
@@ -296,24 +304,61 @@ pub async fn failures_are_counted_and_lock_after_the_threshold(store: &dyn Store
     let history = store.login_history(rita.id).await.unwrap();
     assert_eq!(history.len(), 5);
     assert!(history.iter().all(|a| !a.ok));
-    // An unknown ID is counted the same, with no history.
+    // An unknown ID is counted the same, with no history and no audit row
+    // of its own (its counter is the aggregate).
     let unknown = store
         .record_failure(POLICY, failure(None, "nobody", 1))
         .await
         .unwrap();
-    assert_eq!(unknown, AfterFailure::Counted { failures: 1 });
+    assert_eq!(unknown, only_id(AfterFailure::Counted { failures: 1 }));
     let events = store.audit_events(None, None, 100).await.unwrap();
     let failed = events
         .iter()
         .filter(|e| e.kind == AuditKind::LoginFailed)
         .count();
-    assert_eq!(failed, 6);
+    assert_eq!(failed, 5);
     let lock = events
         .iter()
         .find(|e| e.kind == AuditKind::LockSet)
         .unwrap();
     assert_eq!(lock.user, Some(rita.id));
     assert_eq!(lock.subject.as_deref(), Some("rita"));
+}
+
+pub async fn the_account_counter_counts_every_name_in_one_write(store: &dyn Store) {
+    let sam = add(store, "sam@example.com", "sammy").await;
+    let account = crate::domain::lockout::account_lockout_key(sam.id);
+    let mut last = None;
+    for n in 1..=4 {
+        let typed = if n % 2 == 0 {
+            "sammy"
+        } else {
+            "sam@example.com"
+        };
+        let mut f = failure(Some(&sam), typed, n);
+        f.account_key = Some(account.clone());
+        last = Some(store.record_failure(POLICY, f).await.unwrap());
+    }
+    // Two tries on each name: neither name is locked, the account is.
+    let last = last.unwrap();
+    assert_eq!(last.id, AfterFailure::Counted { failures: 2 });
+    assert_eq!(
+        last.account,
+        Some(AfterFailure::NowLocked { until: at(604) })
+    );
+    assert_eq!(
+        POLICY.gate(&store.lockout(&account).await.unwrap(), at(10)),
+        Gate::Locked { until: at(604) }
+    );
+    // A reset (or unlock) of the account clears it with the names.
+    store.clear_lockouts(&lockout_keys_of(&sam)).await.unwrap();
+    assert_eq!(
+        store.lockout(&account).await.unwrap(),
+        LockoutState::default()
+    );
+    let events = store.audit_events(None, Some(sam.id), 100).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == AuditKind::LockSet
+        && e.subject.as_deref() == Some("the account, under any of its names")));
 }
 
 pub async fn admin_locks_are_set_cleared_and_idle_counters_purged(store: &dyn Store) {

@@ -18,7 +18,7 @@ pub mod redb;
 pub mod contract;
 
 use crate::clock::Timestamp;
-use crate::domain::lockout::{AfterFailure, FailedLogin, LockoutPolicy, LockoutState};
+use crate::domain::lockout::{FailedLogin, FailureOutcome, LockoutPolicy, LockoutState};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
     AuditEvent, Consent, EmailAddress, Invitation, InviteProblem, LoginAttempt, LoginId,
@@ -172,12 +172,14 @@ pub trait LockoutStore {
     /// failures are all counted: reads the counter, applies
     /// `policy.after_failure`, writes the result (deleting a counter back
     /// at its default), adds the try to the account's history when the ID
-    /// names one, and records `failure.audit_events(outcome)`.
+    /// names one, and records `failure.audit_events(outcome)`. The
+    /// account's counter (`failure.account_key`), when given, is counted
+    /// the same way in the same transaction.
     async fn record_failure(
         &self,
         policy: LockoutPolicy,
         failure: FailedLogin,
-    ) -> StoreResult<AfterFailure>;
+    ) -> StoreResult<FailureOutcome>;
     /// Sets these counters to `state` (an admin's lock).
     async fn set_lockouts(&self, keys: &[String], state: LockoutState) -> StoreResult<()>;
     /// Deletes the named counters; returns how many there were.

@@ -3,7 +3,7 @@
 //! STARTTLS with a password, and `gatehouse mail test`.
 
 use crate::smtp::{Options, SmtpServer};
-use crate::support::{PASSWORD, TestApp, spawn_in, spawn_with};
+use crate::support::{PASSWORD, TestApp, spawn_app, spawn_in, spawn_with};
 use gatehouse::config::{Config, SignupMode};
 use gatehouse::domain::LoginId;
 use gatehouse::mail::SmtpSettings;
@@ -211,8 +211,32 @@ async fn reset_links_expire_and_a_newer_one_replaces_the_older() {
     assert!(html.contains("This link has expired."));
 }
 
+/// A browser of its own (its own cookies), posting the login form.
+async fn login_in(app: &TestApp, client: &reqwest::Client, id: &str, password: &str) -> StatusCode {
+    let html = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    client
+        .post(app.url("/login"))
+        .form(&[
+            ("id", id),
+            ("password", password),
+            ("endpoint", ""),
+            ("csrf", &csrf_and(&html)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
-async fn a_locked_owner_is_mailed_once_and_a_reset_lifts_the_lock() {
+async fn a_locked_owner_is_mailed_once_without_a_link_that_a_guesser_could_cancel() {
     let smtp = SmtpServer::start(Options::default());
     let app = spawn_with(with_smtp(&smtp)).await;
     app.add_user("rita@example.com", "rita", PASSWORD).await;
@@ -229,8 +253,29 @@ async fn a_locked_owner_is_mailed_once_and_a_reset_lifts_the_lock() {
         "Your account was locked after failed logins"
     );
     assert!(notice.text.contains("127.0.0.1"), "from which address");
-    let link = notice.link(&format!("{}/reset-password?token=", app.address));
-
+    assert!(!notice.text.contains("token="), "no token: {}", notice.text);
+    assert!(
+        notice
+            .text
+            .contains(&format!("{}/forgot-password", app.address)),
+        "{}",
+        notice.text
+    );
+    // The owner asks for a link; the guesser locks the other name too
+    // (the account is locked already: no second notice), and the owner's
+    // link still works.
+    app.post_form(
+        "/forgot-password",
+        "/forgot-password",
+        &[("email", "rita@example.com")],
+    )
+    .await;
+    for _ in 0..11 {
+        app.post_login("rita@example.com", "Wrong-pass1!").await;
+    }
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(mails.len(), 2, "one notice, one reset link");
+    let link = mails[1].link(&format!("{}/reset-password?token=", app.address));
     let new = "Unl0cked-again!";
     follow_and_post(
         &app,
@@ -241,8 +286,121 @@ async fn a_locked_owner_is_mailed_once_and_a_reset_lifts_the_lock() {
     )
     .await;
     app.login_ok("rita", new).await;
-    smtp.wait_for(2).await;
-    assert_eq!(smtp.count(), 2, "one lock notice, one 'password changed'");
+    smtp.wait_for(3).await;
+    assert_eq!(smtp.count(), 3, "a notice, a link, 'password changed'");
+}
+
+#[tokio::test]
+async fn after_a_reset_the_owner_gets_in_though_the_guesser_locks_again_at_once() {
+    // Observed before: the guesser re-locked both names 1.5 s after the
+    // owner's reset, and the owner's new password got 429.
+    let smtp = SmtpServer::start(Options::default());
+    let app = spawn_with(with_smtp(&smtp)).await;
+    app.add_user("sol@example.com", "sol", PASSWORD).await;
+    let owner = crate::support::new_client();
+    let guesser = crate::support::new_client();
+    let stranger = crate::support::new_client();
+    for id in ["sol", "sol@example.com"] {
+        for _ in 0..11 {
+            login_in(&app, &guesser, id, "Wrong-pass1!").await;
+        }
+    }
+    smtp.wait_for(1).await;
+    // The owner resets the password in a new browser...
+    let html = owner
+        .get(app.url("/forgot-password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    owner
+        .post(app.url("/forgot-password"))
+        .form(&[("email", "sol@example.com"), ("csrf", &csrf_and(&html))])
+        .send()
+        .await
+        .unwrap();
+    let link = smtp.wait_for(2).await[1].link(&format!("{}/reset-password?token=", app.address));
+    let html = owner.get(&link).send().await.unwrap().text().await.unwrap();
+    let token = link.split('=').nth(1).unwrap();
+    let new = "Unl0cked-again!";
+    let r = owner
+        .post(app.url("/reset-password"))
+        .form(&[
+            ("token", token),
+            ("password", new),
+            ("password_confirm", new),
+            ("csrf", &csrf_and(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // ...the guesser locks both names again at once...
+    for id in ["sol", "sol@example.com"] {
+        for _ in 0..11 {
+            login_in(&app, &guesser, id, "Wrong-pass1!").await;
+        }
+    }
+    assert_eq!(
+        login_in(&app, &stranger, "sol", new).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "strangers are locked out"
+    );
+    // ...and the browser that completed the reset gets in.
+    assert_eq!(
+        login_in(&app, &owner, "sol", new).await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn the_owners_usual_browser_gets_in_while_a_guesser_holds_the_lock() {
+    let app = spawn_app().await;
+    app.add_user("una@example.com", "una", PASSWORD).await;
+    let usual = crate::support::new_client();
+    let guesser = crate::support::new_client();
+    assert_eq!(
+        login_in(&app, &usual, "una", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    usual
+        .post(app.url("/logout"))
+        .form(&[(
+            "csrf",
+            &csrf_and(
+                &usual
+                    .get(app.url("/account"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            ),
+        )])
+        .send()
+        .await
+        .unwrap();
+    for cycle in 0..3 {
+        for id in ["una", "una@example.com"] {
+            for _ in 0..11 {
+                login_in(&app, &guesser, id, "Wrong-pass1!").await;
+            }
+        }
+        assert_eq!(
+            login_in(&app, &guesser, "una", PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "cycle {cycle}: the guesser, even with the password, is locked out"
+        );
+        assert_eq!(
+            login_in(&app, &usual, "una", PASSWORD).await,
+            StatusCode::SEE_OTHER,
+            "cycle {cycle}: the usual browser gets in"
+        );
+        app.clock.advance(Duration::from_secs(24 * 3600));
+    }
 }
 
 #[tokio::test]

@@ -116,13 +116,18 @@ pub async fn submit(
             .as_deref()
             .and_then(SessionToken::from_cookie)
             .map(|t| t.key()),
+        device: browser
+            .device
+            .as_deref()
+            .and_then(|v| state.devices.verify(v)),
     };
     Ok(match state.login().login(request).await? {
-        Outcome::Success { token, .. } => {
-            // A new session and a new CSRF secret at every login.
+        Outcome::Success { token, device, .. } => {
+            // A new session, CSRF secret and device cookie at every login.
             let jar = CookieJar::new()
                 .add(cookies::session(token.to_cookie(), &state))
-                .add(cookies::csrf(random_token::<32>(), &state));
+                .add(cookies::csrf(random_token::<32>(), &state))
+                .add(cookies::device(state.devices.sign(&device), &state));
             (jar, Redirect::to("/")).into_response()
         }
         Outcome::Incorrect => bad(StatusCode::UNAUTHORIZED, INCORRECT),

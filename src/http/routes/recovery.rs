@@ -10,7 +10,7 @@
 
 use crate::app::AppState;
 use crate::domain::{EmailAddress, LinkToken, NewPassword, TokenProblem};
-use crate::http::cookies::Browser;
+use crate::http::cookies::{self, Browser};
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Form, Query};
 use crate::http::pages::recovery::{self, ResetView};
@@ -19,6 +19,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 pub async fn forgot_page(
@@ -169,7 +170,14 @@ pub async fn reset_submit(
     };
     Ok(
         match state.recovery().reset(&target, &password, ip).await? {
-            Outcome::Done(_) => Redirect::to("/login?reset=1").into_response(),
+            Outcome::Done(user) => {
+                // This browser proved it reads the owner's mail: a device
+                // cookie lets it log in past a guesser's lock (issue 11).
+                let device = crate::auth::device::Device::new(user.id);
+                let jar =
+                    CookieJar::new().add(cookies::device(state.devices.sign(&device), &state));
+                (jar, Redirect::to("/login?reset=1")).into_response()
+            }
             // Used up by a concurrent request between the check and now.
             Outcome::LinkFailed(problem) => reset_link_failed(&state, &browser, problem),
             Outcome::Busy => return Err(AppError::Busy),

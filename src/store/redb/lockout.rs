@@ -3,7 +3,9 @@
 
 use super::{LOCKOUTS, RedbStore, decode, encode, record_attempt};
 use crate::clock::Timestamp;
-use crate::domain::lockout::{AfterFailure, FailedLogin, LockoutPolicy, LockoutState};
+use crate::domain::lockout::{
+    AfterFailure, FailedLogin, FailureOutcome, LockoutPolicy, LockoutState,
+};
 use crate::store::{LockoutStore, StoreResult};
 use async_trait::async_trait;
 use redb::ReadableTable;
@@ -24,25 +26,33 @@ impl LockoutStore for RedbStore {
         &self,
         policy: LockoutPolicy,
         failure: FailedLogin,
-    ) -> StoreResult<AfterFailure> {
+    ) -> StoreResult<FailureOutcome> {
         self.write(|txn| {
             if let Some(user) = failure.user {
                 record_attempt(txn, user, &failure.attempt())?;
             }
             let mut table = txn.open_table(LOCKOUTS)?;
-            let current: LockoutState = table
-                .get(failure.key.as_str())?
-                .map(|v| decode(v.value(), "lockout"))
-                .transpose()?
-                .unwrap_or_default();
-            let (next, outcome) = policy.after_failure(&current, failure.at);
-            for event in failure.audit_events(outcome) {
+            let mut count = |key: &str| -> anyhow::Result<AfterFailure> {
+                let current: LockoutState = table
+                    .get(key)?
+                    .map(|v| decode(v.value(), "lockout"))
+                    .transpose()?
+                    .unwrap_or_default();
+                let (next, outcome) = policy.after_failure(&current, failure.at);
+                if next == LockoutState::default() {
+                    table.remove(key)?;
+                } else {
+                    table.insert(key, encode(&next).as_slice())?;
+                }
+                Ok(outcome)
+            };
+            let outcome = FailureOutcome {
+                id: count(&failure.key)?,
+                account: failure.account_key.as_deref().map(&mut count).transpose()?,
+            };
+            drop(table);
+            for event in failure.audit_events(&outcome, policy.threshold) {
                 super::audit::record(txn, &event)?;
-            }
-            if next == LockoutState::default() {
-                table.remove(failure.key.as_str())?;
-            } else {
-                table.insert(failure.key.as_str(), encode(&next).as_slice())?;
             }
             Ok(outcome)
         })
