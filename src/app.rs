@@ -521,13 +521,18 @@ pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
     let cutoff = crate::clock::Timestamp::from_millis(now.as_millis().saturating_sub(
         i64::try_from(state.config.audit_retention.as_millis()).unwrap_or(i64::MAX),
     ));
-    let events = store.purge_audit(cutoff).await?;
+    let events = store
+        .purge_audit(cutoff, state.config.audit_max_events)
+        .await?;
     let tokens = store.purge_tokens(now).await?;
     if tokens > 0 {
         tracing::info!(tokens, "removed expired mailed-link tokens");
     }
     if events > 0 {
-        tracing::info!(events, "removed audit events older than the retention");
+        tracing::info!(
+            events,
+            "removed audit events older than the retention or beyond --audit-max-events"
+        );
     }
     Ok((sessions, counters))
 }

@@ -125,6 +125,8 @@ settings! {
         "The time --mail-per-address mails are counted in";
     audit_retention: Duration = "90d", "DURATION",
         "How long audit events are kept";
+    audit_max_events: usize = "1000000", "N",
+        "The most audit events kept; beyond it the oldest are deleted";
     request_timeout: Duration = "30s", "DURATION",
         "Longest time one request may take";
     header_read_timeout: Duration = "10s", "DURATION",
@@ -234,6 +236,9 @@ impl Config {
         }
         if self.request_timeout.is_zero() {
             bail!("--request-timeout must be longer than zero, such as 30s");
+        }
+        if self.audit_max_events == 0 {
+            bail!("--audit-max-events must be at least 1 (the default is 1000000)");
         }
         if self.max_sessions_per_user == 0 {
             bail!("--max-sessions-per-user must be at least 1 (the default is 10)");

@@ -725,7 +725,7 @@ pub async fn audit_events_are_filtered_newest_first_and_purged(store: &dyn Store
     let recent = store.audit_events(Some(at(20)), None, 100).await.unwrap();
     assert_eq!(recent.len(), 3);
     assert_eq!(store.audit_events(None, None, 2).await.unwrap().len(), 2);
-    assert_eq!(store.purge_audit(at(20)).await.unwrap(), 2);
+    assert_eq!(store.purge_audit(at(20), 100).await.unwrap(), 2);
     assert_eq!(
         store
             .audit_events(None, Some(alice.id), 100)
@@ -733,6 +733,19 @@ pub async fn audit_events_are_filtered_newest_first_and_purged(store: &dyn Store
             .unwrap()
             .len(),
         2
+    );
+    // Besides their age, at most so many are kept: the oldest go.
+    assert_eq!(store.purge_audit(at(0), 1).await.unwrap(), 2);
+    let left = store.audit_events(None, None, 100).await.unwrap();
+    assert_eq!(left.iter().map(|e| e.at).collect::<Vec<_>>(), [at(40)]);
+    assert_eq!(
+        store
+            .audit_events(None, Some(alice.id), 100)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the index follows"
     );
 }
 

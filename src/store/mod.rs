@@ -116,8 +116,9 @@ pub trait AuditStore {
         user: Option<UserId>,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>>;
-    /// Deletes events older than `before`; returns how many.
-    async fn purge_audit(&self, before: Timestamp) -> StoreResult<usize>;
+    /// Deletes events older than `before`,
+    /// and then the oldest beyond `keep_at_most`; returns how many.
+    async fn purge_audit(&self, before: Timestamp, keep_at_most: usize) -> StoreResult<usize>;
 }
 
 #[async_trait]

@@ -185,3 +185,50 @@ async fn stale_counters_and_expired_sessions_are_purged() {
     );
     assert!(!app.session_is_live().await, "the session is over");
 }
+
+#[tokio::test]
+async fn failures_for_unknown_ids_do_not_grow_the_audit_log_a_row_a_try() {
+    let app =
+        spawn_with(|c| c.login_rate_per_minute = std::num::NonZeroU32::new(1000).unwrap()).await;
+    let before = app
+        .state
+        .store
+        .audit_events(None, None, 10_000)
+        .await
+        .unwrap()
+        .len();
+    for n in 0..40 {
+        // A spray of made-up IDs, none reaching a lock.
+        fail(&app, &format!("made-up-{n}"), 3).await;
+    }
+    let after = app
+        .state
+        .store
+        .audit_events(None, None, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.len(),
+        before,
+        "120 tries wrote rows: {:?}",
+        after.first()
+    );
+    // The lock an unknown ID reaches is one row, with the number of tries.
+    fail(&app, "ghost", 10).await;
+    app.post_login("ghost", "Wrong-pass1!").await;
+    let rows = app
+        .state
+        .store
+        .audit_events(None, None, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), before + 1);
+    assert!(
+        rows[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("after 11 failed logins")),
+        "{:?}",
+        rows[0]
+    );
+}

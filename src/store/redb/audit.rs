@@ -8,7 +8,7 @@ use crate::domain::UserId;
 use crate::store::AuditStore;
 use crate::store::StoreResult;
 use async_trait::async_trait;
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 /// Records one event inside a caller's transaction.
 pub(super) fn record(txn: &WriteTransaction, event: &AuditEvent) -> anyhow::Result<()> {
@@ -68,16 +68,18 @@ impl AuditStore for RedbStore {
         Ok(out)
     }
 
-    async fn purge_audit(&self, before: Timestamp) -> StoreResult<usize> {
+    async fn purge_audit(&self, before: Timestamp, keep_at_most: usize) -> StoreResult<usize> {
         self.write(|txn| {
             let mut events = txn.open_table(AUDIT)?;
             let mut index = txn.open_table(AUDIT_BY_USER)?;
+            let total = usize::try_from(events.len()?).unwrap_or(usize::MAX);
             let mut old = Vec::new();
             for row in events.iter()? {
                 let (k, v) = row?;
                 let e: AuditEvent = decode(v.value(), "audit event")?;
-                // Sequence order is time order: stop at the first young one.
-                if e.at >= before {
+                // Sequence order is time order: stop at the first young
+                // one that fits under the cap.
+                if e.at >= before && total - old.len() <= keep_at_most {
                     break;
                 }
                 old.push((k.value(), e.user));
