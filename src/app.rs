@@ -60,6 +60,8 @@ pub struct Inner {
     pub sessions: SessionCache,
     pub login_limiter: ClientLimiter,
     pub signup_limiter: ClientLimiter,
+    /// Signups from everyone together (`--signup-global-limit`).
+    pub signup_global_limiter: KeyedLimiter<()>,
     /// Per-client limit of mail requests (forgot password, resend).
     pub mail_limiter: ClientLimiter,
     /// Mails per address from forgot/resend.
@@ -250,6 +252,11 @@ impl App {
             devices: DeviceKey::derive(&key),
             login_limiter: ClientLimiter::new(config.login_rate_per_minute, clock.clone()),
             signup_limiter: ClientLimiter::new(config.signup_rate_per_minute, clock.clone()),
+            signup_global_limiter: KeyedLimiter::new(
+                config.signup_global_limit,
+                config.signup_global_window,
+                clock.clone(),
+            ),
             mail_limiter: ClientLimiter::new(config.mail_rate_per_minute, clock.clone()),
             mail_address_limiter: Arc::new(KeyedLimiter::new(
                 config.mail_per_address,
@@ -508,6 +515,32 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Deletes accounts still waiting for their address to be confirmed once
+/// the verification link's lifetime (`--verify-token-ttl`) has passed since
+/// they signed up: a stranger who signs up with someone else's address
+/// holds it only that long (issue 11). Returns how many.
+async fn expire_unverified(
+    state: &AppState,
+    now: crate::clock::Timestamp,
+) -> anyhow::Result<usize> {
+    let store = state.store.as_ref();
+    let mut n = 0;
+    for user in store.users().await? {
+        if user.status == crate::domain::UserStatus::PendingVerification
+            && now >= user.created_at.plus(state.config.verify_token_ttl)
+            && store.delete_user(user.id).await?
+        {
+            let event =
+                crate::domain::AuditEvent::new(now, crate::domain::AuditKind::Admin, "system")
+                    .user(user.id)
+                    .detail("unconfirmed account deleted: its verification link ran out");
+            store.audit(vec![event]).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Deletes expired sessions and lockout counters that no longer matter;
 /// returns how many of each. Also old audit events and expired tokens.
 pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
@@ -524,6 +557,13 @@ pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
     let events = store
         .purge_audit(cutoff, state.config.audit_max_events)
         .await?;
+    let unverified = expire_unverified(state, now).await?;
+    if unverified > 0 {
+        tracing::info!(
+            accounts = unverified,
+            "deleted accounts whose address was not confirmed in time"
+        );
+    }
     let tokens = store.purge_tokens(now).await?;
     if tokens > 0 {
         tracing::info!(tokens, "removed expired mailed-link tokens");

@@ -91,6 +91,10 @@ settings! {
         "Who may sign up: open, invite (a valid invitation is needed) or closed";
     signup_rate_per_minute: NonZeroU32 = "10", "N",
         "Signups per minute from one client address";
+    signup_global_limit: NonZeroU32 = "100", "N",
+        "Signups from all clients together per --signup-global-window";
+    signup_global_window: Duration = "1h", "DURATION",
+        "The time --signup-global-limit signups are counted in";
     terms_file: Option<PathBuf> = none, "FILE",
         "Terms of Service to show instead of the template (Markdown, or HTML if it ends in .html)";
     privacy_file: Option<PathBuf> = none, "FILE",
@@ -239,6 +243,16 @@ impl Config {
         }
         if self.audit_max_events == 0 {
             bail!("--audit-max-events must be at least 1 (the default is 1000000)");
+        }
+        if self.signup_global_window.is_zero() {
+            bail!("--signup-global-window must be longer than zero, such as 1h");
+        }
+        if self.signup == SignupMode::Open && self.mail.smtp.is_some() && !self.require_verification
+        {
+            bail!(
+                "--signup open with --smtp-url needs --require-verification on (its default with SMTP): \
+                 otherwise anyone can take any address. Leave --require-verification out, or use --signup invite"
+            );
         }
         if self.max_sessions_per_user == 0 {
             bail!("--max-sessions-per-user must be at least 1 (the default is 10)");

@@ -45,6 +45,15 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tracing::warn!("no --smtp-url: mail goes to the log only; nobody receives it");
         }
+        if state.config.signup == crate::config::SignupMode::Open && !state.config.require_verification {
+            say(
+                "WARNING: --signup open without email verification: anyone can sign up under any address, \
+                 including addresses of people who never asked. Set --smtp-url (verification then follows), \
+                 or use --signup invite."
+                    .into(),
+            );
+            tracing::warn!("open signup without email verification: anyone can claim any address");
+        }
         if let Some(link) = app.first_run_link().await? {
             say(format!(
                 "\nNo admin account yet. Open this link in a browser to create the first (admin) account.\n\

@@ -22,6 +22,10 @@ pub enum AppError {
     WrongHost {
         ours: String,
     },
+    /// Too many signups from everyone together: signing up pauses.
+    SignupsPaused {
+        retry_after: Duration,
+    },
     /// Too many tries from this client.
     TooManyRequests {
         retry_after: Duration,
@@ -66,7 +70,9 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::WrongHost { .. } => StatusCode::MISDIRECTED_REQUEST,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::SignupsPaused { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +97,13 @@ impl AppError {
                 format!(
                     "This gatehouse answers at {ours}. Open that address. \
                      (An administrator can add other names with --allowed-hosts.)"
+                ),
+            ),
+            Self::SignupsPaused { retry_after } => (
+                "Signing up is paused",
+                format!(
+                    "Many accounts were made in a short time, so signing up is paused. Wait {} minutes and try again; accounts that exist are not affected.",
+                    retry_after_secs(*retry_after).div_ceil(60)
                 ),
             ),
             Self::TooManyRequests { retry_after } => (
@@ -129,7 +142,9 @@ impl AppError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::TooManyRequests { retry_after } => Some(retry_after_secs(*retry_after)),
+            Self::TooManyRequests { retry_after } | Self::SignupsPaused { retry_after } => {
+                Some(retry_after_secs(*retry_after))
+            }
             Self::Busy => Some(2),
             Self::Unavailable(_) => Some(30),
             _ => None,
@@ -151,6 +166,7 @@ impl AppError {
             Self::NotFound => "not_found",
             Self::WrongHost { .. } => "wrong_host",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::SignupsPaused { .. } => "signups_paused",
             Self::Busy => "busy",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

@@ -527,3 +527,62 @@ fn a_lock_or_invitation_ending_after_the_year_9999_is_refused_up_front() {
     let show = gatehouse(dir.path(), &["user", "show", "far"], None);
     show.ok();
 }
+
+#[test]
+fn open_signup_with_smtp_but_without_verification_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = gatehouse(
+        dir.path(),
+        &[
+            "serve",
+            "--signup",
+            "open",
+            "--smtp-url",
+            "smtp://127.0.0.1:1?tls=none",
+            "--require-verification",
+            "false",
+        ],
+        None,
+    );
+    o.code(2);
+    assert!(
+        stderr(&o).contains("--signup open with --smtp-url needs --require-verification on"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn open_signup_without_verification_warns_loudly_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--signup",
+            "open",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut warned = false;
+    for line in lines.map_while(Result::ok) {
+        if line.starts_with("WARNING: --signup open without email verification") {
+            warned = true;
+            break;
+        }
+        if line.contains("one-time link") || line.contains("/signup?token=") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no warning about open signup without verification");
+}

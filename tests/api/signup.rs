@@ -533,3 +533,97 @@ async fn the_documents_are_readable_by_anyone_and_say_they_are_templates() {
     let signup = app.get_text("/signup").await.1;
     assert!(signup.contains(r#"id="terms-dialog""#) && signup.contains(r#"id="privacy-dialog""#));
 }
+
+#[tokio::test]
+async fn an_unconfirmed_signup_holds_its_address_only_as_long_as_its_link() {
+    let smtp = crate::smtp::SmtpServer::start(crate::smtp::Options::default());
+    let app = spawn_with(crate::mail::with_smtp(&smtp)).await;
+    // A stranger signs up with someone else's address and never confirms.
+    let r = app.sign_up("owner@example.com", "squatter", "").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let squatter = user(&app, "squatter").await.expect("made");
+    assert_eq!(
+        squatter.status,
+        gatehouse::domain::UserStatus::PendingVerification
+    );
+    let r = app.sign_up("owner@example.com", "owner", "").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "taken while the link works"
+    );
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    gatehouse::app::purge_expired(&app.state).await.unwrap();
+    assert!(user(&app, "squatter").await.is_none(), "deleted");
+    // The address is free for its owner now.
+    let r = app.sign_up("owner@example.com", "owner", "").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(user(&app, "owner").await.is_some());
+    let events = app.state.store.audit_events(None, None, 100).await.unwrap();
+    assert!(events.iter().any(|e| {
+        e.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("unconfirmed account deleted"))
+    }));
+}
+
+#[tokio::test]
+async fn signups_from_everyone_together_are_limited_too() {
+    let app = spawn_with(|c| {
+        open(c);
+        c.trusted_proxies = "loopback".parse().unwrap();
+        c.signup_global_limit = std::num::NonZeroU32::new(2).unwrap();
+    })
+    .await;
+    let from = async |n: u8, email: &str, name: &str| {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let xff = format!("203.0.113.{n}");
+        let html = client
+            .get(app.url("/signup"))
+            .header("x-forwarded-for", &xff)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = crate::support::csrf_from(&html);
+        client
+            .post(app.url("/signup"))
+            .header("x-forwarded-for", &xff)
+            .form(&[
+                ("email", email),
+                ("username", name),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("token", ""),
+                ("agree", "yes"),
+                ("csrf", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        from(1, "a1@example.com", "aone").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        from(2, "a2@example.com", "atwo").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let r = from(3, "a3@example.com", "athree").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let (_, page) = body(r).await;
+    assert!(page.contains("signing up is paused"), "{page}");
+    app.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        from(4, "a3@example.com", "athree").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}

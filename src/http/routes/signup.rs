@@ -75,6 +75,10 @@ pub async fn submit(
         .signup_limiter
         .check(ip)
         .map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
+    state
+        .signup_global_limiter
+        .check(())
+        .map_err(|retry_after| AppError::SignupsPaused { retry_after })?;
 
     let values = SignupValues {
         email: form.email.clone(),
