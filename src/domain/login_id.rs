@@ -9,11 +9,23 @@ const MAX_ID_LEN: usize = 254;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LoginId(String);
 
-/// Control characters (newline, escape …), bidirectional overrides and
-/// isolates, and zero-width characters.
-fn is_invisible(c: char) -> bool {
+/// Control characters (newline, escape …), bidirectional marks,
+/// overrides and isolates, zero-width and other invisible characters (the
+/// soft hyphen, the Mongolian vowel separator, line separators): none is
+/// part of a name, and each can forge a log line or make two names look
+/// alike. One check for login IDs and email addresses.
+pub(crate) fn is_invisible(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 impl LoginId {
@@ -31,6 +43,13 @@ impl LoginId {
             return Err(
                 "The ID holds a character that cannot be part of an email address or username (a control, direction or zero-width character). Retype it.",
             );
+        }
+        // An address is keyed in its normal form (NFKC, punycode domain),
+        // so every spelling of it is one counter and one look-up.
+        if id.contains('@')
+            && let Ok(email) = super::EmailAddress::parse(id)
+        {
+            return Ok(Self(email.as_str().to_string()));
         }
         Ok(Self(id.to_lowercase()))
     }

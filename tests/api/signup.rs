@@ -627,3 +627,40 @@ async fn signups_from_everyone_together_are_limited_too() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn every_spelling_of_an_address_is_one_account() {
+    let app = spawn_with(open).await;
+    let r = app
+        .sign_up("alice@xn--bcher-kva.example", "alice", "")
+        .await;
+    assert_redirect_to(&r, "/login?signed_up=1");
+    // The same address with a Unicode domain, in capitals, and in
+    // full-width letters: taken, in the words used for any taken address.
+    for spelling in ["ALICE@BÜCHER.example", "ａｌｉｃｅ@bücher.example"] {
+        let (s, html) = body(app.sign_up(spelling, "another", "").await).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{spelling}");
+        assert!(
+            html.contains("An account with this email address already exists"),
+            "{spelling}"
+        );
+    }
+    // Either spelling logs in to the one account.
+    app.login_ok("Alice@Bücher.example", PASSWORD).await;
+    app.post_logout().await;
+    app.login_ok("alice@xn--bcher-kva.example", PASSWORD).await;
+    let alice = user(&app, "alice").await.unwrap();
+    assert_eq!(alice.email.as_str(), "alice@xn--bcher-kva.example");
+}
+
+#[tokio::test]
+async fn an_address_with_an_invisible_character_is_refused_with_what_to_do() {
+    let app = spawn_with(open).await;
+    let (s, html) = body(app.sign_up("bo\u{200B}b@example.com", "bobby", "").await).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("invisible or direction-changing character"),
+        "{html}"
+    );
+    assert!(user(&app, "bobby").await.is_none());
+}
