@@ -288,6 +288,7 @@ impl App {
             base_url,
             config,
         }));
+        take_census(&state).await?;
         let admin_socket = crate::admin_socket::bind(&state.config.data_dir);
         Ok(Self {
             listener,
@@ -541,6 +542,16 @@ async fn expire_unverified(
     Ok(n)
 }
 
+/// Counts the stored password hashes by kind, so that an unknown ID is
+/// checked at the cost most of them have (`Passwords::set_census`). At
+/// start and hourly: hashes move to the configured cost as people log in.
+pub async fn take_census(state: &AppState) -> anyhow::Result<crate::auth::password::Census> {
+    let users = state.store.users().await?;
+    let census = crate::auth::password::Census::of(users.iter().map(|u| u.password_hash.as_str()));
+    state.passwords.set_census(&census);
+    Ok(census)
+}
+
 /// Deletes expired sessions and lockout counters that no longer matter;
 /// returns how many of each. Also old audit events and expired tokens.
 pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
@@ -557,6 +568,7 @@ pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
     let events = store
         .purge_audit(cutoff, state.config.audit_max_events)
         .await?;
+    take_census(state).await?;
     let unverified = expire_unverified(state, now).await?;
     if unverified > 0 {
         tracing::info!(

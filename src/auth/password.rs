@@ -19,6 +19,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const SCHEME_PREFIX: &str = "hmac-sha256-bcrypt";
 
@@ -26,12 +29,40 @@ const SCHEME_PREFIX: &str = "hmac-sha256-bcrypt";
 pub struct Passwords {
     key: [u8; 32],
     cost: u32,
+    /// The cost of the throw-away hash for an unknown ID: the cost most
+    /// stored hashes have (`set_census`), so that an unknown ID takes as
+    /// long as most accounts, whatever `--bcrypt-cost` says (issue 11).
+    dummy_cost: Arc<AtomicU32>,
     pool: HashPool,
 }
 
 impl Passwords {
     pub fn new(key: [u8; 32], cost: u32, pool: HashPool) -> Self {
-        Self { key, cost, pool }
+        Self {
+            key,
+            cost,
+            dummy_cost: Arc::new(AtomicU32::new(cost)),
+            pool,
+        }
+    }
+
+    /// The cost an unknown ID is checked at (and a cheaper stored hash
+    /// padded to).
+    pub fn dummy_cost(&self) -> u32 {
+        self.dummy_cost.load(Ordering::Relaxed)
+    }
+
+    /// Takes the stored hashes' census: the throw-away hash gets their
+    /// most common cost (the configured one when there are none).
+    pub fn set_census(&self, census: &Census) {
+        self.dummy_cost.store(
+            census.most_common_cost().unwrap_or(self.cost),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
     }
 
     pub fn pool(&self) -> &HashPool {
@@ -62,15 +93,24 @@ impl Passwords {
     }
 
     /// Checks `attempt` against `stored`. With no stored hash (unknown ID)
-    /// it still does one full bcrypt of the same cost, so that an unknown
-    /// ID takes as long as a wrong password (SPEC §4).
+    /// it still does one full bcrypt at the cost most stored hashes have,
+    /// so that an unknown ID takes as long as a wrong password (SPEC §4);
+    /// a stored hash cheaper than that (an imported `$2y$05$`, an old
+    /// cost) is padded with one more such bcrypt, so that it does not
+    /// stand out either.
     pub async fn verify(&self, attempt: &Password, stored: Option<String>) -> Result<bool, Busy> {
-        let (key, cost, pw) = (self.key, self.cost, attempt.expose().to_owned());
+        let (key, dummy, pw) = (self.key, self.dummy_cost(), attempt.expose().to_owned());
         self.pool
             .run(move || match stored {
-                Some(stored) => verify_now(&key, &pw, &stored),
+                Some(stored) => {
+                    let matches = verify_now(&key, &pw, &stored);
+                    if HashKind::of(&stored).cost.is_some_and(|c| c < dummy) {
+                        let _ = hash_now(&key, dummy, &pw);
+                    }
+                    matches
+                }
                 None => {
-                    let _ = hash_now(&key, cost, &pw);
+                    let _ = hash_now(&key, dummy, &pw);
                     false
                 }
             })
@@ -88,6 +128,81 @@ pub fn needs_rehash(stored: &str, cost: u32) -> bool {
     };
     // `$2b$12$…`: the cost is the two digits after the version.
     bcrypt_part.get(4..6).and_then(|c| c.parse::<u32>().ok()) != Some(cost)
+}
+
+/// What a stored hash is: its scheme and bcrypt cost.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HashKind {
+    pub scheme: Scheme,
+    /// None for a hash whose cost cannot be read (damaged, unknown).
+    pub cost: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scheme {
+    /// `hmac-sha256-bcrypt$2b$…`, ours.
+    Ours,
+    /// Plain bcrypt, imported: `$2a$`, `$2b$` or `$2y$`.
+    Imported(&'static str),
+    /// Anything else: that account cannot log in.
+    Unknown,
+}
+
+impl HashKind {
+    pub fn of(stored: &str) -> Self {
+        let cost_of = |bcrypt: &str| bcrypt.get(4..6).and_then(|c| c.parse::<u32>().ok());
+        if let Some(bcrypt_part) = stored.strip_prefix(SCHEME_PREFIX) {
+            return Self {
+                scheme: Scheme::Ours,
+                cost: cost_of(bcrypt_part),
+            };
+        }
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            if stored.starts_with(prefix) {
+                return Self {
+                    scheme: Scheme::Imported(prefix),
+                    cost: cost_of(stored),
+                };
+            }
+        }
+        Self {
+            scheme: Scheme::Unknown,
+            cost: None,
+        }
+    }
+}
+
+/// How many stored hashes there are of each kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Census(pub BTreeMap<HashKind, usize>);
+
+impl Census {
+    pub fn of<'a>(hashes: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut counts = BTreeMap::new();
+        for h in hashes {
+            *counts.entry(HashKind::of(h)).or_insert(0) += 1;
+        }
+        Self(counts)
+    }
+
+    /// The cost most hashes have, whatever their scheme (the higher cost
+    /// on a tie: a slower dummy errs on the side of hiding).
+    pub fn most_common_cost(&self) -> Option<u32> {
+        let mut by_cost: BTreeMap<u32, usize> = BTreeMap::new();
+        for (kind, n) in &self.0 {
+            if let Some(c) = kind.cost {
+                *by_cost.entry(c).or_insert(0) += n;
+            }
+        }
+        by_cost
+            .into_iter()
+            .max_by_key(|(cost, n)| (*n, *cost))
+            .map(|(cost, _)| cost)
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.values().sum()
+    }
 }
 
 fn prehash(key: &[u8; 32], password: &str) -> String {
@@ -169,6 +284,41 @@ mod tests {
     fn unknown_schemes_never_match() {
         assert!(!verify_now(&KEY, "x", "md5$abc"));
         assert!(!verify_now(&KEY, "x", "hmac-sha256-bcrypt$2b$04$garbage"));
+    }
+
+    #[test]
+    fn the_census_counts_kinds_and_finds_the_most_common_cost() {
+        let ours12 =
+            "hmac-sha256-bcrypt$2b$12$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234";
+        let ours13 =
+            "hmac-sha256-bcrypt$2b$13$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234";
+        let imported = "$2y$05$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234";
+        let census = Census::of([ours12, ours12, ours13, imported, "md5$x"]);
+        assert_eq!(census.total(), 5);
+        assert_eq!(census.most_common_cost(), Some(12));
+        assert_eq!(
+            census.0[&HashKind {
+                scheme: Scheme::Imported("$2y$"),
+                cost: Some(5)
+            }],
+            1
+        );
+        assert_eq!(Census::default().most_common_cost(), None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_id_is_checked_at_the_cost_most_stored_hashes_have() {
+        // Configured at 6, but the stored hashes are at 5: the throw-away
+        // hash follows the stored ones, not the setting (issue 11).
+        let svc = Passwords::new(KEY, 6, HashPool::new(1, 4).unwrap());
+        assert_eq!(svc.dummy_cost(), 6, "no census yet: the setting");
+        let stored = [
+            hash_now(&KEY, 5, "a"),
+            hash_now(&KEY, 5, "b"),
+            hash_now(&KEY, 6, "c"),
+        ];
+        svc.set_census(&Census::of(stored.iter().map(String::as_str)));
+        assert_eq!(svc.dummy_cost(), 5);
     }
 
     #[tokio::test]

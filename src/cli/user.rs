@@ -67,6 +67,13 @@ pub enum UserCommand {
     Promote { id: String },
     /// Make an administrator an ordinary user.
     Demote { id: String },
+    /// How many stored password hashes there are per scheme and cost, and
+    /// how many are left to upgrade (each is, at its owner's next login).
+    RehashReport {
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// End an account's sessions now: it must log in again. With --all,
     /// every account's.
     Logout {
@@ -128,6 +135,7 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
             ));
             Ok(())
         }
+        UserCommand::RehashReport { json } => rehash_report(ctx, json, out).await,
         UserCommand::Logout { id: Some(id), .. } => {
             let user = find(ctx, &id).await?;
             let ended = admin.logout(&user).await?;
@@ -157,6 +165,81 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
             Ok(())
         }
     }
+}
+
+async fn rehash_report(ctx: &Ctx<'_>, json: bool, out: &mut Out) -> anyhow::Result<()> {
+    use crate::auth::password::Scheme;
+    let census = ctx.admin.hash_census().await?;
+    let cost = ctx.admin.passwords.cost();
+    let outdated =
+        |k: &crate::auth::password::HashKind| k.scheme != Scheme::Ours || k.cost != Some(cost);
+    let left: usize = census
+        .0
+        .iter()
+        .filter(|(k, _)| outdated(k))
+        .map(|(_, n)| n)
+        .sum();
+    let unusable: usize = census
+        .0
+        .iter()
+        .filter(|(k, _)| k.scheme == Scheme::Unknown || k.cost.is_none())
+        .map(|(_, n)| n)
+        .sum();
+    let dummy = census.most_common_cost().unwrap_or(cost);
+    if json {
+        let kinds: Vec<_> = census
+            .0
+            .iter()
+            .map(|(k, n)| {
+                json!({
+                    "scheme": match k.scheme {
+                        Scheme::Ours => "hmac-sha256-bcrypt".to_string(),
+                        Scheme::Imported(p) => format!("bcrypt {p}"),
+                        Scheme::Unknown => "unknown".to_string(),
+                    },
+                    "cost": k.cost,
+                    "count": n,
+                    "upgrade_at_next_login": outdated(k) && k.scheme != Scheme::Unknown && k.cost.is_some(),
+                })
+            })
+            .collect();
+        out.line(
+            json!({
+                "configured_cost": cost,
+                "unknown_id_cost": dummy,
+                "total": census.total(),
+                "left_to_upgrade": left - unusable,
+                "unusable": unusable,
+                "kinds": kinds,
+            })
+            .to_string(),
+        );
+        return Ok(());
+    }
+    out.line(format!(
+        "{} password hash(es); new ones are bcrypt cost {cost} (--bcrypt-cost)",
+        census.total()
+    ));
+    for (k, n) in &census.0 {
+        let what = match (k.scheme, k.cost) {
+            (Scheme::Ours, Some(c)) => format!("bcrypt cost {c}"),
+            (Scheme::Imported(p), Some(c)) => format!("bcrypt cost {c} (imported, {p})"),
+            _ => "unknown or damaged".to_string(),
+        };
+        let note = if k.scheme == Scheme::Unknown || k.cost.is_none() {
+            "  cannot log in: give them a new password with `gatehouse user set-password`"
+        } else if outdated(k) {
+            "  upgraded at their next login"
+        } else {
+            ""
+        };
+        out.line(format!("  {what}: {n}{note}"));
+    }
+    out.line(format!(
+        "{} left to upgrade; an unknown ID is checked at cost {dummy}, the cost most hashes have",
+        left - unusable
+    ));
+    Ok(())
 }
 
 async fn set_password(ctx: &Ctx<'_>, id: &str, out: &mut Out) -> anyhow::Result<()> {

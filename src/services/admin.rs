@@ -312,6 +312,14 @@ impl Admin<'_> {
         Ok(ended)
     }
 
+    /// How many stored password hashes there are of each scheme and cost.
+    pub async fn hash_census(&self) -> AdminResult<crate::auth::password::Census> {
+        let users = self.store.users().await?;
+        Ok(crate::auth::password::Census::of(
+            users.iter().map(|u| u.password_hash.as_str()),
+        ))
+    }
+
     /// Ends every session of the account now. Returns how many.
     pub async fn logout(&self, user: &User) -> AdminResult<usize> {
         let ended = self.store.end_sessions(user.id).await?;

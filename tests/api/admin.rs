@@ -2,7 +2,7 @@
 //! against a stopped one; audit, backup, config explain, healthcheck.
 
 use crate::cli::gatehouse;
-use crate::support::{PASSWORD, spawn_app, spawn_with};
+use crate::support::{PASSWORD, spawn_app, spawn_in, spawn_with};
 use reqwest::StatusCode;
 use std::process::Output;
 
@@ -652,4 +652,55 @@ async fn as_nobody(dir: &std::path::Path, args: &[&str]) -> Output {
     })
     .await
     .unwrap()
+}
+
+#[tokio::test]
+async fn rehash_report_counts_hashes_and_unknown_ids_cost_what_most_accounts_cost() {
+    let app = spawn_app().await;
+    // Two accounts hashed at cost 5 before the setting became 4, one
+    // imported from htpasswd as $2y$05$.
+    let store = app.state.store.as_ref();
+    let key = store.password_key();
+    for (email, name) in [("kai@example.com", "kai"), ("lea@example.com", "lea")] {
+        let u = app.add_user(email, name, PASSWORD).await;
+        let old = gatehouse::auth::password::hash_now(&key, 5, PASSWORD);
+        store.set_password_hash(u.id, old).await.unwrap();
+    }
+    let imp = app.add_user("max@example.com", "max", PASSWORD).await;
+    let imported = bcrypt::hash(PASSWORD, 5)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
+    store.set_password_hash(imp.id, imported).await.unwrap();
+    let (dir, clock) = app.stop().await;
+    // At start the census is taken: an unknown ID is checked at cost 5,
+    // what the stored hashes cost, not at the configured 4.
+    let app = spawn_in(dir, clock, |_| {}).await;
+    assert_eq!(app.state.passwords.dummy_cost(), 5);
+    let o = cli(&app, &["user", "rehash-report"]).await;
+    let text = out(&o);
+    assert!(
+        text.contains("3 password hash(es); new ones are bcrypt cost 4"),
+        "{text}{}",
+        err(&o)
+    );
+    assert!(
+        text.contains("bcrypt cost 5: 2  upgraded at their next login"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bcrypt cost 5 (imported, $2y$): 1  upgraded at their next login"),
+        "{text}"
+    );
+    assert!(
+        text.contains("3 left to upgrade; an unknown ID is checked at cost 5"),
+        "{text}"
+    );
+    // Logins upgrade them.
+    for name in ["kai", "lea", "max"] {
+        app.login_elsewhere(name, PASSWORD, None).await;
+    }
+    let o = cli(&app, &["user", "rehash-report", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(out(&o).trim()).unwrap();
+    assert_eq!(report["left_to_upgrade"], 0, "{report}");
+    assert_eq!(report["total"], 3);
 }
