@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
                 status: UserStatus::Active,
                 created_at: now,
                 consent: Some(consent.clone()),
+                groups: Vec::new(),
             },
             None,
         )
@@ -107,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
                     last_login: None,
                     previous_login: None,
                     consent: Some(consent.clone()),
+                    groups: Vec::new(),
                 };
                 buf.clear();
                 serde_json::to_writer(&mut buf, &user)?;

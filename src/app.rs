@@ -345,6 +345,7 @@ impl App {
                 email: None,
                 role: Role::Admin,
                 first_run: true,
+                groups: Vec::new(),
             })
             .await?;
         Ok(made.map(|_| self.state.invite_link(&token)))

@@ -51,7 +51,11 @@ impl Out {
 pub fn is_admin(command: &Command) -> bool {
     matches!(
         command,
-        Command::User { .. } | Command::Invite { .. } | Command::Audit(_) | Command::Backup(_)
+        Command::User { .. }
+            | Command::Group { .. }
+            | Command::Invite { .. }
+            | Command::Audit(_)
+            | Command::Backup(_)
     )
 }
 
@@ -60,6 +64,7 @@ pub async fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
     let mut out = Out::default();
     let result = match cmd {
         Command::User { command, .. } => super::user::exec(ctx, command, &mut out).await,
+        Command::Group { command, .. } => super::group::exec(ctx, command, &mut out).await,
         Command::Invite { command, .. } => super::invite::exec(ctx, command, &mut out).await,
         Command::Audit(c) => super::audit::exec(ctx, c, &mut out).await,
         Command::Backup(c) => super::backup::exec(ctx, c, &mut out).await,

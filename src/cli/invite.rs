@@ -3,7 +3,8 @@
 
 use super::UsageError;
 use super::admin::{Ctx, Out};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, GroupName};
+use crate::services::admin::join_groups;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -23,6 +24,9 @@ pub enum InviteCommand {
         /// Accounts made with it are administrators.
         #[arg(long)]
         admin: bool,
+        /// Accounts made with it join this group (repeatable).
+        #[arg(long = "group", value_name = "GROUP", value_parser = super::group::group_arg)]
+        groups: Vec<GroupName>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -43,8 +47,17 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: InviteCommand, out: &mut Out) -> anyhow::R
             expires,
             email,
             admin,
+            groups,
             json,
-        } => create(ctx, uses, &expires, email.as_deref(), admin, json, out).await,
+        } => {
+            let wanted = Wanted {
+                uses,
+                email: email.as_deref(),
+                admin,
+                groups,
+            };
+            create(ctx, wanted, &expires, json, out).await
+        }
         InviteCommand::List { json } => list(ctx, json, out).await,
         InviteCommand::Revoke { id } => {
             ctx.admin.revoke_invite(id).await?;
@@ -54,15 +67,27 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: InviteCommand, out: &mut Out) -> anyhow::R
     }
 }
 
+/// What an invitation is to give.
+struct Wanted<'a> {
+    uses: u32,
+    email: Option<&'a str>,
+    admin: bool,
+    groups: Vec<GroupName>,
+}
+
 async fn create(
     ctx: &Ctx<'_>,
-    uses: u32,
+    wanted: Wanted<'_>,
     expires: &str,
-    email: Option<&str>,
-    admin: bool,
     as_json: bool,
     out: &mut Out,
 ) -> anyhow::Result<()> {
+    let Wanted {
+        uses,
+        email,
+        admin,
+        groups,
+    } = wanted;
     if uses == 0 {
         return Err(UsageError("--uses must be at least 1".into()).into());
     }
@@ -80,12 +105,13 @@ async fn create(
     let config = ctx.config;
     let (invite, link) = ctx
         .admin
-        .create_invite(uses, lifetime, email, admin)
+        .create_invite(uses, lifetime, email, admin, groups)
         .await?;
     if as_json {
         let value = json!({
             "id": invite.id, "link": link, "role": invite.role, "uses": invite.max_uses,
             "expires_at": invite.expires_at.map(|t| t.to_string()), "email": invite.email,
+            "groups": invite.groups,
         });
         out.line(serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -104,6 +130,12 @@ async fn create(
             .as_ref()
             .map_or(String::new(), |e| format!(", only for {e}")),
     ));
+    if !invite.groups.is_empty() {
+        out.line(format!(
+            "Accounts made with it join: {}",
+            join_groups(&invite.groups)
+        ));
+    }
     if config.base_url.is_none() {
         out.line(format!(
             "(The link uses {}; set --base-url or GATEHOUSE_BASE_URL to the address people reach gatehouse at.)",
@@ -125,7 +157,7 @@ async fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()>
                     "uses": i.max_uses, "uses_left": i.uses_left(),
                     "created_at": i.created_at.to_string(),
                     "expires_at": i.expires_at.map(|t| t.to_string()),
-                    "email": i.email, "first_run": i.first_run,
+                    "email": i.email, "first_run": i.first_run, "groups": i.groups,
                     "redeemed_by": i.redeemed.iter().map(|r| json!({"user": r.user, "username": r.username, "at": r.at.to_string()})).collect::<Vec<_>>(),
                 })
             })

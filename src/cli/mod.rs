@@ -7,6 +7,7 @@ pub mod admin;
 mod audit;
 mod backup;
 mod explain;
+pub mod group;
 mod invite;
 mod mail;
 mod serve;
@@ -74,6 +75,13 @@ pub enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Manage groups of users (what access rules name).
+    Group {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        command: group::GroupCommand,
+    },
     /// Manage invitations to sign up.
     Invite {
         #[command(flatten)]
@@ -109,7 +117,9 @@ pub fn data_dir_or_default(data_dir: Option<PathBuf>) -> PathBuf {
 /// The settings of an admin command run without the server.
 pub fn settings_of(cli: &Cli) -> anyhow::Result<Config> {
     let s = match &cli.command {
-        Command::User { settings, .. } | Command::Invite { settings, .. } => settings.clone(),
+        Command::User { settings, .. }
+        | Command::Group { settings, .. }
+        | Command::Invite { settings, .. } => settings.clone(),
         _ => SettingsArgs::default(),
     };
     let args = ServeArgs {

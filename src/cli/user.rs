@@ -4,8 +4,8 @@
 
 use super::UsageError;
 use super::admin::{Ctx, Out, stdin_password};
-use crate::domain::{EmailAddress, LoginId, User, Username};
-use crate::services::admin::{Unlocked, Verified, name};
+use crate::domain::{EmailAddress, GroupName, LoginId, User, Username};
+use crate::services::admin::{Unlocked, Verified, join_groups, name};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -25,6 +25,9 @@ pub enum UserCommand {
         /// one-time link where the owner sets the password is printed.
         #[arg(long)]
         password_stdin: bool,
+        /// Put the account in this group (repeatable; see `gatehouse group list`).
+        #[arg(long = "group", value_name = "GROUP", value_parser = super::group::group_arg)]
+        groups: Vec<GroupName>,
     },
     /// List accounts.
     List {
@@ -94,16 +97,16 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
             username,
             admin: make_admin,
             password_stdin,
+            groups,
         } => {
-            add(
-                ctx,
-                &email,
-                username.as_deref(),
-                make_admin,
+            let new = NewAccount {
+                email: &email,
+                username: username.as_deref(),
+                admin: make_admin,
                 password_stdin,
-                out,
-            )
-            .await
+                groups,
+            };
+            add(ctx, new, out).await
         }
         UserCommand::List { json } => list(ctx, json, out).await,
         UserCommand::Show { id, json } => show(ctx, &id, json, out).await,
@@ -324,14 +327,23 @@ async fn find(ctx: &Ctx<'_>, raw: &str) -> anyhow::Result<User> {
     Ok(ctx.admin.find(&login_id(raw)?).await?)
 }
 
-async fn add(
-    ctx: &Ctx<'_>,
-    email: &str,
-    username: Option<&str>,
+/// `user add`'s arguments.
+struct NewAccount<'a> {
+    email: &'a str,
+    username: Option<&'a str>,
     admin: bool,
     password_stdin: bool,
-    out: &mut Out,
-) -> anyhow::Result<()> {
+    groups: Vec<GroupName>,
+}
+
+async fn add(ctx: &Ctx<'_>, new: NewAccount<'_>, out: &mut Out) -> anyhow::Result<()> {
+    let NewAccount {
+        email,
+        username,
+        admin,
+        password_stdin,
+        groups,
+    } = new;
     let email =
         EmailAddress::parse(email).map_err(|m| UsageError(format!("{m} (got {email:?})")))?;
     let username = match username {
@@ -350,11 +362,22 @@ async fn add(
     } else {
         None
     };
-    let added = ctx.admin.add_user(email, username, admin, password).await?;
+    let added = ctx
+        .admin
+        .add_user(email, username, admin, password, groups)
+        .await?;
     let user = &added.user;
     out.line(format!(
-        "created {} {} <{}> (id {})",
-        user.role, user.username, user.email, user.id
+        "created {} {} <{}> (id {}){}",
+        user.role,
+        user.username,
+        user.email,
+        user.id,
+        if user.groups.is_empty() {
+            String::new()
+        } else {
+            format!(", in {}", join_groups(&user.groups))
+        }
     ));
     if let Some(link) = added.password_link {
         out.line(format!("\nSend this one-time link to {}; it sets the account's password and works for 7 days:\n\n  {link}\n", user.email));
@@ -371,6 +394,7 @@ async fn list(ctx: &Ctx<'_>, as_json: bool, out: &mut Out) -> anyhow::Result<()>
                 json!({
                     "id": u.id, "email": u.email, "username": u.username, "role": u.role,
                     "status": u.status, "created_at": u.created_at.to_string(),
+                    "groups": u.groups,
                     "last_login": u.last_login.as_ref().map(|l| l.at.to_string()),
                     "locked_until": locked.map(|t| t.to_string()),
                 })
@@ -416,6 +440,7 @@ async fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow:
             "last_login": u.last_login.as_ref().map(|l| json!({"at": l.at.to_string(), "ip": l.ip})),
             "locked_until": locked.map(|t| t.to_string()),
             "sessions": sessions,
+            "groups": u.groups,
             "consented": u.consent.as_ref().map(|c| c.at.to_string()),
         });
         out.line(serde_json::to_string_pretty(&value)?);
@@ -426,6 +451,14 @@ async fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow:
     out.line(format!("username:     {}", u.username));
     out.line(format!("role:         {}", u.role));
     out.line(format!("status:       {}", u.status));
+    out.line(format!(
+        "groups:       {}",
+        if u.groups.is_empty() {
+            "-".to_string()
+        } else {
+            join_groups(&u.groups)
+        }
+    ));
     out.line(format!("created:      {}", u.created_at));
     out.line(format!(
         "last login:   {}",

@@ -66,6 +66,9 @@ pub struct Invitation {
     pub first_run: bool,
     #[serde(default)]
     pub redeemed: Vec<Redeemed>,
+    /// Groups the accounts made with it join.
+    #[serde(default)]
+    pub groups: Vec<super::GroupName>,
 }
 
 /// Why an invitation cannot be used; each message says which.
@@ -156,6 +159,7 @@ mod tests {
             revoked_at: None,
             first_run: false,
             redeemed: vec![],
+            groups: vec![],
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod audit;
 mod email;
+pub mod group;
 mod invite;
 pub mod lockout;
 mod login_id;
@@ -20,6 +21,7 @@ mod username;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use email::EmailAddress;
+pub use group::{Group, GroupName, Membership};
 pub use invite::{Invitation, InviteProblem, InviteStatus, InviteToken, Redeemed};
 pub use login_id::LoginId;
 pub use mail::{Mail, OutboxEntry};

@@ -1,6 +1,6 @@
 //! The user record as the rest of the program sees it.
 
-use super::{EmailAddress, LoginId, Username};
+use super::{EmailAddress, GroupName, LoginId, Username};
 use crate::clock::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -86,11 +86,18 @@ pub struct User {
     /// None: never accepted (an account made with the CLI): asked at login.
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// The groups it is a member of, sorted (`GroupStore`).
+    #[serde(default)]
+    pub groups: Vec<GroupName>,
 }
 
 impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    pub fn in_group(&self, group: &GroupName) -> bool {
+        self.groups.binary_search(group).is_ok()
     }
 
     /// The account after its password was reset through a mailed link, or

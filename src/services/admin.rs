@@ -10,9 +10,9 @@ use crate::auth::password::Passwords;
 use crate::clock::{Clock, Timestamp};
 use crate::domain::lockout::{Gate, LockoutPolicy, LockoutState};
 use crate::domain::{
-    AuditEvent, AuditKind, CommonPasswords, EmailAddress, Invitation, InviteToken, LinkToken,
-    LoginId, NewPassword, OneTimeToken, PasswordPolicy, Role, TokenPurpose, User, UserId,
-    UserStatus, Username, lockout_keys_of,
+    AuditEvent, AuditKind, CommonPasswords, EmailAddress, Group, GroupName, Invitation,
+    InviteToken, LinkToken, LoginId, Membership, NewPassword, OneTimeToken, PasswordPolicy, Role,
+    TokenPurpose, User, UserId, UserStatus, Username, lockout_keys_of,
 };
 use crate::store::{Backup, BackupStats, NewInvite, NewUser, Store, StoreError, Unique};
 use std::path::Path;
@@ -157,7 +157,9 @@ impl Admin<'_> {
         username: Username,
         admin: bool,
         password: Option<NewPassword>,
+        groups: Vec<GroupName>,
     ) -> AdminResult<Added> {
+        self.require_groups(&groups).await?;
         let hash = match &password {
             Some(p) => self.hash(p.expose()).await?,
             None => self.hash(LinkToken::generate().as_str()).await?,
@@ -170,6 +172,7 @@ impl Admin<'_> {
             status: UserStatus::Active,
             created_at: self.clock.now(),
             consent: None,
+            groups,
         };
         let user = match self.store.create_user(new, None).await {
             Ok(Ok(u)) => u,
@@ -378,10 +381,12 @@ impl Admin<'_> {
         lifetime: Option<Duration>,
         email: Option<EmailAddress>,
         admin: bool,
+        groups: Vec<GroupName>,
     ) -> AdminResult<(Invitation, String)> {
         if uses == 0 {
             return Err(refused("--uses must be at least 1"));
         }
+        self.require_groups(&groups).await?;
         let now = self.clock.now();
         if lifetime.is_some_and(|d| now.plus(d) > Timestamp::LAST) {
             return Err(refused(
@@ -399,13 +404,20 @@ impl Admin<'_> {
                 email,
                 role: if admin { Role::Admin } else { Role::User },
                 first_run: false,
+                groups,
             })
             .await?;
         let event = AuditEvent::new(now, AuditKind::Admin, self.actor.clone())
             .subject(format!("invitation {}", invite.id))
             .detail(format!(
-                "invite create ({}, {} uses)",
-                invite.role, invite.max_uses
+                "invite create ({}, {} uses{})",
+                invite.role,
+                invite.max_uses,
+                if invite.groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(", groups {}", join_groups(&invite.groups))
+                }
             ));
         self.store.audit(vec![event]).await?;
         Ok((invite, self.links.invite(&token)))
@@ -475,4 +487,147 @@ impl Admin<'_> {
         self.store.audit(vec![event]).await?;
         Ok(stats)
     }
+}
+
+/// Group names as a list for people: `admins, ops`.
+pub fn join_groups(groups: &[GroupName]) -> String {
+    groups
+        .iter()
+        .map(GroupName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Groups (SPEC §9).
+impl Admin<'_> {
+    fn no_group(name: &GroupName) -> AdminError {
+        refused(format!(
+            "there is no group {name:?}; see `gatehouse group list`, or create it with `gatehouse group add {name}`",
+            name = name.as_str()
+        ))
+    }
+
+    /// Refuses names that are no group, before anything is made.
+    async fn require_groups(&self, names: &[GroupName]) -> AdminResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<GroupName> = self
+            .store
+            .groups()
+            .await?
+            .into_iter()
+            .map(|(g, _)| g.name)
+            .collect();
+        match names.iter().find(|n| !known.contains(n)) {
+            Some(missing) => Err(Self::no_group(missing)),
+            None => Ok(()),
+        }
+    }
+
+    async fn audit_group(
+        &self,
+        name: &GroupName,
+        user: Option<UserId>,
+        what: &str,
+    ) -> AdminResult<()> {
+        let event = AuditEvent::new(self.clock.now(), AuditKind::Admin, self.actor.clone())
+            .maybe_user(user)
+            .subject(format!("group {name}"))
+            .detail(format!("group {what}"));
+        Ok(self.store.audit(vec![event]).await?)
+    }
+
+    /// Every group with how many members it has.
+    pub async fn groups(&self) -> AdminResult<Vec<(Group, usize)>> {
+        Ok(self.store.groups().await?)
+    }
+
+    /// The members of a group.
+    pub async fn group_members(&self, name: &GroupName) -> AdminResult<Vec<User>> {
+        let ids = self
+            .store
+            .group_members(name)
+            .await?
+            .ok_or_else(|| Self::no_group(name))?;
+        let mut users = Vec::new();
+        for id in ids {
+            if let Some(u) = self.store.user(id).await? {
+                users.push(u);
+            }
+        }
+        Ok(users)
+    }
+
+    pub async fn add_group(&self, name: GroupName) -> AdminResult<Group> {
+        let group = Group {
+            name,
+            created_at: self.clock.now(),
+        };
+        if !self.store.create_group(group.clone()).await? {
+            return Err(refused(format!(
+                "the group {:?} exists already; see `gatehouse group list`",
+                group.name.as_str()
+            )));
+        }
+        self.audit_group(&group.name, None, "add").await?;
+        Ok(group)
+    }
+
+    /// Deletes a group; its members leave it (their accounts stay).
+    /// Returns how many members it had.
+    pub async fn delete_group(&self, name: &GroupName) -> AdminResult<usize> {
+        let members = self
+            .store
+            .delete_group(name)
+            .await?
+            .ok_or_else(|| Self::no_group(name))?;
+        self.audit_group(name, None, &format!("delete ({members} member(s))"))
+            .await?;
+        Ok(members)
+    }
+
+    /// Puts the account in the group; false when it was in it already.
+    pub async fn add_member(&self, name: &GroupName, user: &User) -> AdminResult<bool> {
+        self.change_membership(name, user, true).await
+    }
+
+    /// Takes the account out of the group; false when it was not in it.
+    pub async fn remove_member(&self, name: &GroupName, user: &User) -> AdminResult<bool> {
+        self.change_membership(name, user, false).await
+    }
+
+    async fn change_membership(
+        &self,
+        name: &GroupName,
+        user: &User,
+        member: bool,
+    ) -> AdminResult<bool> {
+        let outcome = if member {
+            self.store.add_member(name, user.id).await?
+        } else {
+            self.store.remove_member(name, user.id).await?
+        };
+        match outcome {
+            Membership::Changed => {
+                let what = if member {
+                    "add-member"
+                } else {
+                    "remove-member"
+                };
+                self.audit_group(name, Some(user.id), what).await?;
+                Ok(true)
+            }
+            Membership::Unchanged => Ok(false),
+            Membership::NoGroup => Err(Self::no_group(name)),
+            Membership::NoUser => Err(refused(format!(
+                "the account {} was deleted meanwhile; see `gatehouse user list`",
+                name_of(user)
+            ))),
+        }
+    }
+}
+
+fn name_of(u: &User) -> String {
+    name(u)
 }

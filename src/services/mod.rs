@@ -152,6 +152,7 @@ pub(crate) mod testkit {
                         status,
                         created_at: self.clock.now(),
                         consent: None,
+                        groups: Vec::new(),
                     },
                     None,
                 )

@@ -74,6 +74,7 @@ impl Signup<'_> {
             },
             created_at: now,
             consent: Some(self.documents.consent(now)),
+            groups: Vec::new(),
         };
         let redeem = req.invitation.map(|t| Redemption {
             token_hash: t.hash(),

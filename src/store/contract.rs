@@ -9,9 +9,9 @@ use crate::domain::lockout::{
 };
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
-    AuditEvent, AuditKind, EmailAddress, InviteProblem, LOGIN_HISTORY, LoginId, LoginRecord, Mail,
-    OneTimeToken, Role, TokenProblem, TokenPurpose, User, UserId, UserStatus, Username,
-    lockout_keys_of,
+    AuditEvent, AuditKind, EmailAddress, Group, GroupName, InviteProblem, LOGIN_HISTORY, LoginId,
+    LoginRecord, Mail, Membership, OneTimeToken, Role, TokenProblem, TokenPurpose, User, UserId,
+    UserStatus, Username, lockout_keys_of,
 };
 use crate::store::{CompletedLogin, NewInvite, NewUser, Redemption, Store, StoreError, Unique};
 use std::time::Duration;
@@ -43,6 +43,9 @@ macro_rules! contract_suite {
             audit_events_are_filtered_newest_first_and_purged,
             deleting_an_account_removes_what_belongs_to_it,
             changes_to_missing_accounts_say_so,
+            groups_are_kept_on_the_account_and_in_the_group,
+            invitations_and_new_accounts_join_only_groups_that_exist,
+            deleting_a_group_or_an_account_ends_its_memberships,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {$(
@@ -69,6 +72,7 @@ fn new_user(email: &str, name: &str) -> NewUser {
         status: UserStatus::Active,
         created_at: at(0),
         consent: None,
+        groups: Vec::new(),
     }
 }
 
@@ -102,6 +106,7 @@ fn invite(hash: u8, max_uses: u32, email: Option<&str>) -> NewInvite {
         email: email.map(|e| EmailAddress::parse(e).unwrap()),
         role: Role::Admin,
         first_run: false,
+        groups: Vec::new(),
     }
 }
 
@@ -792,5 +797,165 @@ pub async fn changes_to_missing_accounts_say_so(store: &dyn Store) {
     assert_eq!(
         store.user(alice.id).await.unwrap().unwrap().consent,
         Some(consent)
+    );
+}
+
+fn group(name: &str) -> Group {
+    Group {
+        name: GroupName::parse(name).unwrap(),
+        created_at: at(0),
+    }
+}
+
+fn gname(name: &str) -> GroupName {
+    GroupName::parse(name).unwrap()
+}
+
+pub async fn groups_are_kept_on_the_account_and_in_the_group(store: &dyn Store) {
+    assert!(store.create_group(group("ops")).await.unwrap());
+    assert!(
+        !store.create_group(group("ops")).await.unwrap(),
+        "a name is taken once"
+    );
+    assert!(store.create_group(group("admins")).await.unwrap());
+    let ann = store
+        .create_user(new_user("ann@example.com", "ann"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let ops = gname("ops");
+    assert_eq!(
+        store.add_member(&ops, ann.id).await.unwrap(),
+        Membership::Changed
+    );
+    assert_eq!(
+        store.add_member(&ops, ann.id).await.unwrap(),
+        Membership::Unchanged
+    );
+    assert_eq!(
+        store.add_member(&gname("admins"), ann.id).await.unwrap(),
+        Membership::Changed
+    );
+    assert_eq!(
+        store.add_member(&gname("nope"), ann.id).await.unwrap(),
+        Membership::NoGroup
+    );
+    assert_eq!(
+        store.add_member(&ops, UserId(999)).await.unwrap(),
+        Membership::NoUser
+    );
+    // The account carries its groups, sorted, also when read with a session.
+    let read = store.user(ann.id).await.unwrap().unwrap();
+    assert_eq!(read.groups, vec![gname("admins"), gname("ops")]);
+    assert!(read.in_group(&ops));
+    assert_eq!(store.group_members(&ops).await.unwrap(), Some(vec![ann.id]));
+    assert_eq!(store.group_members(&gname("nope")).await.unwrap(), None);
+    let listed = store.groups().await.unwrap();
+    let names: Vec<(&str, usize)> = listed.iter().map(|(g, n)| (g.name.as_str(), *n)).collect();
+    assert_eq!(names, vec![("admins", 1), ("ops", 1)]);
+
+    assert_eq!(
+        store.remove_member(&ops, ann.id).await.unwrap(),
+        Membership::Changed
+    );
+    assert_eq!(
+        store.remove_member(&ops, ann.id).await.unwrap(),
+        Membership::Unchanged
+    );
+    let read = store.user(ann.id).await.unwrap().unwrap();
+    assert_eq!(read.groups, vec![gname("admins")]);
+    assert_eq!(store.group_members(&ops).await.unwrap(), Some(vec![]));
+}
+
+pub async fn invitations_and_new_accounts_join_only_groups_that_exist(store: &dyn Store) {
+    store.create_group(group("wiki")).await.unwrap();
+    store.create_group(group("files")).await.unwrap();
+    let mut new = new_user("bob@example.com", "bob");
+    new.groups = vec![gname("wiki"), gname("gone"), gname("wiki")];
+    let bo = store.create_user(new, None).await.unwrap().unwrap();
+    assert_eq!(
+        bo.groups,
+        vec![gname("wiki")],
+        "missing names left out, no repeats"
+    );
+
+    let mut inv = invite(40, 2, None);
+    inv.groups = vec![gname("files")];
+    let made = store.create_invite(inv).await.unwrap();
+    assert_eq!(made.groups, vec![gname("files")]);
+    let mut new = new_user("cyd@example.com", "cyd");
+    new.groups = vec![gname("wiki")];
+    let cy = store
+        .create_user(
+            new,
+            Some(Redemption {
+                token_hash: [40; 32],
+                at: at(1),
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cy.groups, vec![gname("files"), gname("wiki")]);
+    assert_eq!(
+        store.group_members(&gname("files")).await.unwrap(),
+        Some(vec![cy.id])
+    );
+    // A group deleted after the invitation was made is skipped.
+    store.delete_group(&gname("files")).await.unwrap();
+    let dee = store
+        .create_user(
+            new_user("dee@example.com", "dee"),
+            Some(Redemption {
+                token_hash: [40; 32],
+                at: at(2),
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(dee.groups.is_empty());
+}
+
+pub async fn deleting_a_group_or_an_account_ends_its_memberships(store: &dyn Store) {
+    store.create_group(group("team")).await.unwrap();
+    store.create_group(group("other")).await.unwrap();
+    let eli = store
+        .create_user(new_user("eli@example.com", "eli"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let fay = store
+        .create_user(new_user("fay@example.com", "fay"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    for u in [eli.id, fay.id] {
+        store.add_member(&gname("team"), u).await.unwrap();
+        store.add_member(&gname("other"), u).await.unwrap();
+    }
+    assert_eq!(store.delete_group(&gname("team")).await.unwrap(), Some(2));
+    assert_eq!(store.delete_group(&gname("team")).await.unwrap(), None);
+    assert_eq!(
+        store.user(eli.id).await.unwrap().unwrap().groups,
+        vec![gname("other")]
+    );
+    // Made again, the group starts empty.
+    store.create_group(group("team")).await.unwrap();
+    assert_eq!(
+        store.group_members(&gname("team")).await.unwrap(),
+        Some(vec![])
+    );
+
+    store.delete_user(fay.id).await.unwrap();
+    assert_eq!(
+        store.group_members(&gname("other")).await.unwrap(),
+        Some(vec![eli.id])
+    );
+    let listed = store.groups().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|(g, n)| g.name.as_str() == "other" && *n == 1)
     );
 }

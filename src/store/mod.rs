@@ -21,9 +21,9 @@ use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, FailureOutcome, LockoutPolicy, LockoutState};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
-    AuditEvent, Consent, EmailAddress, Invitation, InviteProblem, LoginAttempt, LoginId,
-    LoginRecord, Mail, OneTimeToken, OutboxEntry, Role, TokenProblem, User, UserId, UserStatus,
-    Username,
+    AuditEvent, Consent, EmailAddress, Group, GroupName, Invitation, InviteProblem, LoginAttempt,
+    LoginId, LoginRecord, Mail, Membership, OneTimeToken, OutboxEntry, Role, TokenProblem, User,
+    UserId, UserStatus, Username,
 };
 use async_trait::async_trait;
 
@@ -63,6 +63,9 @@ pub struct NewUser {
     pub status: UserStatus,
     pub created_at: Timestamp,
     pub consent: Option<Consent>,
+    /// Groups to join (with an invitation's besides); names that are no
+    /// group (any more) are left out.
+    pub groups: Vec<GroupName>,
 }
 
 /// Spending one use of an invitation on a new account.
@@ -101,6 +104,8 @@ pub struct NewInvite {
     pub email: Option<EmailAddress>,
     pub role: Role,
     pub first_run: bool,
+    /// Groups the accounts made with it join.
+    pub groups: Vec<GroupName>,
 }
 
 #[async_trait]
@@ -151,6 +156,21 @@ pub trait UserStore {
     async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
     /// Records that the user accepted the current documents.
     async fn set_consent(&self, id: UserId, consent: Consent) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait GroupStore {
+    /// Creates a group; false when one of this name exists.
+    async fn create_group(&self, group: Group) -> StoreResult<bool>;
+    /// Every group with how many members it has, by name.
+    async fn groups(&self) -> StoreResult<Vec<(Group, usize)>>;
+    /// The members of a group (None: no such group).
+    async fn group_members(&self, name: &GroupName) -> StoreResult<Option<Vec<UserId>>>;
+    /// Deletes a group and every membership in it, in one transaction;
+    /// None when there is no such group, else how many members it had.
+    async fn delete_group(&self, name: &GroupName) -> StoreResult<Option<usize>>;
+    async fn add_member(&self, group: &GroupName, user: UserId) -> StoreResult<Membership>;
+    async fn remove_member(&self, group: &GroupName, user: UserId) -> StoreResult<Membership>;
 }
 
 #[async_trait]
@@ -277,6 +297,7 @@ pub trait MailStore {
 /// Everything gatehouse keeps.
 pub trait Store:
     UserStore
+    + GroupStore
     + InviteStore
     + LockoutStore
     + SessionStore

@@ -315,6 +315,7 @@ async fn a_teammate_signs_up_with_an_invitation_link_and_logs_in() {
             email: None,
             role: Role::User,
             first_run: false,
+            groups: Vec::new(),
         })
         .await
         .unwrap();

@@ -12,6 +12,7 @@ mod browser_mail;
 mod browser_signup;
 mod cli;
 mod edge;
+mod groups;
 mod layers;
 mod lockout;
 mod login;

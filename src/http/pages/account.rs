@@ -37,6 +37,10 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                 dt { "Username" } dd { (user.username) }
                 dt { "Role" } dd { (user.role) }
                 dt { "Status" } dd { (user.status) }
+                dt { "Groups" } dd {
+                    @if user.groups.is_empty() { "none" }
+                    @else { (user.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")) }
+                }
                 dt { "Member since" } dd { time datetime=(user.created_at) { (user.created_at) } }
             }
         }

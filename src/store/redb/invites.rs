@@ -22,6 +22,7 @@ fn insert_invite(txn: &WriteTransaction, new: NewInvite) -> anyhow::Result<Invit
         revoked_at: None,
         first_run: new.first_run,
         redeemed: Vec::new(),
+        groups: new.groups,
     };
     txn.open_table(INVITES)?
         .insert(id, encode(&invite).as_slice())?;

@@ -8,6 +8,7 @@
 
 mod audit;
 mod backup;
+mod groups;
 mod invites;
 mod lockout;
 mod mail;
@@ -43,6 +44,10 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_BY_USER: TableDefinition<(u64, u64), ()> = TableDefinition::new("audit_by_user");
 /// (user, sequence) -> login attempt; the newest `LOGIN_HISTORY` kept.
 const LOGINS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logins");
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+/// group name -> its members (the accounts keep the same in `User::groups`).
+const GROUP_MEMBERS: MultimapTableDefinition<&str, u64> =
+    MultimapTableDefinition::new("group_members");
 const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("tokens");
 /// (user, purpose code) -> token hash: one live token per user and purpose.
 const TOKENS_BY_USER: TableDefinition<(u64, u8), [u8; 32]> = TableDefinition::new("tokens_by_user");
@@ -281,6 +286,9 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     txn.open_table(AUDIT_BY_USER)?;
     txn.open_table(TOKENS)?;
     txn.open_table(TOKENS_BY_USER)?;
+    // Tables added since schema 1 are created here too, on old files.
+    txn.open_table(GROUPS)?;
+    txn.open_multimap_table(GROUP_MEMBERS)?;
     txn.commit()?;
     Ok(key)
 }

@@ -69,6 +69,7 @@ impl UserStore for RedbStore {
             txn.open_table(USERS_BY_NAME)?
                 .remove(user.username.key().as_str())?;
             super::sessions::remove_user_sessions(txn, id, None)?;
+            super::groups::leave_all(txn, &user)?;
             let mut by_user = txn.open_table(super::TOKENS_BY_USER)?;
             let mut tokens = txn.open_table(super::TOKENS)?;
             for purpose in [1u8, 2u8] {
@@ -163,6 +164,7 @@ impl RedbStore {
             // The invitation first: without a valid one, nothing is said
             // about which emails or usernames exist.
             let mut role = new.role;
+            let mut groups = new.groups;
             let mut invite = None;
             if let Some(r) = redeem {
                 let by_hash = txn.open_table(INVITES_BY_HASH).map_err(db)?;
@@ -177,6 +179,7 @@ impl RedbStore {
                 inv.check(r.at, &new.email)
                     .map_err(CreateUserError::Invite)?;
                 role = inv.role;
+                groups.extend(inv.groups.iter().cloned());
                 invite = Some((inv, r.at));
             }
             let mut by_email = txn.open_table(USERS_BY_EMAIL).map_err(db)?;
@@ -189,6 +192,7 @@ impl RedbStore {
                 return Err(CreateUserError::Taken(Unique::Username));
             }
             let id = next_id(&txn, META_NEXT_USER)?;
+            let groups = super::groups::join_existing(&txn, id, groups)?;
             let user = User {
                 id: UserId(id),
                 email: new.email,
@@ -200,6 +204,7 @@ impl RedbStore {
                 last_login: None,
                 previous_login: None,
                 consent: new.consent,
+                groups,
             };
             by_email.insert(user.email.as_str(), id).map_err(db)?;
             by_name.insert(name_key.as_str(), id).map_err(db)?;

@@ -254,6 +254,7 @@ impl TestApp {
                     status,
                     created_at: self.clock.now(),
                     consent,
+                    groups: Vec::new(),
                 },
                 None,
             )
@@ -387,6 +388,7 @@ impl TestApp {
             email: None,
             role: Role::User,
             first_run: false,
+            groups: Vec::new(),
         };
         configure(&mut new);
         self.state.store.create_invite(new).await.unwrap();
