@@ -11,6 +11,7 @@
 //! defaults, the layering and the rows of `config explain`; `kinds.rs`
 //! says how each type is parsed, read from the file and shown.
 
+mod access;
 mod kinds;
 #[macro_use]
 mod settings;
@@ -20,9 +21,10 @@ use crate::domain::lockout::LockoutPolicy;
 use crate::domain::session::SessionPolicy;
 use crate::http::client::TrustedProxies;
 use crate::mail::SmtpSettings;
+pub use access::{load as load_access, parse as parse_access};
 use anyhow::{Context, bail};
 use kinds::FileValue;
-pub use kinds::{HostList, Kind, MetricsListen, MinLength, OnOff};
+pub use kinds::{CookieDomains, HostList, Kind, MetricsListen, MinLength, OnOff};
 use serde::Deserialize;
 pub use settings::Setting;
 use std::net::SocketAddr;
@@ -145,6 +147,8 @@ settings! {
         "Other Host names gatehouse answers to; a request for any other host gets 421";
     metrics_listen: MetricsListen = "127.0.0.1:9464", "ADDR:PORT|off",
         "Where /metrics is served: a listener of its own (loopback by default), or off";
+    cookie_domain: CookieDomains = (Vec::new(), "none: each host its own"), "DOMAIN[=LOGIN_URL],...",
+        "Domains the session cookie is set for, so apps on their sub-domains share the login (forward auth); each may name its own login URL";
 }
 
 /// Threads for hashing when nothing is said: one per core.
@@ -207,6 +211,7 @@ impl Config {
         if !verification_given {
             c.require_verification = c.mail.smtp.is_some();
         }
+        c.access = access::load(args.config.as_deref())?;
         c.validate()?;
         Ok((c, warnings))
     }
@@ -296,6 +301,20 @@ impl Config {
         }
         if let Some(url) = &self.base_url {
             check_base_url(url)?;
+            let host = url.host_str().unwrap_or_default();
+            if let Some(d) = self
+                .cookie_domain
+                .iter()
+                .find(|d| d.login_url.is_none() && !d.covers(host))
+            {
+                bail!(
+                    "--cookie-domain {}: the base URL's host {host} is not inside it, so the login there cannot set its cookie. \
+                     Give the domain the login page for it: --cookie-domain {}=https://auth.{}/ (and serve gatehouse there too)",
+                    d.domain,
+                    d.domain,
+                    d.domain
+                );
+            }
         }
         if self.mail.timeout.is_zero()
             || self.reset_token_ttl.is_zero()
@@ -334,7 +353,13 @@ impl Config {
     }
 
     /// The base URL, once the listener's real address is known.
+    /// A base URL given with port 0 takes the bound port (tests that
+    /// listen on port 0 under a name of their own).
     pub fn base_url_for(&self, bound: SocketAddr) -> Url {
+        if let Some(mut url) = self.base_url.clone().filter(|u| u.port() == Some(0)) {
+            let _ = url.set_port(Some(bound.port()));
+            return url;
+        }
         self.base_url.clone().unwrap_or_else(|| {
             let host = if bound.ip().is_unspecified() {
                 "127.0.0.1".to_string()
@@ -389,7 +414,7 @@ fn read_file(path: &Path) -> anyhow::Result<(FileConfig, Vec<String>)> {
         .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
     let warnings = table
         .keys()
-        .filter(|k| !FILE_KEYS.contains(&k.as_str()))
+        .filter(|k| !FILE_KEYS.contains(&k.as_str()) && k.as_str() != "access")
         .map(|k| format!("the config file {} has an unknown key {k:?}: it is ignored; see packaging/gatehouse.example.toml for the keys", path.display()))
         .collect();
     let file = toml::from_str(&text)

@@ -4,6 +4,7 @@
 
 use super::{PolicyName, SignupMode, short_duration};
 use crate::domain::PasswordPolicy;
+use crate::domain::access::CookieDomain;
 use crate::http::client::{TrustedProxies, parse_host_list};
 use crate::mail::{Security, SmtpSettings};
 use anyhow::Context;
@@ -323,6 +324,41 @@ impl Kind for HostList {
             "-".into()
         } else {
             value.join(",")
+        }
+    }
+}
+
+/// `--cookie-domain`: domains, comma-separated, each maybe with its
+/// login URL (`example.org=https://auth.example.org/`).
+#[derive(Debug)]
+pub struct CookieDomains;
+
+impl Kind for CookieDomains {
+    type Typed = String;
+    type Value = Vec<CookieDomain>;
+    fn parser() -> impl TypedValueParser<Value = String> {
+        StringValueParser::new()
+    }
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        list_or_string(d)
+    }
+    fn value(typed: String, flag: &str) -> anyhow::Result<Vec<CookieDomain>> {
+        typed
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| CookieDomain::parse(s).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+            .collect()
+    }
+    fn show(value: &Vec<CookieDomain>) -> String {
+        if value.is_empty() {
+            "-".into()
+        } else {
+            value
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         }
     }
 }

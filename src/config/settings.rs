@@ -222,6 +222,9 @@ macro_rules! settings {
         #[derive(Debug, Clone)]
         pub struct Config {
             pub data_dir: PathBuf,
+            /// The `[[access]]` rules of the config file, as read at
+            /// start (the server's live rules: `AppState::access_rules`).
+            pub access: crate::domain::access::AccessRules,
             $($fields)*
         }
 
@@ -255,6 +258,7 @@ macro_rules! settings {
             pub fn defaults(data_dir: PathBuf) -> Self {
                 Self {
                     data_dir,
+                    access: Default::default(),
                     $($inits)*
                 }
             }

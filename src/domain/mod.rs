@@ -6,6 +6,7 @@
 //! (lockout, session expiry), so that every backend applies the same rules.
 //! Imports nothing of gatehouse but the clock and `crypto`.
 
+pub mod access;
 pub mod audit;
 mod email;
 pub mod group;
@@ -14,6 +15,7 @@ pub mod lockout;
 mod login_id;
 pub mod mail;
 mod password;
+pub mod return_to;
 pub mod session;
 pub mod token;
 mod user;
