@@ -11,6 +11,7 @@ use crate::auth::session::SessionCache;
 use crate::clock::Clock;
 use crate::config::{Config, SignupMode};
 use crate::documents::Documents;
+use crate::domain::access::AccessRules;
 use crate::domain::{CommonPasswords, InviteToken, Role, UserId};
 use crate::host::HostStats;
 use crate::http::client::AllowedHosts;
@@ -33,7 +34,7 @@ use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -78,6 +79,8 @@ pub struct Inner {
     pub host: HostStats,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// The access rules in force (`access_rules`; SIGHUP replaces them).
+    access: RwLock<Arc<AccessRules>>,
 }
 
 impl Deref for AppState {
@@ -176,6 +179,45 @@ impl AppState {
     }
 
     /// Cookies get `Secure` under https or with `--secure-cookies`.
+    /// The access rules in force now.
+    pub fn access_rules(&self) -> Arc<AccessRules> {
+        Arc::clone(&self.access.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reads the config file's access rules again (SIGHUP) and puts them
+    /// in force; on a mistake the rules in force stay. Sessions are not
+    /// touched. Returns how many rules there are now.
+    pub fn reload_access(&self) -> anyhow::Result<usize> {
+        let rules = crate::config::load_access(self.config.file.as_deref())?;
+        let n = rules.0.len();
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        Ok(n)
+    }
+
+    /// Where a browser may go back to after logging in (`rd`), if anywhere.
+    pub fn return_to(&self, raw: &str) -> Option<Url> {
+        let access = self.access_rules();
+        crate::domain::return_to::ReturnRules {
+            base: &self.base_url,
+            cookie_domains: &self.config.cookie_domain,
+            access: &access,
+        }
+        .check(raw)
+    }
+
+    /// The login page for a browser at `host`: that of the cookie domain
+    /// covering it when the domain names one, else ours.
+    pub fn login_url_for(&self, host: &str) -> Url {
+        let base = self
+            .config
+            .cookie_domain
+            .iter()
+            .find(|d| d.covers(host))
+            .and_then(|d| d.login_url.as_ref())
+            .unwrap_or(&self.base_url);
+        base.join("login").unwrap_or_else(|_| base.clone())
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies || self.base_url.scheme() == "https"
     }
@@ -279,6 +321,7 @@ impl App {
             host: HostStats::new(&config.data_dir),
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
+            access: RwLock::new(Arc::new(config.access.clone())),
             clock,
             links: Links::new(base_url.clone()),
             allowed_hosts: AllowedHosts::new(

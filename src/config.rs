@@ -212,6 +212,7 @@ impl Config {
             c.require_verification = c.mail.smtp.is_some();
         }
         c.access = access::load(args.config.as_deref())?;
+        c.file.clone_from(&args.config);
         c.validate()?;
         Ok((c, warnings))
     }

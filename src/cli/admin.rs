@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     pub admin: Admin<'a>,
     /// The running server's settings, or those given to this command.
     pub config: &'a Config,
+    /// The access rules in force (the running server's, or the config
+    /// file's).
+    pub access: std::sync::Arc<crate::domain::access::AccessRules>,
     /// Standard input, read by the client (for `--password-stdin`).
     pub stdin: Option<String>,
     /// The client's working directory (relative paths are the client's).
@@ -53,6 +56,7 @@ pub fn is_admin(command: &Command) -> bool {
         command,
         Command::User { .. }
             | Command::Group { .. }
+            | Command::Access { .. }
             | Command::Invite { .. }
             | Command::Audit(_)
             | Command::Backup(_)
@@ -65,6 +69,7 @@ pub async fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
     let result = match cmd {
         Command::User { command, .. } => super::user::exec(ctx, command, &mut out).await,
         Command::Group { command, .. } => super::group::exec(ctx, command, &mut out).await,
+        Command::Access { command, .. } => super::access::exec(ctx, command, &mut out).await,
         Command::Invite { command, .. } => super::invite::exec(ctx, command, &mut out).await,
         Command::Audit(c) => super::audit::exec(ctx, c, &mut out).await,
         Command::Backup(c) => super::backup::exec(ctx, c, &mut out).await,
@@ -189,6 +194,7 @@ fn local(
             clock: Clock::system(),
             actor,
         },
+        access: std::sync::Arc::new(config.access.clone()),
         config: &config,
         stdin,
         cwd,
@@ -279,6 +285,7 @@ async fn serve_request(state: AppState, req: socket::Request) -> Response {
     }
     let ctx = Ctx {
         admin: state.admin(req.actor),
+        access: state.access_rules(),
         config: &state.config,
         stdin: req.stdin,
         cwd: req.cwd,

@@ -3,6 +3,7 @@
 //! 1 failed, 2 bad usage. Admin commands run through `admin` (on the
 //! running server when there is one).
 
+mod access;
 pub mod admin;
 mod audit;
 mod backup;
@@ -10,6 +11,7 @@ mod explain;
 pub mod group;
 mod invite;
 mod mail;
+mod proxy;
 mod serve;
 pub mod user;
 
@@ -82,6 +84,21 @@ pub enum Command {
         #[command(subcommand)]
         command: group::GroupCommand,
     },
+    /// Check what the access rules say about a URL (forward auth).
+    Access {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        command: access::AccessCommand,
+    },
+    /// Put an app behind gatehouse: a reverse proxy's config, and a live
+    /// check of a protected URL.
+    Proxy {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        command: proxy::ProxyCommand,
+    },
     /// Manage invitations to sign up.
     Invite {
         #[command(flatten)]
@@ -119,6 +136,8 @@ pub fn settings_of(cli: &Cli) -> anyhow::Result<Config> {
     let s = match &cli.command {
         Command::User { settings, .. }
         | Command::Group { settings, .. }
+        | Command::Access { settings, .. }
+        | Command::Proxy { settings, .. }
         | Command::Invite { settings, .. } => settings.clone(),
         _ => SettingsArgs::default(),
     };
@@ -146,6 +165,9 @@ pub fn run(cli: Cli) -> ExitCode {
         return ExitCode::from(response.code);
     }
     let result = match cli.command {
+        Command::Proxy { ref command, .. } => {
+            settings_of(&cli).and_then(|config| proxy::run(&config, command))
+        }
         Command::Serve(args) => serve::run(cli.data_dir, &args),
         Command::Mail(cmd) => mail::run(cli.data_dir, cmd),
         Command::Config(cmd) => explain::run(cli.data_dir, cmd),

@@ -70,8 +70,20 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
                 state.config.data_dir.display()
             ));
         }
+        if !state.config.access.is_empty() {
+            say(format!(
+                "{} access rule(s) for forward auth from {}; `kill -HUP` reads them again",
+                state.config.access.0.len(),
+                state.config.file.as_ref().map_or("-".into(), |f| f.display().to_string())
+            ));
+        }
+        let reload = reload_on_hangup(state.clone())?;
         drop(state);
-        app.run_until(shutdown).await?;
+        app.run_until(async move {
+            shutdown.await;
+            reload.abort();
+        })
+        .await?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -83,6 +95,33 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
 fn say(text: String) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// On SIGHUP, reads the config file's `[[access]]` rules again and puts
+/// them in force (sessions stay); a file with a mistake leaves the rules
+/// in force and says why. Other settings need a restart.
+fn reload_on_hangup(state: crate::app::AppState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    Ok(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match state.reload_access() {
+                Ok(n) => {
+                    say(format!("SIGHUP: {n} access rule(s) in force now"));
+                    tracing::info!(rules = n, "access rules reloaded");
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: SIGHUP: the access rules were not reloaded, the old ones stay in force: {e:#}"
+                    );
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "access rules not reloaded; the old ones stay in force"
+                    );
+                }
+            }
+        }
+    }))
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes

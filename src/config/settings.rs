@@ -225,6 +225,9 @@ macro_rules! settings {
             /// The `[[access]]` rules of the config file, as read at
             /// start (the server's live rules: `AppState::access_rules`).
             pub access: crate::domain::access::AccessRules,
+            /// The config file it was read from (`--config`), if any:
+            /// SIGHUP reads its access rules again.
+            pub file: Option<PathBuf>,
             $($fields)*
         }
 
@@ -259,6 +262,7 @@ macro_rules! settings {
                 Self {
                     data_dir,
                     access: Default::default(),
+                    file: None,
                     $($inits)*
                 }
             }

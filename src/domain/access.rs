@@ -127,7 +127,7 @@ impl AccessRule {
         self.hosts.iter().any(|h| h.matches(&target.host))
             && (self.paths.is_empty()
                 || self.paths.iter().any(|p| path_has_prefix(&target.path, p)))
-            && (self.methods.is_empty() || self.methods.iter().any(|m| *m == target.method))
+            && (self.methods.is_empty() || self.methods.contains(&target.method))
     }
 
     /// Whether the rule names the people it is for.

@@ -5,8 +5,14 @@
 //! - `gatehouse_device`: the device cookie (`auth::device`; HttpOnly,
 //!   SameSite=Strict, 400 days): this browser logged in to that account.
 //!
-//! When cookies are Secure (an https base URL, or `--secure-cookies`) both
-//! are named with the `__Host-` prefix (`__Host-gatehouse_session`): the
+//! With `--cookie-domain`, the session cookie is set for the domain that
+//! covers the host the browser logged in at (`Domain=example.com`), so
+//! every app on its sub-domains sees it (forward auth); the others stay
+//! this host's.
+//!
+//! When cookies are Secure (an https base URL, or `--secure-cookies`) they
+//! are named with the `__Host-` prefix (the session cookie with a domain:
+//! `__Secure-`) (`__Host-gatehouse_session`): the
 //! browser then takes them only over https, for this host exactly, with
 //! `Path=/` and no `Domain`, so neither a sub-domain nor a plain-http page
 //! on the network can set or shadow them (ASVS 3.3.1).
@@ -29,15 +35,49 @@ pub const CSRF: &str = "gatehouse_csrf";
 pub const DEVICE: &str = "gatehouse_device";
 const HOST_DEVICE: &str = "__Host-gatehouse_device";
 const HOST_SESSION: &str = "__Host-gatehouse_session";
+/// With `--cookie-domain` the session cookie carries `Domain`, which a
+/// `__Host-` cookie may not: `__Secure-` still makes the browser take it
+/// only over https.
+const SECURE_SESSION: &str = "__Secure-gatehouse_session";
 const HOST_CSRF: &str = "__Host-gatehouse_csrf";
 
 /// The session cookie's name here: `__Host-` prefixed when Secure.
 pub fn session_name(state: &AppState) -> &'static str {
-    if state.secure_cookies() {
-        HOST_SESSION
-    } else {
-        SESSION
+    match (
+        state.secure_cookies(),
+        state.config.cookie_domain.is_empty(),
+    ) {
+        (true, true) => HOST_SESSION,
+        (true, false) => SECURE_SESSION,
+        (false, _) => SESSION,
     }
+}
+
+/// The cookie domain that covers the host a request came to, if any.
+pub fn domain_for<'a>(state: &'a AppState, host: &str) -> Option<&'a str> {
+    state
+        .config
+        .cookie_domain
+        .iter()
+        .find(|d| d.covers(host))
+        .map(|d| d.domain.as_str())
+}
+
+/// The host a request came to, lower case, without port.
+pub fn request_host(headers: &axum::http::HeaderMap) -> String {
+    let raw = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    host_without_port(raw).to_ascii_lowercase()
+}
+
+/// `example.com:8080` -> `example.com`; `[::1]:80` -> `[::1]`.
+pub fn host_without_port(raw: &str) -> &str {
+    if raw.starts_with('[') {
+        return raw.split_once(']').map_or(raw, |(h, _)| &raw[..=h.len()]);
+    }
+    raw.rsplit_once(':').map_or(raw, |(h, _)| h)
 }
 
 /// The device cookie's name here: `__Host-` prefixed when Secure.
@@ -80,6 +120,9 @@ pub struct Browser {
     pub session: Option<String>,
     /// The raw device cookie, if any (`AppState::devices` verifies it).
     pub device: Option<String>,
+    /// The host the request came to (lower case, no port): which cookie
+    /// domain the session cookie gets.
+    pub host: String,
     pub sidebar_collapsed: bool,
 }
 
@@ -114,10 +157,24 @@ fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
         .build()
 }
 
-pub fn session(value: String, state: &AppState) -> Cookie<'static> {
+/// The session cookie, for every host of the cookie domain that covers
+/// the browser's host (else for that host alone).
+pub fn session(value: String, state: &AppState, browser: &Browser) -> Cookie<'static> {
     let mut c = base(session_name(state), value, state.secure_cookies());
     c.set_same_site(SameSite::Lax);
     c.set_max_age(to_cookie_age(state.config.session.lifetime));
+    if let Some(domain) = domain_for(state, &browser.host) {
+        c.set_domain(domain.to_string());
+    }
+    c
+}
+
+/// Deletes the session cookie (with the `Domain` it was set with).
+pub fn session_removal(state: &AppState, browser: &Browser) -> Cookie<'static> {
+    let mut c = removal(session_name(state), state);
+    if let Some(domain) = domain_for(state, &browser.host) {
+        c.set_domain(domain.to_string());
+    }
     c
 }
 
@@ -159,11 +216,13 @@ pub async fn with_browser(state: &AppState, mut request: Request, next: Next) ->
         .map(|c| c.value().to_owned())
         .filter(|v| is_well_formed_secret(v));
     let fresh = Arc::new(OnceLock::new());
+    let host = request_host(request.headers());
     request.extensions_mut().insert(Browser {
         secret: existing,
         fresh: Arc::clone(&fresh),
         session: jar.get(session_name(state)).map(|c| c.value().to_owned()),
         device: jar.get(device_name(state)).map(|c| c.value().to_owned()),
+        host,
         sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
     });
     let mut response = next.run(request).await;

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::timeout::TimeoutLayer;
@@ -74,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::session::get))
+        // Forward auth (any method: nginx's subrequest keeps the
+        // original one).
+        .route("/api/authz/auth-request", any(routes::authz::auth_request))
+        .route("/api/authz/forward-auth", any(routes::authz::forward_auth))
         .route("/healthz", get(routes::health::healthz))
         .route("/assets/{*path}", get(crate::http::assets::serve))
         .fallback(not_found);
@@ -178,7 +182,14 @@ async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Re
         .cloned();
     let method = request.method().clone();
     let started = std::time::Instant::now();
-    let refused = wrong_host(&state, &request).or_else(|| cross_origin_refusal(&state, &request));
+    // A proxy's verify request carries the app's Host, Origin and
+    // method: it is judged by its peer instead (routes::authz).
+    let verify = request.uri().path().starts_with("/api/authz/");
+    let refused = if verify {
+        None
+    } else {
+        wrong_host(&state, &request).or_else(|| cross_origin_refusal(&state, &request))
+    };
     let mut response = match refused {
         Some(refused) => refused,
         None => cookies::with_browser(&state, request, next).await,

@@ -9,7 +9,7 @@
 pub mod messages;
 pub mod outbox;
 pub mod requests;
-mod smtp;
+pub mod smtp;
 
 pub use smtp::{Security, SmtpSettings};
 

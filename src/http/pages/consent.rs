@@ -4,7 +4,14 @@ use super::{documents, layout};
 use crate::documents::Documents;
 use maud::{Markup, html};
 
-pub fn page(csrf: &str, docs: &Documents, changed: bool, error: Option<&str>) -> Markup {
+/// `rd`: where to go on after accepting (a checked return address).
+pub fn page(
+    csrf: &str,
+    docs: &Documents,
+    changed: bool,
+    error: Option<&str>,
+    rd: Option<&str>,
+) -> Markup {
     layout::bare(
         "Terms and privacy",
         html! {
@@ -19,6 +26,7 @@ pub fn page(csrf: &str, docs: &Documents, changed: bool, error: Option<&str>) ->
             }
             form.stack method="post" action="/consent" id="consent-form" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if let Some(rd) = rd { input type="hidden" name="rd" value=(rd); }
                 (documents::agree_field(error))
                 button.button.primary.wide type="submit" { "Continue" }
             }

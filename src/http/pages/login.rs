@@ -28,6 +28,8 @@ pub struct LoginView<'a> {
     /// Show CHANGE PASSWORD (the seed's name for "forgot password").
     pub password_reset: bool,
     pub notice: Option<Notice>,
+    /// Where to go back to after logging in (a checked return address).
+    pub rd: Option<&'a str>,
 }
 
 pub fn page(view: &LoginView<'_>) -> Markup {
@@ -54,6 +56,7 @@ pub fn page(view: &LoginView<'_>) -> Markup {
             }
             form.stack method="post" action="/login" id="login-form" {
                 input type="hidden" name="csrf" value=(view.csrf);
+                @if let Some(rd) = view.rd { input type="hidden" name="rd" value=(rd); }
                 div.field {
                     label for="login-id" { "ID" }
                     input id="login-id" name="id" type="text" autocomplete="username" required
@@ -88,7 +91,7 @@ pub fn page(view: &LoginView<'_>) -> Markup {
             }
             div.auth-links {
                 @if view.signup_open {
-                    a.button.secondary href="/signup" id="signup-link" { "Sign up" }
+                    a.button.secondary href=(signup_href(view.rd)) id="signup-link" { "Sign up" }
                 }
                 @if view.password_reset {
                     a.button.secondary href="/forgot-password" id="forgot-link" { "Change password" }
@@ -99,4 +102,15 @@ pub fn page(view: &LoginView<'_>) -> Markup {
             }
         },
     )
+}
+
+/// The sign-up link, carrying the return address on.
+fn signup_href(rd: Option<&str>) -> String {
+    match rd {
+        Some(rd) => format!(
+            "/signup?rd={}",
+            url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        ),
+        None => "/signup".into(),
+    }
 }

@@ -11,6 +11,8 @@ pub struct SignupValues {
     pub email: String,
     pub username: String,
     pub token: String,
+    /// A checked return address to carry on to the login (or empty).
+    pub rd: String,
 }
 
 /// One message per field, shown next to it.
@@ -90,6 +92,7 @@ pub fn page(v: &SignupView<'_>) -> Markup {
             }
             form.stack method="post" action="/signup" id="signup-form" data-policy=(policy_name) data-min=(min) {
                 input type="hidden" name="csrf" value=(v.csrf);
+                @if !v.values.rd.is_empty() { input type="hidden" name="rd" value=(v.values.rd); }
                 div.field {
                     label for="signup-email" { "Email" }
                     input id="signup-email" name="email" type="email" autocomplete="email" required maxlength="254"

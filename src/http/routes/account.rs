@@ -131,7 +131,7 @@ pub async fn change_password(
     let status = match change.await? {
         PasswordChange::Changed { token, .. } => {
             // The session goes on under a new token (ASVS 7.2.4).
-            let jar = CookieJar::new().add(cookies::session(token.to_cookie(), &state));
+            let jar = CookieJar::new().add(cookies::session(token.to_cookie(), &state, &browser));
             return Ok((jar, Redirect::to("/account?changed=1")).into_response());
         }
         PasswordChange::Busy => return Err(AppError::Busy),
@@ -189,13 +189,14 @@ pub struct EverywhereForm {}
 /// too.
 pub async fn logout_everywhere(
     State(state): State<AppState>,
+    Extension(browser): Extension<Browser>,
     ClientIp(ip): ClientIp,
     PageUser(me): PageUser,
     Form(EverywhereForm {}): Form<EverywhereForm>,
 ) -> Result<Response, AppError> {
     state.account().logout_everywhere(me.user.id, ip).await?;
     let jar = CookieJar::new()
-        .add(cookies::removal(cookies::session_name(&state), &state))
+        .add(cookies::session_removal(&state, &browser))
         .add(cookies::csrf(random_token::<32>(), &state));
     Ok((jar, Redirect::to("/login?everywhere=1")).into_response())
 }

@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::http::cookies::Browser;
 use crate::http::error::AppError;
-use crate::http::extract::{Form, SessionUser};
+use crate::http::extract::{Form, Query, SessionUser};
 use crate::http::pages::consent;
 use axum::Extension;
 use axum::extract::State;
@@ -13,21 +13,38 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+#[derive(Deserialize)]
+pub struct ConsentQuery {
+    rd: Option<String>,
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Extension(browser): Extension<Browser>,
     SessionUser(me): SessionUser,
+    Query(q): Query<ConsentQuery>,
 ) -> Response {
+    let rd = q.rd.as_deref().and_then(|r| state.return_to(r));
     if me.has_current_consent(&state) {
-        return Redirect::to("/").into_response();
+        return Redirect::to(rd.as_ref().map_or("/", |u| u.as_str())).into_response();
     }
     let csrf = browser.csrf_token(&state);
-    consent::page(&csrf, &state.documents, me.user.consent.is_some(), None).into_response()
+    let rd = rd.map(String::from);
+    consent::page(
+        &csrf,
+        &state.documents,
+        me.user.consent.is_some(),
+        None,
+        rd.as_deref(),
+    )
+    .into_response()
 }
 
 #[derive(Deserialize)]
 pub struct ConsentForm {
     agree: Option<String>,
+    #[serde(default)]
+    rd: String,
 }
 
 pub async fn submit(
@@ -45,10 +62,12 @@ pub async fn submit(
             &state.documents,
             me.user.consent.is_some(),
             Some(msg),
+            state.return_to(&form.rd).as_ref().map(|u| u.as_str()),
         );
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let consent = state.documents.consent(state.clock.now());
     state.store.set_consent(me.user.id, consent).await?;
-    Ok(Redirect::to("/").into_response())
+    let rd = state.return_to(&form.rd);
+    Ok(Redirect::to(rd.as_ref().map_or("/", |u| u.as_str())).into_response())
 }

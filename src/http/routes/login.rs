@@ -31,6 +31,8 @@ pub struct LoginQuery {
     signed_up: Option<String>,
     reset: Option<String>,
     verified: Option<String>,
+    /// Where the browser came from (a protected app): back there after.
+    rd: Option<String>,
 }
 
 pub async fn page(
@@ -39,8 +41,16 @@ pub async fn page(
     MaybeUser(me): MaybeUser,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    if me.is_some() {
-        return Redirect::to("/").into_response();
+    let rd = q.rd.as_deref().and_then(|r| state.return_to(r));
+    if let Some(me) = me {
+        // Logged in already: on to where they were going; the documents
+        // first if they have not accepted the current ones.
+        return match (me.has_current_consent(&state), &rd) {
+            (true, Some(url)) => Redirect::to(url.as_str()),
+            (true, None) => Redirect::to("/"),
+            (false, rd) => Redirect::to(&consent_with(rd.as_ref())),
+        }
+        .into_response();
     }
     let notice = if q.reset.is_some() {
         Some(Notice::Info("Your password was changed, and every session of your account was ended. Log in with the new password.".into()))
@@ -60,7 +70,19 @@ pub async fn page(
         q.logged_out
             .map(|_| Notice::Info("You have logged out.".into()))
     };
-    render(&state, &browser, "", notice, StatusCode::OK)
+    let rd = rd.map(String::from);
+    render(&state, &browser, "", notice, StatusCode::OK, rd.as_deref())
+}
+
+/// `/consent`, carrying the return address on.
+fn consent_with(rd: Option<&Url>) -> String {
+    match rd {
+        Some(u) => format!(
+            "/consent?rd={}",
+            url::form_urlencoded::byte_serialize(u.as_str().as_bytes()).collect::<String>()
+        ),
+        None => "/consent".into(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -71,6 +93,8 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     endpoint: String,
+    #[serde(default)]
+    rd: String,
 }
 
 pub async fn submit(
@@ -80,6 +104,8 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
+    let rd = state.return_to(&form.rd);
+    let rd_text = rd.as_ref().map(|u| u.to_string());
     let bad = |status, msg: &str| {
         render(
             &state,
@@ -87,6 +113,7 @@ pub async fn submit(
             &form.id,
             Some(Notice::Error(msg.into())),
             status,
+            rd_text.as_deref(),
         )
     };
     match other_endpoint(&state, &form.endpoint) {
@@ -125,13 +152,18 @@ pub async fn submit(
         Outcome::Success { token, device, .. } => {
             // A new session, CSRF secret and device cookie at every login.
             let jar = CookieJar::new()
-                .add(cookies::session(token.to_cookie(), &state))
+                .add(cookies::session(token.to_cookie(), &state, &browser))
                 .add(cookies::csrf(random_token::<32>(), &state))
                 .add(cookies::device(state.devices.sign(&device), &state));
-            (jar, Redirect::to("/")).into_response()
+            // Back to the app that sent the browser here, if it may go
+            // there (a page of ours asks for consent on the way).
+            let to = rd.as_ref().map_or("/", |u| u.as_str());
+            (jar, Redirect::to(to)).into_response()
         }
         Outcome::Incorrect => bad(StatusCode::UNAUTHORIZED, INCORRECT),
-        Outcome::Locked { until, now } => locked(&state, &browser, &form.id, now, until),
+        Outcome::Locked { until, now } => {
+            locked(&state, &browser, &form.id, now, until, rd_text.as_deref())
+        }
         // Said only to someone who knew the password: reveals nothing to a
         // guesser (SPEC §3).
         Outcome::Unverified { email } => {
@@ -179,6 +211,7 @@ fn locked(
     id: &str,
     now: Timestamp,
     until: Timestamp,
+    rd: Option<&str>,
 ) -> Response {
     let wait = now.until(until);
     let minutes = retry_after_secs(wait).div_ceil(60);
@@ -188,6 +221,7 @@ fn locked(
         id,
         Some(Notice::Locked { until, minutes }),
         StatusCode::TOO_MANY_REQUESTS,
+        rd,
     );
     response.headers_mut().insert(
         header::RETRY_AFTER,
@@ -202,6 +236,7 @@ fn render(
     id: &str,
     notice: Option<Notice>,
     status: StatusCode,
+    rd: Option<&str>,
 ) -> Response {
     let csrf = browser.csrf_token(state);
     let view = LoginView {
@@ -212,6 +247,7 @@ fn render(
         signup_open: state.config.signup != crate::config::SignupMode::Closed,
         password_reset: state.config.password_reset,
         notice,
+        rd,
     };
     (status, login::page(&view)).into_response()
 }

@@ -4,9 +4,10 @@
 use crate::app::AppState;
 use crate::crypto::random_token;
 use crate::domain::session::SessionToken;
-use crate::http::cookies;
+use crate::http::cookies::{self, Browser};
 use crate::http::error::AppError;
 use crate::http::extract::Form;
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -17,6 +18,7 @@ pub struct LogoutForm {}
 
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(browser): Extension<Browser>,
     jar: CookieJar,
     Form(LogoutForm {}): Form<LogoutForm>,
 ) -> Result<Response, AppError> {
@@ -27,7 +29,7 @@ pub async fn submit(
         state.account().logout(token.key()).await?;
     }
     let jar = jar
-        .add(cookies::removal(cookies::session_name(&state), &state))
+        .add(cookies::session_removal(&state, &browser))
         .add(cookies::csrf(random_token::<32>(), &state));
     Ok((jar, Redirect::to("/login?logged_out=1")).into_response())
 }

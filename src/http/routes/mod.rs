@@ -1,6 +1,7 @@
 //! Route handlers, one file per page or API.
 
 pub mod account;
+pub mod authz;
 pub mod consent;
 pub mod documents;
 pub mod health;

@@ -24,6 +24,7 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 pub struct SignupQuery {
     token: Option<String>,
+    rd: Option<String>,
 }
 
 pub async fn page(
@@ -36,6 +37,7 @@ pub async fn page(
     }
     let values = SignupValues {
         token: q.token.unwrap_or_default(),
+        rd: checked_rd(&state, q.rd.as_deref().unwrap_or_default()),
         ..Default::default()
     };
     render(
@@ -60,6 +62,13 @@ pub struct SignupForm {
     #[serde(default)]
     token: String,
     agree: Option<String>,
+    #[serde(default)]
+    rd: String,
+}
+
+/// A return address that may be used, as text (else empty).
+fn checked_rd(state: &AppState, raw: &str) -> String {
+    state.return_to(raw).map(String::from).unwrap_or_default()
 }
 
 pub async fn submit(
@@ -84,6 +93,7 @@ pub async fn submit(
         email: form.email.clone(),
         username: form.username.clone(),
         token: form.token.clone(),
+        rd: checked_rd(&state, &form.rd),
     };
     let mut errors = FieldErrors::default();
     let Some(request) = parse(&state, form, ip, &mut errors) else {
@@ -100,7 +110,14 @@ pub async fn submit(
             let csrf = browser.csrf_token(&state);
             return Ok(recovery::check_email(&csrf, user.email.as_str()).into_response());
         }
-        Outcome::Created(_) => return Ok(Redirect::to("/login?signed_up=1").into_response()),
+        Outcome::Created(_) => {
+            let mut to = "/login?signed_up=1".to_string();
+            if !values.rd.is_empty() {
+                to.push_str("&rd=");
+                to.extend(url::form_urlencoded::byte_serialize(values.rd.as_bytes()));
+            }
+            return Ok(Redirect::to(&to).into_response());
+        }
         Outcome::Busy => return Err(AppError::Busy),
         Outcome::Taken(Unique::Email) => {
             errors.email = Some("An account with this email address already exists. Log in instead, or use another address.".into());
