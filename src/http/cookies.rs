@@ -69,15 +69,7 @@ pub fn request_host(headers: &axum::http::HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    host_without_port(raw).to_ascii_lowercase()
-}
-
-/// `example.com:8080` -> `example.com`; `[::1]:80` -> `[::1]`.
-pub fn host_without_port(raw: &str) -> &str {
-    if raw.starts_with('[') {
-        return raw.split_once(']').map_or(raw, |(h, _)| &raw[..=h.len()]);
-    }
-    raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+    crate::http::client::host_name(raw).to_ascii_lowercase()
 }
 
 /// The device cookie's name here: `__Host-` prefixed when Secure.

@@ -547,6 +547,21 @@ pub async fn a_login_beyond_the_cap_ends_the_oldest_sessions(store: &dyn Store) 
     assert_eq!(left, [3, 4, 5], "the two oldest ended");
     assert!(store.session(&SessionKey([1; 32])).await.unwrap().is_none());
     assert_eq!(store.session_count().await.unwrap(), 3);
+    // Logins in the same millisecond: the one just made always stays.
+    for key in (10..=20u8).rev() {
+        let mut l = login(&bo, key, None);
+        l.session.created_at = at(9);
+        l.session_cap = 3;
+        store.complete_login(l).await.unwrap();
+        assert!(
+            store
+                .session(&SessionKey([key; 32]))
+                .await
+                .unwrap()
+                .is_some(),
+            "the new session {key} survived its own login"
+        );
+    }
 }
 
 pub async fn tokens_replace_older_ones_and_are_spent_once(store: &dyn Store) {

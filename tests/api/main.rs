@@ -12,6 +12,7 @@ mod browser_mail;
 mod browser_signup;
 mod cli;
 mod edge;
+mod forward_auth;
 mod groups;
 mod layers;
 mod lockout;

@@ -24,7 +24,8 @@
 use crate::app::AppState;
 use crate::domain::User;
 use crate::domain::access::{Target, Verdict};
-use crate::http::cookies::{Browser, host_without_port};
+use crate::http::client::host_name;
+use crate::http::cookies::Browser;
 use crate::http::error::AppError;
 use crate::http::extract::authenticate_token;
 use axum::extract::{ConnectInfo, Request, State};
@@ -90,7 +91,11 @@ async fn verify(state: &AppState, request: &Parts, proxy: Proxy) -> Response {
     match (decision.verdict, user) {
         (Verdict::Pass, user) => passed(user.as_ref()),
         (Verdict::NeedLogin, _) => need_login(state, &url, &method, headers, proxy),
-        (Verdict::Deny, user) => denied(user.as_ref(), decision.rule.is_none(), proxy),
+        (Verdict::Deny, user) => {
+            let uncovered =
+                decision.rule.is_none() && !state.access_rules().protects_host(&target.host);
+            denied(user.as_ref(), uncovered, proxy)
+        }
     }
 }
 
@@ -185,7 +190,7 @@ fn need_login(
     headers: &HeaderMap,
     proxy: Proxy,
 ) -> Response {
-    let host = target.host_str().map(host_without_port).unwrap_or_default();
+    let host = target.host_str().map(host_name).unwrap_or_default();
     let mut login = state.login_url_for(host);
     login.query_pairs_mut().append_pair("rd", target.as_str());
     let Ok(location) = HeaderValue::from_str(login.as_str()) else {
@@ -215,8 +220,9 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-fn denied(user: Option<&User>, no_rule: bool, proxy: Proxy) -> Response {
-    let text = match (user, no_rule) {
+/// `uncovered`: no rule names the host at all.
+fn denied(user: Option<&User>, uncovered: bool, proxy: Proxy) -> Response {
+    let text = match (user, uncovered) {
         (_, true) => {
             "No access rule covers this address, so nobody may open it. The administrator adds an [[access]] rule for its host."
         }

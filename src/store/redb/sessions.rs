@@ -31,7 +31,7 @@ impl SessionStore for RedbStore {
             txn.open_multimap_table(SESSIONS_BY_USER)?
                 .insert(login.user.0, login.key.0)?;
             // The new session is the newest: never the one evicted.
-            evict_beyond(txn, login.user, login.session_cap.max(1))?;
+            evict_beyond(txn, login.user, login.session_cap.max(1), &login.key)?;
             let mut lockouts = txn.open_table(LOCKOUTS)?;
             for key in &login.reset_lockouts {
                 lockouts.remove(key.as_str())?;
@@ -226,8 +226,14 @@ pub(super) fn remove_user_sessions(
     Ok(n)
 }
 
-/// Ends the oldest sessions of `user` (by creation) beyond `cap`.
-fn evict_beyond(txn: &WriteTransaction, user: UserId, cap: usize) -> anyhow::Result<usize> {
+/// Ends the oldest sessions of `user` (by creation) beyond `cap`; never
+/// `new`, the one just made (sessions made in the same millisecond tie).
+fn evict_beyond(
+    txn: &WriteTransaction,
+    user: UserId,
+    cap: usize,
+    new: &SessionKey,
+) -> anyhow::Result<usize> {
     let mut theirs: Vec<(Timestamp, SessionKey)> = {
         let index = txn.open_multimap_table(SESSIONS_BY_USER)?;
         let sessions = txn.open_table(SESSIONS)?;
@@ -244,7 +250,7 @@ fn evict_beyond(txn: &WriteTransaction, user: UserId, cap: usize) -> anyhow::Res
     if theirs.len() <= cap {
         return Ok(0);
     }
-    theirs.sort_by_key(|(created, _)| *created);
+    theirs.sort_by_key(|(created, key)| (key == new, *created));
     let excess = theirs.len() - cap;
     for (_, key) in &theirs[..excess] {
         remove_session(txn, key)?;
