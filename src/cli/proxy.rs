@@ -252,6 +252,16 @@ impl Snippet {
             uri /api/authz/forward-auth
             copy_headers Remote-User Remote-Email Remote-Name Remote-Groups
         }}
+        # Caddy before 2.10 copies a header gatehouse did not send (a
+        # bypass rule, nobody logged in) as its placeholder's text: drop it.
+        @unset_user header_regexp Remote-User ^\{{http\.reverse_proxy\.
+        request_header @unset_user -Remote-User
+        @unset_email header_regexp Remote-Email ^\{{http\.reverse_proxy\.
+        request_header @unset_email -Remote-Email
+        @unset_name header_regexp Remote-Name ^\{{http\.reverse_proxy\.
+        request_header @unset_name -Remote-Name
+        @unset_groups header_regexp Remote-Groups ^\{{http\.reverse_proxy\.
+        request_header @unset_groups -Remote-Groups
         reverse_proxy {upstream}
     }}
 }}

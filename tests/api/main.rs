@@ -19,6 +19,7 @@ mod lockout;
 mod login;
 mod mail;
 mod packaging;
+mod proxies;
 mod screenshots;
 mod sessions;
 mod signup;
