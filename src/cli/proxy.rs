@@ -404,14 +404,11 @@ async fn check(
             let to = answer.location.clone().unwrap_or_default();
             judge_redirect(&mut r, &to, url, &login);
         }
-        401 if answer.location.is_some() => r.problem(
-            "the proxy passed gatehouse's 401 on instead of redirecting: nginx needs \
-             `auth_request_set $gatehouse_login $upstream_http_location;` and `error_page 401 =302 $gatehouse_login;` \
-             in the protected location (see `gatehouse proxy snippet nginx`)",
-        ),
         401 => r.problem(
-            "the proxy answered 401 without a login address. Caddy and Traefik send browsers to the login page only \
-             when gatehouse sees `Accept: text/html`: is the proxy asking /api/authz/forward-auth?",
+            "the proxy answered 401 to a browser instead of sending it to the login page. \
+             nginx: the protected location needs `auth_request_set $gatehouse_login $upstream_http_location;` \
+             and `error_page 401 =302 $gatehouse_login;`. Caddy, Traefik: ask /api/authz/forward-auth, which \
+             redirects a browser (Accept: text/html). See `gatehouse proxy snippet`",
         ),
         403 => r.problem(
             "refused (403) before any login: either no [[access]] rule covers this host (`gatehouse access check URL` \

@@ -603,3 +603,188 @@ async fn access_check_says_which_rule_decides_and_why() {
     bad.code(2);
     assert!(bad.stderr().contains("not a full address"));
 }
+
+/// The real binary: `kill -HUP` reads the rules again; a file with a
+/// mistake leaves the rules in force; sessions go on either way.
+#[test]
+fn sighup_reloads_the_access_rules_without_ending_sessions() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    let write_rules = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\ntrusted_proxies = \"loopback\"\nbcrypt_cost = 4\n\
+                 signup = \"closed\"\n\n[[access]]\nhosts = [\"one.example.test\"]\npolicy = \"bypass\"\n{extra}"
+            ),
+        )
+        .unwrap()
+    };
+    write_rules("");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("GATEHOUSE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = out.next().unwrap().unwrap();
+    let addr = first
+        .split("bound to ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    let ask = |host: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET /api/authz/auth-request HTTP/1.1\r\nHost: x\r\nX-Original-URL: http://{host}/\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply.lines().next().unwrap_or_default().to_string()
+    };
+    fn wait_for(lines: &mut impl Iterator<Item = std::io::Result<String>>, what: &str) {
+        for line in lines.by_ref() {
+            if line.unwrap().contains(what) {
+                return;
+            }
+        }
+        panic!("the server never said {what:?}");
+    }
+    wait_for(&mut out, "1 access rule(s)");
+    assert!(ask("one.example.test").starts_with("HTTP/1.1 200"));
+    assert!(ask("two.example.test").starts_with("HTTP/1.1 403"));
+    // A session made before the reload.
+    let add = gatehouse(
+        &dir.path().join("data"),
+        &["user", "add", "sam@example.com", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    add.ok();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let browser = crate::support::new_client();
+    runtime.block_on(async {
+        let page = browser
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let r = browser
+            .post(format!("{base}/login"))
+            .form(&[
+                ("id", "sam"),
+                ("password", PASSWORD),
+                ("endpoint", ""),
+                ("csrf", &csrf_from(&page)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sam logged in");
+    });
+    // A CLI-made account has not accepted the documents yet: its live
+    // session gets 403 consent_required, a dead one 401.
+    let still_in = || {
+        runtime.block_on(async {
+            browser
+                .get(format!("{base}/api/v1/session"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    assert_eq!(still_in(), StatusCode::FORBIDDEN);
+
+    write_rules("[[access]]\nhosts = [\"two.example.test\"]\npolicy = \"bypass\"\n");
+    let hup = |pid: u32| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    hup(child.id());
+    wait_for(&mut out, "SIGHUP: 2 access rule(s) in force now");
+    assert!(ask("two.example.test").starts_with("HTTP/1.1 200"));
+
+    write_rules("[[access]]\nhosts = [\"three.example.test\"]\npolicy = \"sometimes\"\n");
+    hup(child.id());
+    wait_for(&mut err, "the old ones stay in force");
+    assert!(
+        ask("two.example.test").starts_with("HTTP/1.1 200"),
+        "the rules in force stayed"
+    );
+    let listed = gatehouse(&dir.path().join("data"), &["user", "list"], None);
+    assert!(
+        listed.ok().stdout().contains("sam"),
+        "the server still runs and holds the database"
+    );
+    assert_eq!(
+        still_in(),
+        StatusCode::FORBIDDEN,
+        "the session lived through both reloads"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// Traefik asks at the middleware's address (Host is gatehouse's), with
+/// the app in X-Forwarded-Host, the client in X-Forwarded-For, and copies
+/// only `authResponseHeaders` onto the request (replacing the client's).
+#[tokio::test]
+async fn traefik_s_request_shape_is_answered_like_caddy_s() {
+    let app = spawn_team().await;
+    let alice = session_of(&app, "alice").await;
+    let ask = |cookie: Option<String>| {
+        let mut r = plain_client()
+            .get(app.url("/api/authz/forward-auth"))
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "wiki.example.test")
+            .header("x-forwarded-uri", "/page?q=%2F")
+            .header("x-forwarded-for", "203.0.113.5")
+            .header("accept", "text/html");
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send()
+    };
+    let r = ask(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(
+        header(r.headers(), "location")
+            .ends_with("/login?rd=https%3A%2F%2Fwiki.example.test%2Fpage%3Fq%3D%252F"),
+        "{}",
+        header(r.headers(), "location")
+    );
+    let r = ask(Some(alice)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(r.headers(), "remote-user"), "alice");
+}

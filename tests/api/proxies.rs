@@ -81,7 +81,7 @@ async fn until_listening(port: u16, child: &mut Child, log: &Path) {
 pub struct Proxy {
     pub port: u16,
     _child: Child,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 /// The snippet as the real binary prints it.
@@ -151,7 +151,7 @@ impl Proxy {
         Self {
             port,
             _child: child,
-            dir,
+            _dir: dir,
         }
     }
 
@@ -182,7 +182,7 @@ impl Proxy {
         Self {
             port,
             _child: child,
-            dir,
+            _dir: dir,
         }
     }
 
@@ -399,4 +399,105 @@ async fn caddy_with_the_printed_snippet_guards_an_app() {
     )
     .await;
     journey(&proxy, &app).await;
+}
+
+/// `gatehouse proxy check URL` with a config file that says what the
+/// running gatehouse's settings are.
+async fn proxy_check(app: &TestApp, proxy: &Proxy, extra_config: &str) -> crate::support::cli::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!("base_url = \"{}\"\n{extra_config}", app.state.base_url),
+    )
+    .unwrap();
+    let url = proxy.url("/notes");
+    let connect = format!("127.0.0.1:{}", proxy.port);
+    let config = config.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let data = tempfile::tempdir().unwrap();
+        gatehouse(
+            data.path(),
+            &[
+                "proxy",
+                "check",
+                &url,
+                "--connect-to",
+                &connect,
+                "--config",
+                &config,
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn proxy_check_passes_a_good_nginx_and_names_what_is_wrong_with_a_bad_one() {
+    let app = spawn_gatehouse().await;
+    let upstream = Upstream::start().await;
+    let port = free_port();
+    let good = snippet("nginx", upstream.addr, gatehouse_addr(&app), port);
+    let proxy = Proxy::nginx(&good, port).await;
+    let run = proxy_check(&app, &proxy, "cookie_domain = \"example.test\"\n").await;
+    let text = run.ok().stdout();
+    assert!(
+        text.contains("ok       a stranger is sent to the login page"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        text.contains("ok       and comes back to"),
+        "{}",
+        run.report()
+    );
+    assert!(!text.contains("PROBLEM"), "{}", run.report());
+
+    // Without a cookie domain, the login's cookie never reaches the app.
+    let run = proxy_check(&app, &proxy, "").await;
+    run.code(1);
+    assert!(
+        run.stdout().contains("cookie_domain = \"example.test\""),
+        "{}",
+        run.report()
+    );
+    drop(proxy);
+
+    // The 401 not turned into a redirect.
+    let port = free_port();
+    let broken = snippet("nginx", upstream.addr, gatehouse_addr(&app), port)
+        .replace("error_page 401 =302 $gatehouse_login;", "");
+    let proxy = Proxy::nginx(&broken, port).await;
+    let run = proxy_check(&app, &proxy, "cookie_domain = \"example.test\"\n").await;
+    run.code(1);
+    assert!(
+        run.stdout()
+            .contains("error_page 401 =302 $gatehouse_login"),
+        "{}",
+        run.report()
+    );
+    drop(proxy);
+
+    // An app that is not behind gatehouse at all, and passes forgeries on.
+    let port = free_port();
+    let open = format!(
+        "server {{\n  listen {port};\n  location / {{ proxy_pass http://{}; }}\n}}\n",
+        upstream.addr
+    );
+    let proxy = Proxy::nginx(&open, port).await;
+    let run = proxy_check(&app, &proxy, "cookie_domain = \"example.test\"\n").await;
+    run.code(1);
+    let text = run.stdout();
+    assert!(
+        text.contains("the proxy does not ask gatehouse"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        text.contains("forged Remote-User header from the client reached the app"),
+        "{}",
+        run.report()
+    );
 }
