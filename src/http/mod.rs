@@ -31,6 +31,18 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
                    form-action 'self'";
 
+/// The Content Security Policy of a page whose form, once sent, redirects
+/// to `to` (the login form returning to a protected app): browsers apply
+/// `form-action` to the redirect's target too.
+pub fn csp_with_form_target(to: &url::Url) -> HeaderValue {
+    let origin = to.origin().ascii_serialization();
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(CSP))
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(routes::summary::page))

@@ -501,3 +501,39 @@ async fn proxy_check_passes_a_good_nginx_and_names_what_is_wrong_with_a_bad_one(
         run.report()
     );
 }
+
+/// A person in Chromium opens the app behind nginx, logs in on the page
+/// nginx sends them to, and is back at the app, which knows who they are.
+#[tokio::test]
+async fn in_chromium_through_nginx_a_person_logs_in_and_is_back_at_the_app() {
+    use crate::browser::Browser;
+    let app = spawn_gatehouse().await;
+    let upstream = Upstream::start().await;
+    let port = free_port();
+    let proxy = Proxy::nginx(
+        &snippet("nginx", upstream.addr, gatehouse_addr(&app), port),
+        port,
+    )
+    .await;
+    // Every *.example.test name is this machine (ports are kept).
+    let browser =
+        Browser::start_with(&["--host-resolver-rules=MAP *.example.test 127.0.0.1"]).await;
+    browser.goto(&proxy.url("/notes")).await;
+    let here = browser.client.current_url().await.unwrap();
+    assert_eq!(
+        here.host_str(),
+        Some("auth.example.test"),
+        "sent to gatehouse: {here}"
+    );
+    assert_eq!(here.path(), "/login");
+    browser.fill("#login-id", "alice").await;
+    browser.fill("#login-password", PASSWORD).await;
+    browser.submit("#login-form button[type=submit]").await;
+    let back = browser.client.current_url().await.unwrap();
+    assert_eq!(back.as_str(), proxy.url("/notes"), "back at the app");
+    let body = browser.text("body").await;
+    assert!(body.contains("app saw /notes"), "{body}");
+    assert!(body.contains("remote-user: alice"), "{body}");
+    assert!(body.contains("remote-groups: ops"), "{body}");
+    browser.close().await;
+}

@@ -29,15 +29,17 @@ pub async fn page(
         return Redirect::to(rd.as_ref().map_or("/", |u| u.as_str())).into_response();
     }
     let csrf = browser.csrf_token(&state);
+    let target = rd.clone();
     let rd = rd.map(String::from);
-    consent::page(
+    let response = consent::page(
         &csrf,
         &state.documents,
         me.user.consent.is_some(),
         None,
         rd.as_deref(),
     )
-    .into_response()
+    .into_response();
+    with_form_target(response, target.as_ref())
 }
 
 #[derive(Deserialize)]
@@ -57,17 +59,32 @@ pub async fn submit(
         let csrf = browser.csrf_token(&state);
         let msg =
             "Read and accept the Terms of Service and the Privacy Policy to continue, or log out.";
+        let rd = state.return_to(&form.rd);
         let page = consent::page(
             &csrf,
             &state.documents,
             me.user.consent.is_some(),
             Some(msg),
-            state.return_to(&form.rd).as_ref().map(|u| u.as_str()),
+            rd.as_ref().map(|u| u.as_str()),
         );
-        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+        return Ok(with_form_target(
+            (StatusCode::BAD_REQUEST, page).into_response(),
+            rd.as_ref(),
+        ));
     }
     let consent = state.documents.consent(state.clock.now());
     state.store.set_consent(me.user.id, consent).await?;
     let rd = state.return_to(&form.rd);
     Ok(Redirect::to(rd.as_ref().map_or("/", |u| u.as_str())).into_response())
+}
+
+/// The page's form redirects to `rd` once sent: the CSP must let it.
+fn with_form_target(mut response: Response, rd: Option<&url::Url>) -> Response {
+    if let Some(to) = rd {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            crate::http::csp_with_form_target(to),
+        );
+    }
+    response
 }

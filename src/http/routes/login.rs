@@ -239,6 +239,7 @@ fn render(
     rd: Option<&str>,
 ) -> Response {
     let csrf = browser.csrf_token(state);
+    let form_target = rd.and_then(|r| url::Url::parse(r).ok());
     let view = LoginView {
         csrf: &csrf,
         id,
@@ -249,5 +250,12 @@ fn render(
         notice,
         rd,
     };
-    (status, login::page(&view)).into_response()
+    let mut response = (status, login::page(&view)).into_response();
+    if let Some(to) = form_target {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            crate::http::csp_with_form_target(&to),
+        );
+    }
+    response
 }
