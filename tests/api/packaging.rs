@@ -73,6 +73,19 @@ fn the_example_config_has_every_key_with_its_default_and_no_unknown_one() {
         "the example must set nothing as shipped: {shipped:?}"
     );
 
+    // The [[access]] example closes the file: rules, not settings.
+    let (settings, access) = text
+        .split_once("#[[access]]")
+        .expect("the example shows [[access]] rules last");
+    let access: String = format!("#[[access]]{access}")
+        .lines()
+        .map(|l| l.strip_prefix('#').unwrap_or(l).to_string() + "\n")
+        .collect();
+    let rules = gatehouse::config::parse_access(&access, std::path::Path::new("example"))
+        .expect("uncommented, the example's rules are valid");
+    assert_eq!(rules.0.len(), 2);
+    let text = settings.to_string();
+
     // Every key, each once, and only keys the server knows.
     let lines: Vec<(String, String)> = text.lines().filter_map(setting_line).collect();
     for key in FILE_KEYS {
@@ -277,4 +290,42 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
             .any(|l| l.split_whitespace().take(2).eq(["u", "gatehouse"])),
         "{sysusers}"
     );
+}
+
+/// docs/forward-auth.md shows the configs exactly as `gatehouse proxy
+/// snippet` prints them (the ones the proxy tests run).
+#[test]
+fn the_forward_auth_guide_shows_the_snippets_the_binary_prints() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/forward-auth.md"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["nginx", "caddy", "traefik"] {
+        let run = crate::support::cli::gatehouse(
+            dir.path(),
+            &[
+                "proxy",
+                "snippet",
+                kind,
+                "--host",
+                "wiki.example.com",
+                "--upstream",
+                "http://127.0.0.1:3000",
+                "--gatehouse",
+                "http://127.0.0.1:9091",
+            ],
+            None,
+        );
+        let printed = run.ok().stdout();
+        let body: String = printed
+            .lines()
+            .skip_while(|l| l.starts_with("# gatehouse") || l.starts_with("#   ") || l.starts_with("# Check"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            doc.contains(&body),
+            "docs/forward-auth.md does not show the {kind} snippet as printed:\n{body}"
+        );
+    }
 }
