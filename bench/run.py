@@ -38,6 +38,9 @@ RELEASE = os.path.join(ROOT, "target", "release")
 GATEHOUSE = os.path.join(RELEASE, "gatehouse")
 EXAMPLES = os.path.join(RELEASE, "examples")
 DOC = os.path.join(ROOT, "docs", "performance.md")
+NGINX = "/usr/sbin/nginx"
+# The host the forward-auth figures protect (an [[access]] rule allows it).
+APP_HOST = "app.bench.test"
 
 COST = 12
 PASSWORD = "bench-Password-1!"
@@ -74,6 +77,50 @@ def ensure_wrk():
         subprocess.run(sudo + ["apt-get", "update"], env=env, check=True, capture_output=True)
         subprocess.run(sudo + ["apt-get", "install", "-y", "wrk"], env=env, check=True,
                        capture_output=True)
+
+
+def ensure_nginx():
+    if os.path.exists(NGINX):
+        return
+    log("nginx is missing: installing it with apt-get")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", "nginx"],
+                      env=env, capture_output=True).returncode != 0:
+        subprocess.run(sudo + ["apt-get", "update"], env=env, check=True, capture_output=True)
+        subprocess.run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", "nginx"],
+                       env=env, check=True, capture_output=True)
+
+
+class Nginx:
+    """nginx on free ports in a temp dir with `servers` in its http block."""
+
+    def __init__(self, workdir, servers, ports):
+        self.dir = tempfile.mkdtemp(prefix="nginx-", dir=workdir)
+        for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(self.dir, sub))
+        d = self.dir
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = (f"{user}worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n"
+                "worker_rlimit_nofile 65536;\nevents { worker_connections 4096; }\n"
+                f"http {{\n  access_log off;\n  client_body_temp_path {d}/client;\n"
+                f"  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n"
+                f"  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{servers}\n}}\n")
+        path = os.path.join(d, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen([NGINX, "-p", d, "-c", path, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        for port in ports:
+            while http_status(port, "/", timeout=0.5) is None:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start; see {d}/error.log")
+                time.sleep(0.01)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 def raise_fd_limit():
@@ -408,6 +455,7 @@ def p99_mean(runs):
 
 def main():
     ensure_wrk()
+    ensure_nginx()
     fd_limit = raise_fd_limit()
     build()
     for exe in (GATEHOUSE, *(os.path.join(EXAMPLES, e) for e in
@@ -426,8 +474,8 @@ def main():
 
     servers = []
 
-    def spawn(data_dir, name, env=None):
-        s = Server(data_dir, work, name, env=env)
+    def spawn(data_dir, name, env=None, extra=()):
+        s = Server(data_dir, work, name, env=env, extra=extra)
         servers.append(s)
         s.start()
         return s
@@ -516,6 +564,81 @@ def main():
             f"bcrypt verify, {bound['threads']} threads: {bound['per_second']:.2f}/s "
             f"({bound['ms_per_verify_per_thread']:.0f} ms each)", r2, "≥ 0.9", r2 >= 0.9)
         cap = max(lg["logins"], 0.5)
+
+        # ---------------- V1, V2: forward auth
+        authz_dir = os.path.join(work, "authz")
+        seed(authz_dir, SMALL_USERS)
+        rules = os.path.join(work, "access.toml")
+        with open(rules, "w") as f:
+            f.write(f'[[access]]\nhosts = ["{APP_HOST}"]\npolicy = "allow"\n')
+        gha = spawn(authz_dir, "authz", env={"GATEHOUSE_LOG": "warn"},
+                    extra=("--trusted-proxies", "loopback", "--config", rules))
+        acookie = login(gha.base, "user500")
+        verify_headers = [f"Cookie: {acookie}", f"X-Original-URL: http://{APP_HOST}/page",
+                          "X-Original-Method: GET"]
+
+        def verify(conns, seconds):
+            r = wrk(gha.base + "/api/authz/auth-request", conns, seconds, headers=verify_headers,
+                    pid=gha.pid)
+            if r["non2xx"] or r["socket_errors"]:
+                notes.append(f"verify -c{conns}: {r['non2xx']} non-2xx, socket errors "
+                             f"{r['socket_errors'] or '-'}")
+            return r
+
+        hello = Hello()
+        try:
+            vrefs, vruns = [], []
+            wrk(hello.base + "/", 64, 1, latency=False)
+            verify(64, 1)
+            for _ in range(ROUNDS):
+                vrefs.append(wrk(hello.base + "/", 64, 5, pid=hello.proc.pid))
+                vruns.append(verify(64, 5))
+            vref, v1 = best(vrefs), best(vruns)
+            log("V1 hello " + ", ".join(f"{r['rps']:.0f}" for r in vrefs) + " req/s; verify "
+                + ", ".join(f"{r['rps']:.0f}" for r in vruns))
+            rv = v1["rps"] / vref["rps"]
+            row("V1 forward-auth check (GET /api/authz/auth-request, session + rules, wrk -t2 -c64)",
+                f"{v1['rps']:,.0f} req/s", f"bare hyper hello {vref['rps']:,.0f} req/s", rv,
+                "≥ 0.7", rv >= 0.7)
+            row("V1 forward-auth check p99", fmt_ms(v1["p99"]), f"bare hyper {fmt_ms(vref['p99'])}",
+                v1["p99"] / vref["p99"] if vref["p99"] else None)
+            row("V1 server CPU per check", f"{min(r['cpu_us'] for r in vruns):.1f} µs",
+                f"bare hyper {min(r['cpu_us'] for r in vrefs):.1f} µs",
+                min(r["cpu_us"] for r in vrefs) / min(r["cpu_us"] for r in vruns))
+
+            # V2: nginx with the printed snippet in front of the hello
+            # app, against the same nginx passing to it directly.
+            guarded, direct = free_port(), free_port()
+            hello_url = hello.base
+            snip = sh([GATEHOUSE, "proxy", "snippet", "nginx", "--host", APP_HOST,
+                       "--upstream", hello_url, "--gatehouse", gha.base,
+                       "--http-port", str(guarded)])
+            plain = (f"server {{\n  listen {direct};\n  server_name {APP_HOST};\n"
+                     f"  location / {{ proxy_pass {hello_url}; proxy_set_header Host $host; }}\n}}\n")
+            ngx = Nginx(work, snip + plain, (guarded, direct))
+            try:
+                nh = [f"Host: {APP_HOST}", f"Cookie: {acookie}"]
+                wrk(f"http://127.0.0.1:{guarded}/", 64, 1, headers=nh, latency=False)
+                gruns, druns = [], []
+                for _ in range(ROUNDS):
+                    druns.append(wrk(f"http://127.0.0.1:{direct}/", 64, 5, headers=nh))
+                    gruns.append(wrk(f"http://127.0.0.1:{guarded}/", 64, 5, headers=nh))
+                for r, what in ((best(gruns), "guarded"), (best(druns), "direct")):
+                    if r["non2xx"] or r["socket_errors"]:
+                        notes.append(f"nginx {what}: {r['non2xx']} non-2xx, socket errors "
+                                     f"{r['socket_errors'] or '-'}")
+            finally:
+                ngx.stop()
+            g, dr = best(gruns), best(druns)
+            log("V2 nginx direct " + ", ".join(f"{r['rps']:.0f}" for r in druns)
+                + " req/s; with auth_request " + ", ".join(f"{r['rps']:.0f}" for r in gruns))
+            row("V2 nginx + auth_request to gatehouse (printed snippet), wrk -c64",
+                f"{g['rps']:,.0f} req/s, p99 {fmt_ms(g['p99'])}",
+                f"same nginx to the app directly {dr['rps']:,.0f} req/s, p99 {fmt_ms(dr['p99'])}",
+                g["rps"] / dr["rps"], "report")
+        finally:
+            hello.stop()
+            retire(gha)
 
         # ---------------- P3: isolation under a login flood
         # 64 connections, each pausing between its requests so that the
