@@ -324,14 +324,26 @@ impl App {
             access: RwLock::new(Arc::new(config.access.clone())),
             clock,
             links: Links::new(base_url.clone()),
+            // The login pages named for cookie domains are ours too.
             allowed_hosts: AllowedHosts::new(
                 base_url.host_str().unwrap_or_default(),
-                &config.allowed_hosts,
+                &config
+                    .allowed_hosts
+                    .iter()
+                    .cloned()
+                    .chain(
+                        config
+                            .cookie_domain
+                            .iter()
+                            .filter_map(|d| d.login_url.as_ref()?.host_str().map(str::to_owned)),
+                    )
+                    .collect::<Vec<_>>(),
             ),
             base_url,
             config,
         }));
-        take_census(&state).await?;
+        // The hash census is taken by the first housekeeping round, in the
+        // background: a store of a million accounts does not delay serving.
         let admin_socket = crate::admin_socket::bind(&state.config.data_dir);
         Ok(Self {
             listener,
@@ -590,8 +602,9 @@ async fn expire_unverified(
 /// checked at the cost most of them have (`Passwords::set_census`). At
 /// start and hourly: hashes move to the configured cost as people log in.
 pub async fn take_census(state: &AppState) -> anyhow::Result<crate::auth::password::Census> {
-    let users = state.store.users().await?;
-    let census = crate::auth::password::Census::of(users.iter().map(|u| u.password_hash.as_str()));
+    use crate::auth::password::Census;
+    let heads = state.store.count_hash_prefixes(Census::PREFIX_LEN).await?;
+    let census = Census::of_prefixes(&heads);
     state.passwords.set_census(&census);
     Ok(census)
 }

@@ -33,6 +33,9 @@ pub struct Passwords {
     /// stored hashes have (`set_census`), so that an unknown ID takes as
     /// long as most accounts, whatever `--bcrypt-cost` says (issue 11).
     dummy_cost: Arc<AtomicU32>,
+    /// Flips to true at the first census (taken in the background at
+    /// start, so that a large store does not delay serving).
+    census_taken: Arc<tokio::sync::watch::Sender<bool>>,
     pool: HashPool,
 }
 
@@ -42,6 +45,7 @@ impl Passwords {
             key,
             cost,
             dummy_cost: Arc::new(AtomicU32::new(cost)),
+            census_taken: Arc::new(tokio::sync::watch::Sender::new(false)),
             pool,
         }
     }
@@ -59,6 +63,14 @@ impl Passwords {
             census.most_common_cost().unwrap_or(self.cost),
             Ordering::Relaxed,
         );
+        self.census_taken.send_replace(true);
+    }
+
+    /// Waits until the first census has been taken (until then an unknown
+    /// ID is checked at the configured cost).
+    pub async fn census_taken(&self) {
+        let mut rx = self.census_taken.subscribe();
+        let _ = rx.wait_for(|taken| *taken).await;
     }
 
     pub fn cost(&self) -> u32 {
@@ -177,6 +189,19 @@ impl HashKind {
 pub struct Census(pub BTreeMap<HashKind, usize>);
 
 impl Census {
+    /// How many characters of a stored hash say its kind (our scheme's
+    /// tag and the bcrypt cost), for `UserStore::count_hash_prefixes`.
+    pub const PREFIX_LEN: usize = SCHEME_PREFIX.len() + 7;
+
+    /// The census from counts of hash beginnings.
+    pub fn of_prefixes(prefixes: &[(String, usize)]) -> Self {
+        let mut counts = BTreeMap::new();
+        for (head, n) in prefixes {
+            *counts.entry(HashKind::of(head)).or_insert(0) += n;
+        }
+        Self(counts)
+    }
+
     pub fn of<'a>(hashes: impl IntoIterator<Item = &'a str>) -> Self {
         let mut counts = BTreeMap::new();
         for h in hashes {

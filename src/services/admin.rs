@@ -317,10 +317,9 @@ impl Admin<'_> {
 
     /// How many stored password hashes there are of each scheme and cost.
     pub async fn hash_census(&self) -> AdminResult<crate::auth::password::Census> {
-        let users = self.store.users().await?;
-        Ok(crate::auth::password::Census::of(
-            users.iter().map(|u| u.password_hash.as_str()),
-        ))
+        use crate::auth::password::Census;
+        let heads = self.store.count_hash_prefixes(Census::PREFIX_LEN).await?;
+        Ok(Census::of_prefixes(&heads))
     }
 
     /// Ends every session of the account now. Returns how many.

@@ -46,6 +46,7 @@ macro_rules! contract_suite {
             groups_are_kept_on_the_account_and_in_the_group,
             invitations_and_new_accounts_join_only_groups_that_exist,
             deleting_a_group_or_an_account_ends_its_memberships,
+            hash_prefixes_are_counted_without_the_accounts,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {$(
@@ -972,5 +973,25 @@ pub async fn deleting_a_group_or_an_account_ends_its_memberships(store: &dyn Sto
         listed
             .iter()
             .any(|(g, n)| g.name.as_str() == "other" && *n == 1)
+    );
+}
+
+pub async fn hash_prefixes_are_counted_without_the_accounts(store: &dyn Store) {
+    for (i, hash) in ["$2b$12$aaaa", "$2b$12$bbbb", "$2y$05$cccc", "x"]
+        .iter()
+        .enumerate()
+    {
+        let mut new = new_user(&format!("h{i}@example.com"), &format!("hash{i}"));
+        new.password_hash = (*hash).to_string();
+        store.create_user(new, None).await.unwrap().unwrap();
+    }
+    let counted = store.count_hash_prefixes(7).await.unwrap();
+    assert_eq!(
+        counted,
+        vec![
+            ("$2b$12$".to_string(), 2),
+            ("$2y$05$".to_string(), 1),
+            ("x".to_string(), 1)
+        ]
     );
 }

@@ -146,6 +146,10 @@ pub trait UserStore {
     async fn users(&self) -> StoreResult<Vec<User>>;
     /// How many accounts exist (without reading them).
     async fn user_count(&self) -> StoreResult<usize>;
+    /// How many accounts' password hashes begin with each string of
+    /// (at most) `len` characters, without keeping the accounts: what the
+    /// hash census counts (`auth::password::Census`).
+    async fn count_hash_prefixes(&self, len: usize) -> StoreResult<Vec<(String, usize)>>;
     /// Replaces an account's password hash; false when there is no such
     /// account.
     async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool>;

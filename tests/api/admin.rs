@@ -675,6 +675,7 @@ async fn rehash_report_counts_hashes_and_unknown_ids_cost_what_most_accounts_cos
     // At start the census is taken: an unknown ID is checked at cost 5,
     // what the stored hashes cost, not at the configured 4.
     let app = spawn_in(dir, clock, |_| {}).await;
+    app.state.passwords.census_taken().await;
     assert_eq!(app.state.passwords.dummy_cost(), 5);
     let o = cli(&app, &["user", "rehash-report"]).await;
     let text = out(&o);

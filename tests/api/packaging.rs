@@ -320,7 +320,9 @@ fn the_forward_auth_guide_shows_the_snippets_the_binary_prints() {
         let printed = run.ok().stdout();
         let body: String = printed
             .lines()
-            .skip_while(|l| l.starts_with("# gatehouse") || l.starts_with("#   ") || l.starts_with("# Check"))
+            .skip_while(|l| {
+                l.starts_with("# gatehouse") || l.starts_with("#   ") || l.starts_with("# Check")
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         assert!(

@@ -117,6 +117,28 @@ impl UserStore for RedbStore {
         Ok(usize::try_from(txn.open_table(USERS)?.len()?).unwrap_or(usize::MAX))
     }
 
+    async fn count_hash_prefixes(&self, len: usize) -> StoreResult<Vec<(String, usize)>> {
+        /// Only the field counted: the rest of the record is skipped, not
+        /// decoded.
+        #[derive(serde::Deserialize)]
+        struct HashOnly<'a> {
+            #[serde(borrow)]
+            password_hash: std::borrow::Cow<'a, str>,
+        }
+        let txn = self.read()?;
+        let users = txn.open_table(USERS)?;
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for row in users.iter()? {
+            let (_, v) = row?;
+            let record: HashOnly<'_> = serde_json::from_slice(v.value()).map_err(|e| {
+                anyhow::Error::new(e).context("failed to decode a stored user record")
+            })?;
+            let head: String = record.password_hash.chars().take(len).collect();
+            *counts.entry(head).or_insert(0) += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool> {
         self.update_user(id, |u| u.password_hash = hash)
     }
