@@ -204,13 +204,25 @@ async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Re
     };
     let mut response = match refused {
         Some(refused) => refused,
+        // A verify request reads only the session cookie (routes::authz):
+        // no CSRF secret, no page.
+        None if verify => next.run(request).await,
         None => cookies::with_browser(&state, request, next).await,
     };
-    let headers = response.headers_mut();
-    for (name, value) in security_headers(state.base_url.scheme() == "https") {
-        if !headers.contains_key(&name) {
-            headers.insert(name, value);
+    // A proxy reads a verify answer's status and Remote-* headers; only
+    // its 403 page reaches a browser and needs the page headers.
+    if !verify || response.status() == axum::http::StatusCode::FORBIDDEN {
+        let headers = response.headers_mut();
+        for (name, value) in security_headers(state.base_url.scheme() == "https") {
+            if !headers.contains_key(&name) {
+                headers.insert(name, value);
+            }
         }
+    } else {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
     }
     let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     state

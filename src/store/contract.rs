@@ -47,6 +47,7 @@ macro_rules! contract_suite {
             invitations_and_new_accounts_join_only_groups_that_exist,
             deleting_a_group_or_an_account_ends_its_memberships,
             hash_prefixes_are_counted_without_the_accounts,
+            the_session_check_sees_every_change_at_once,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {$(
@@ -994,4 +995,39 @@ pub async fn hash_prefixes_are_counted_without_the_accounts(store: &dyn Store) {
             ("x".to_string(), 1)
         ]
     );
+}
+
+/// The check every protected request makes reads each change at once,
+/// however a backend speeds it up.
+pub async fn the_session_check_sees_every_change_at_once(store: &dyn Store) {
+    let kit = add(store, "kit@example.com", "kit").await;
+    store.complete_login(login(&kit, 61, None)).await.unwrap();
+    let key = SessionKey([61; 32]);
+    assert!(read(store, &key).await.is_some());
+    assert!(read(store, &key).await.is_some(), "read twice");
+    store.create_group(group("night")).await.unwrap();
+    store.add_member(&gname("night"), kit.id).await.unwrap();
+    assert_eq!(read(store, &key).await.unwrap().1.groups, vec![gname("night")]);
+    store.remove_member(&gname("night"), kit.id).await.unwrap();
+    assert!(read(store, &key).await.unwrap().1.groups.is_empty());
+    store.set_status(kit.id, UserStatus::Disabled).await.unwrap();
+    assert_eq!(read(store, &key).await.unwrap().1.status, UserStatus::Disabled);
+    store.set_status(kit.id, UserStatus::Active).await.unwrap();
+    store.set_role(kit.id, Role::Admin).await.unwrap();
+    assert_eq!(read(store, &key).await.unwrap().1.role, Role::Admin);
+    store.touch_sessions(&[(key, at(500))]).await.unwrap();
+    assert_eq!(read(store, &key).await.unwrap().0.last_seen, at(500));
+    store.delete_session(&key).await.unwrap();
+    assert!(read(store, &key).await.is_none());
+    store.complete_login(login(&kit, 61, None)).await.unwrap();
+    assert!(read(store, &key).await.is_some());
+    assert_eq!(store.end_sessions(kit.id).await.unwrap(), 1);
+    assert!(read(store, &key).await.is_none());
+    store.complete_login(login(&kit, 61, None)).await.unwrap();
+    store.delete_user(kit.id).await.unwrap();
+    assert!(read(store, &key).await.is_none());
+}
+
+async fn read(store: &dyn Store, key: &SessionKey) -> Option<(Session, User)> {
+    store.session_with_user(key).await.unwrap()
 }

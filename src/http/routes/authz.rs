@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::domain::User;
 use crate::domain::access::{Target, Verdict};
 use crate::http::client::host_name;
-use crate::http::cookies::Browser;
+use crate::http::cookies::session_name;
 use crate::http::error::AppError;
 use crate::http::extract::authenticate_token;
 use axum::extract::{ConnectInfo, Request, State};
@@ -147,14 +147,25 @@ fn target_of(headers: &HeaderMap, proxy: Proxy) -> Result<(Url, String), &'stati
 /// accepted the current documents (else they are sent to log in, where
 /// they are asked).
 async fn logged_in(state: &AppState, request: &Parts) -> Result<Option<User>, AppError> {
-    let cookie = request
-        .extensions
-        .get::<Browser>()
-        .and_then(|b| b.session.as_deref());
+    let cookie = cookie_value(&request.headers, session_name(state));
     Ok(authenticate_token(state, cookie)
         .await?
         .filter(|a| a.has_current_consent(state))
         .map(|a| a.user))
+}
+
+/// The value of the cookie `name` in the request's Cookie headers (the
+/// browser's, passed on by the proxy), without parsing the others.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.trim_matches('"'))
+        })
 }
 
 fn passed(user: Option<&User>) -> Response {

@@ -94,6 +94,63 @@ pub enum OpenError {
 pub struct RedbStore {
     db: Database,
     password_key: [u8; 32],
+    /// Sessions with their users as last read (`session_with_user`, the
+    /// check every protected request makes), kept until the next write.
+    sessions_read: ReadCache,
+}
+
+/// Decoded records valid while no write transaction has committed since
+/// they were read: every commit bumps `generation`, and an entry of an
+/// older generation is read again. The generation is loaded before the
+/// read transaction begins and bumped after each commit, so an entry is
+/// never older than its generation says.
+#[derive(Default)]
+pub(super) struct ReadCache {
+    generation: std::sync::atomic::AtomicU64,
+    entries: std::sync::Mutex<
+        std::collections::HashMap<[u8; 32], (u64, crate::domain::session::Session, crate::domain::User)>,
+    >,
+}
+
+/// Beyond this many entries the cache starts again empty.
+const READ_CACHE_MAX: usize = 10_000;
+
+impl ReadCache {
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// After every commit.
+    pub(super) fn invalidate(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(super) fn get(
+        &self,
+        key: &[u8; 32],
+    ) -> Option<(crate::domain::session::Session, crate::domain::User)> {
+        let now = self.generation();
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(g, _, _)| *g == now)
+            .map(|(_, s, u)| (s.clone(), u.clone()))
+    }
+
+    pub(super) fn put(
+        &self,
+        key: [u8; 32],
+        generation: u64,
+        session: &crate::domain::session::Session,
+        user: &crate::domain::User,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= READ_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (generation, session.clone(), user.clone()));
+    }
 }
 
 impl RedbStore {
@@ -141,7 +198,11 @@ impl RedbStore {
                 Ok(open) => open,
                 Err(other) => unreadable(other),
             })?;
-        Ok(Self { db, password_key })
+        Ok(Self {
+            db,
+            password_key,
+            sessions_read: ReadCache::default(),
+        })
     }
 
     /// Runs `f` in a durable two-phase-commit write transaction and
@@ -172,6 +233,7 @@ impl RedbStore {
             let value = f(&txn)?;
             txn.commit()
                 .context("failed to commit a write transaction")?;
+            self.sessions_read.invalidate();
             Ok(value)
         })
         .map_err(StoreError::Other)

@@ -67,6 +67,10 @@ impl SessionStore for RedbStore {
     }
 
     async fn session_with_user(&self, key: &SessionKey) -> StoreResult<Option<(Session, User)>> {
+        if let Some(found) = self.sessions_read.get(&key.0) {
+            return Ok(Some(found));
+        }
+        let generation = self.sessions_read.generation();
         let txn = self.read()?;
         let sessions = txn.open_table(SESSIONS)?;
         let Some(found) = sessions.get(key.0)? else {
@@ -78,6 +82,7 @@ impl SessionStore for RedbStore {
             return Ok(None);
         };
         let user: User = decode(user.value(), "user")?;
+        self.sessions_read.put(key.0, generation, &session, &user);
         Ok(Some((session, user)))
     }
 

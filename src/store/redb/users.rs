@@ -248,6 +248,7 @@ impl RedbStore {
             user
         };
         txn.commit().context("failed to commit the new user")?;
+        self.sessions_read.invalidate();
         Ok(user)
     }
 }
