@@ -229,6 +229,6 @@ fn every_setting_has_its_flag_variable_and_default_in_the_help() {
     let last = SETTINGS.last().unwrap();
     assert_eq!(
         (last.flag, last.env),
-        ("--metrics-listen", "GATEHOUSE_METRICS_LISTEN")
+        ("--cookie-domain", "GATEHOUSE_COOKIE_DOMAIN")
     );
 }

@@ -219,10 +219,9 @@ async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Re
             }
         }
     } else {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     state

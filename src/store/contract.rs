@@ -1007,11 +1007,20 @@ pub async fn the_session_check_sees_every_change_at_once(store: &dyn Store) {
     assert!(read(store, &key).await.is_some(), "read twice");
     store.create_group(group("night")).await.unwrap();
     store.add_member(&gname("night"), kit.id).await.unwrap();
-    assert_eq!(read(store, &key).await.unwrap().1.groups, vec![gname("night")]);
+    assert_eq!(
+        read(store, &key).await.unwrap().1.groups,
+        vec![gname("night")]
+    );
     store.remove_member(&gname("night"), kit.id).await.unwrap();
     assert!(read(store, &key).await.unwrap().1.groups.is_empty());
-    store.set_status(kit.id, UserStatus::Disabled).await.unwrap();
-    assert_eq!(read(store, &key).await.unwrap().1.status, UserStatus::Disabled);
+    store
+        .set_status(kit.id, UserStatus::Disabled)
+        .await
+        .unwrap();
+    assert_eq!(
+        read(store, &key).await.unwrap().1.status,
+        UserStatus::Disabled
+    );
     store.set_status(kit.id, UserStatus::Active).await.unwrap();
     store.set_role(kit.id, Role::Admin).await.unwrap();
     assert_eq!(read(store, &key).await.unwrap().1.role, Role::Admin);

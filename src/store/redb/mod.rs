@@ -108,7 +108,10 @@ pub struct RedbStore {
 pub(super) struct ReadCache {
     generation: std::sync::atomic::AtomicU64,
     entries: std::sync::Mutex<
-        std::collections::HashMap<[u8; 32], (u64, crate::domain::session::Session, crate::domain::User)>,
+        std::collections::HashMap<
+            [u8; 32],
+            (u64, crate::domain::session::Session, crate::domain::User),
+        >,
     >,
 }
 
