@@ -229,6 +229,7 @@ impl AppState {
             clock: self.clock.clone(),
             metrics: Arc::clone(&self.metrics),
             outbox: Arc::clone(&self.outbox),
+            hold: crate::mail::outbox::hold_for(self.config.mail.timeout),
         }
     }
 

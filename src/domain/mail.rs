@@ -24,4 +24,7 @@ pub struct OutboxEntry {
     /// None: given up after too many failures (kept for the admin).
     pub next_attempt_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// A sender holds it until then (`MailStore::due_mail`).
+    #[serde(default)]
+    pub held_until: Option<Timestamp>,
 }

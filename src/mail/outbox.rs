@@ -57,6 +57,15 @@ impl Outbox {
     }
 }
 
+/// Mails one sender takes at a time.
+pub const BATCH: usize = 4;
+
+/// How long a sender holds the mails it takes: each may use two SMTP
+/// timeouts (connecting, then the answer), and some slack.
+pub fn hold_for(smtp_timeout: Duration) -> Duration {
+    smtp_timeout * 2 * u32::try_from(BATCH).unwrap_or(u32::MAX) + Duration::from_secs(30)
+}
+
 /// What the worker needs: the store, the mailer, the clock, the counters.
 #[derive(Clone)]
 pub struct OutboxWorker {
@@ -65,6 +74,10 @@ pub struct OutboxWorker {
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
     pub outbox: Arc<Outbox>,
+    /// How long this sender holds the mails it takes (`due_mail`): longer
+    /// than sending them can take, so that no other replica sends one
+    /// meanwhile.
+    pub hold: Duration,
 }
 
 impl OutboxWorker {
@@ -91,7 +104,8 @@ impl OutboxWorker {
     pub async fn deliver_due(&self) -> StoreResult<usize> {
         let mut sent = 0;
         loop {
-            let due = self.store.due_mail(self.clock.now(), 16).await?;
+            let now = self.clock.now();
+            let due = self.store.due_mail(now, now.plus(self.hold), BATCH).await?;
             if due.is_empty() {
                 return Ok(sent);
             }

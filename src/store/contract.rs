@@ -688,38 +688,42 @@ pub async fn the_outbox_delivers_oldest_first_and_retries(store: &dyn Store) {
         .enqueue_mail(mail("a@example.com", "2"), at(1))
         .await
         .unwrap();
-    store
+    let third = store
         .enqueue_mail(mail("a@example.com", "3"), at(5))
         .await
         .unwrap();
-    let due = store.due_mail(at(1), 16).await.unwrap();
+    let ids = |due: Vec<crate::domain::OutboxEntry>| due.iter().map(|e| e.id).collect::<Vec<_>>();
+    // Taken by a sender until at(61): another sender gets only the rest.
     assert_eq!(
-        due.iter().map(|e| e.id).collect::<Vec<_>>(),
+        ids(store.due_mail(at(1), at(61), 16).await.unwrap()),
         [first, second]
     );
-    assert_eq!(store.due_mail(at(9), 1).await.unwrap()[0].id, first);
+    assert_eq!(
+        ids(store.due_mail(at(9), at(69), 16).await.unwrap()),
+        [third]
+    );
+    assert!(store.due_mail(at(10), at(70), 16).await.unwrap().is_empty());
     store
         .mail_failed(first, 1, Some(at(30)), "refused".into())
         .await
         .unwrap();
     store.mail_sent(second).await.unwrap();
-    let due: Vec<_> = store.due_mail(at(9), 16).await.unwrap();
-    assert_eq!(due.len(), 1, "the failed one waits, the sent one is gone");
-    let retry = store.due_mail(at(30), 16).await.unwrap();
-    let failed = retry.iter().find(|e| e.id == first).unwrap();
-    assert_eq!(failed.attempts, 1);
-    assert_eq!(failed.last_error.as_deref(), Some("refused"));
+    let retry = store.due_mail(at(30), at(90), 16).await.unwrap();
+    assert_eq!(
+        ids(retry.clone()),
+        [first],
+        "the failed one is due again, unheld"
+    );
+    assert_eq!(retry[0].attempts, 1);
+    assert_eq!(retry[0].last_error.as_deref(), Some("refused"));
     store
         .mail_failed(first, 30, None, "gave up".into())
         .await
         .unwrap();
-    assert!(
-        store
-            .due_mail(at(10_000), 16)
-            .await
-            .unwrap()
-            .iter()
-            .all(|e| e.id != first)
+    // The sender of the third died: once its hold ends, another sends it.
+    assert_eq!(
+        ids(store.due_mail(at(10_000), at(10_060), 16).await.unwrap()),
+        [third]
     );
     assert_eq!(
         store.outbox().await.unwrap().len(),

@@ -12,6 +12,8 @@
 //! backend can do (a file copy of redb) stays off this interface
 //! (`Backup`). `contract` holds the tests every backend must pass.
 
+pub mod postgres;
+pub(crate) mod record;
 pub mod redb;
 
 #[cfg(test)]
@@ -284,8 +286,17 @@ pub trait MailStore {
     ) -> StoreResult<Result<User, TokenProblem>>;
     /// Deletes one-time tokens that expired before `now`; returns how many.
     async fn purge_tokens(&self, now: Timestamp) -> StoreResult<usize>;
-    /// Mail whose next attempt is due at `now`, oldest first.
-    async fn due_mail(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+    /// Mail whose next attempt is due at `now` and that no sender holds,
+    /// oldest first, at most `limit`; each is now held until `hold_until`
+    /// (one transaction), so that several replicas never send one mail
+    /// twice, and a sender that dies leaves it to another after that.
+    /// `mail_sent` and `mail_failed` end the hold.
+    async fn due_mail(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEntry>>;
     async fn mail_sent(&self, id: u64) -> StoreResult<()>;
     async fn mail_failed(
         &self,

@@ -29,6 +29,7 @@ pub(super) fn insert_mail(
         attempts: 0,
         next_attempt_at: Some(now),
         last_error: None,
+        held_until: None,
     };
     txn.open_table(OUTBOX)?
         .insert(id, encode(&entry).as_slice())?;
@@ -183,16 +184,37 @@ impl MailStore for RedbStore {
         })
     }
 
-    async fn due_mail(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        let mut due: Vec<OutboxEntry> = self
-            .outbox()
-            .await?
-            .into_iter()
-            .filter(|e| e.next_attempt_at.is_some_and(|t| t <= now))
-            .collect();
-        due.sort_by_key(|e| (e.next_attempt_at, e.id));
-        due.truncate(limit);
-        Ok(due)
+    async fn due_mail(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let is_due = |e: &OutboxEntry| {
+            e.next_attempt_at.is_some_and(|t| t <= now) && e.held_until.is_none_or(|h| h <= now)
+        };
+        // A read first: most rounds find nothing and write nothing.
+        if !self.outbox().await?.iter().any(is_due) {
+            return Ok(Vec::new());
+        }
+        self.write(|txn| {
+            let mut table = txn.open_table(OUTBOX)?;
+            let mut due = Vec::new();
+            for row in table.iter()? {
+                let (_, v) = row?;
+                let entry: OutboxEntry = decode(v.value(), "outbox")?;
+                if is_due(&entry) {
+                    due.push(entry);
+                }
+            }
+            due.sort_by_key(|e| (e.next_attempt_at, e.id));
+            due.truncate(limit);
+            for entry in &mut due {
+                entry.held_until = Some(hold_until);
+                table.insert(entry.id, encode(&*entry).as_slice())?;
+            }
+            Ok(due)
+        })
     }
 
     async fn mail_sent(&self, id: u64) -> StoreResult<()> {
@@ -217,6 +239,7 @@ impl MailStore for RedbStore {
             entry.attempts = attempts;
             entry.next_attempt_at = next;
             entry.last_error = Some(error);
+            entry.held_until = None;
             table.insert(id, encode(&entry).as_slice())?;
             Ok(())
         })

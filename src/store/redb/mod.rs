@@ -397,14 +397,7 @@ fn decode_u64(bytes: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(bytes).ok().map(u64::from_le_bytes)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
-    serde_json::from_slice(bytes)
-        .with_context(|| format!("failed to decode a stored {what} record"))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records serialise to JSON")
-}
+use crate::store::record::{decode, encode};
 
 /// The data directory holds password hashes: only its owner may enter it.
 #[cfg(unix)]
