@@ -28,7 +28,6 @@ use crate::services::mail_requests::MailRequestHandler;
 use crate::services::recovery::Recovery;
 use crate::services::signup::Signup;
 use crate::services::verification::Verification;
-use crate::store::redb::RedbStore;
 use crate::store::{Backup, NewInvite, Store};
 use anyhow::Context;
 use std::future::Future;
@@ -266,14 +265,8 @@ impl App {
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let documents =
             Documents::load(config.terms_file.as_deref(), config.privacy_file.as_deref())?;
-        let store = {
-            let dir = config.data_dir.clone();
-            Arc::new(
-                tokio::task::spawn_blocking(move || RedbStore::open(&dir))
-                    .await
-                    .context("the store task failed")??,
-            )
-        };
+        let crate::store::Opened { store, backup } =
+            crate::store::open(&config.data_dir, config.database()?.as_ref()).await?;
         let listener = bind(config.listen, "--listen").await?;
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(bind(addr, "--metrics-listen").await?),
@@ -317,7 +310,7 @@ impl App {
             documents,
             common_passwords: CommonPasswords::embedded(),
             sessions: SessionCache::default(),
-            backup: Some(Arc::clone(&store) as Arc<dyn Backup>),
+            backup,
             store,
             host: HostStats::new(&config.data_dir),
             metrics: Arc::new(Metrics::default()),

@@ -21,6 +21,7 @@ use crate::domain::lockout::LockoutPolicy;
 use crate::domain::session::SessionPolicy;
 use crate::http::client::TrustedProxies;
 use crate::mail::SmtpSettings;
+use crate::store::postgres::Database;
 pub use access::{load as load_access, parse as parse_access};
 use anyhow::{Context, bail};
 use kinds::FileValue;
@@ -149,6 +150,10 @@ settings! {
         "Where /metrics is served: a listener of its own (loopback by default), or off";
     cookie_domain: CookieDomains = (Vec::new(), "none: each host its own"), "DOMAIN[=LOGIN_URL],...",
         "Domains the session cookie is set for, so apps on their sub-domains share the login (forward auth); each may name its own login URL";
+    database: Option<Database> = (None, "the embedded database in --data-dir"), "URL",
+        "A PostgreSQL database shared by several replicas: postgres://USER@HOST:5432/DB?sslmode=verify-full", secret;
+    database_password_file: Option<PathBuf> = none, "FILE",
+        "A file holding the --database password (such as a systemd credential)";
 }
 
 /// Threads for hashing when nothing is said: one per core.
@@ -217,8 +222,20 @@ impl Config {
         Ok((c, warnings))
     }
 
+    /// The PostgreSQL database to open, with the password of
+    /// `--database-password-file` (read only now, when it is needed).
+    pub fn database(&self) -> anyhow::Result<Option<Database>> {
+        match (&self.database, &self.database_password_file) {
+            (Some(db), Some(file)) => Ok(Some(db.clone().with_password_file(file)?)),
+            (db, _) => Ok(db.clone()),
+        }
+    }
+
     /// Refuses settings that cannot work, saying what to set instead.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.database_password_file.is_some() && self.database.is_none() {
+            bail!("--database-password-file needs --database (the password is for that database)");
+        }
         if !(4..=31).contains(&self.bcrypt_cost) {
             bail!(
                 "--bcrypt-cost must be between 4 and 31 (12 is the default; each step doubles the time)"

@@ -19,7 +19,6 @@ use crate::config::Config;
 use crate::domain::CommonPasswords;
 use crate::services::Links;
 use crate::services::admin::{Admin, AdminError};
-use crate::store::Store;
 use crate::store::redb::RedbStore;
 use anyhow::Context;
 use std::fmt::Write as _;
@@ -114,13 +113,19 @@ pub fn os_user() -> String {
 pub fn run(cli: Cli, argv: Vec<String>) -> Response {
     // The data directory as the settings give it (a config file may name
     // it), so that the running server's socket is found.
-    let data_dir = match super::settings_of(&cli) {
-        Ok(config) => config.data_dir,
+    let (data_dir, shared) = match super::settings_of(&cli) {
+        Ok(config) => (config.data_dir, config.database.is_some()),
         Err(e) => return failed(&e),
     };
     let stdin = wants_stdin(&argv).then(read_stdin);
     let actor = format!("cli:{}", os_user());
     let cwd = std::env::current_dir().unwrap_or_default();
+    // A shared database is worked on directly: every replica reads each
+    // change at its next request. (`access check` asks this host's server
+    // for its rules, which live in its config, not in the database.)
+    if shared && !matches!(cli.command, Command::Access { .. }) {
+        return local(cli, &data_dir, stdin, actor, cwd).unwrap_or_else(|e| failed(&e));
+    }
     match socket::request(
         &data_dir,
         &socket::Request {
@@ -166,10 +171,25 @@ fn local(
             ..
         }
     );
-    let store = if creates {
-        RedbStore::open(&config.data_dir)?
-    } else {
-        open_existing(data_dir)?
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let crate::store::Opened { store, backup } = match config.database()? {
+        Some(db) => runtime.block_on(crate::store::open(data_dir, Some(&db)))?,
+        None => {
+            let store = std::sync::Arc::new(if creates {
+                RedbStore::open(&config.data_dir)?
+            } else {
+                open_existing(data_dir)?
+            });
+            crate::store::Opened {
+                backup: Some(
+                    std::sync::Arc::clone(&store) as std::sync::Arc<dyn crate::store::Backup>
+                ),
+                store,
+            }
+        }
     };
     // One hashing thread: this process hashes at most one password.
     let passwords = Passwords::new(
@@ -178,14 +198,10 @@ fn local(
         HashPool::new(1, 1).context("failed to start the password hashing thread")?,
     );
     let common_passwords = CommonPasswords::embedded();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
     let ctx = Ctx {
         admin: Admin {
-            store: &store,
-            backup: Some(&store),
+            store: store.as_ref(),
+            backup: backup.as_deref(),
             passwords: &passwords,
             password_policy: config.password_policy,
             common_passwords: &common_passwords,

@@ -14,6 +14,21 @@ pub struct BackupArgs {
 }
 
 pub async fn exec(ctx: &Ctx<'_>, args: BackupArgs, out: &mut Out) -> anyhow::Result<()> {
+    if let Some(db) = &ctx.config.database {
+        // The data is in PostgreSQL: its own tools copy it consistently
+        // while every replica keeps serving. Nothing is written here.
+        return Err(super::UsageError(format!(
+            "gatehouse backup copies the embedded database only; this gatehouse keeps its data in PostgreSQL ({db}). \
+             Back it up with PostgreSQL's own tool, which takes a consistent snapshot while the replicas keep serving:\n  \
+             pg_dump --format=custom --file={file} '{db}'\n\
+             Restore into an empty database, then start gatehouse on it:\n  \
+             pg_restore --no-owner --dbname='{db}' {file}\n\
+             (docs/scaling.md, \"Backup and restore\")",
+            db = db.shown(),
+            file = args.to.display(),
+        ))
+        .into());
+    }
     let mut target = if args.to.is_absolute() {
         args.to.clone()
     } else {

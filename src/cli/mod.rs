@@ -64,6 +64,24 @@ pub struct SettingsArgs {
         value_name = "N"
     )]
     pub password_min_length: Option<usize>,
+    /// The server's PostgreSQL database, if it uses one: then commands
+    /// work on it directly, whether servers run or not.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// A file holding the --database password.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATABASE_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub database_password_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +165,8 @@ pub fn settings_of(cli: &Cli) -> anyhow::Result<Config> {
         bcrypt_cost: s.bcrypt_cost,
         password_policy: s.password_policy,
         password_min_length: s.password_min_length,
+        database: s.database,
+        database_password_file: s.database_password_file,
         ..Default::default()
     };
     Config::load(cli.data_dir.clone(), &args)

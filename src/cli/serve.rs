@@ -22,7 +22,10 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let db = config.data_dir.join(DATABASE_FILE);
+        let db = match &config.database {
+            Some(db) => format!("PostgreSQL {}", db.shown()),
+            None => config.data_dir.join(DATABASE_FILE).display().to_string(),
+        };
         let app = App::build(config, Clock::system()).await?;
         let state = app.state().clone();
         let users = state.store.user_count().await?;
@@ -31,9 +34,9 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             env!("CARGO_PKG_VERSION"),
             state.base_url,
             app.local_addr(),
-            db.display()
+            db
         ));
-        tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db.display(), "serving");
+        tracing::info!(base_url = %state.base_url, addr = %app.local_addr(), data = %db, "serving");
         if let Some(metrics) = app.metrics_addr() {
             say(format!("metrics on http://{metrics}/metrics"));
         }

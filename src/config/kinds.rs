@@ -228,6 +228,27 @@ impl Kind for SmtpSettings {
     }
 }
 
+/// `--database`: typed as a URL, kept parsed; shown without its password.
+impl Kind for crate::store::postgres::Database {
+    type Typed = String;
+    type Value = crate::store::postgres::Database;
+    fn parser() -> impl TypedValueParser<Value = String> {
+        StringValueParser::new()
+    }
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Deserialize::deserialize(d)
+    }
+    fn value(typed: String, _flag: &str) -> anyhow::Result<Self::Value> {
+        crate::store::postgres::Database::parse(&typed)
+    }
+    fn show(value: &Self::Value) -> String {
+        value.shown().to_owned()
+    }
+    fn show_secret(value: &Self::Value) -> String {
+        value.shown().to_owned()
+    }
+}
+
 /// `--password-policy`: the rule, with the default length of that rule
 /// (a `--password-min-length` later in the table replaces it).
 impl Kind for PolicyName {

@@ -229,6 +229,9 @@ fn every_setting_has_its_flag_variable_and_default_in_the_help() {
     let last = SETTINGS.last().unwrap();
     assert_eq!(
         (last.flag, last.env),
-        ("--cookie-domain", "GATEHOUSE_COOKIE_DOMAIN")
+        (
+            "--database-password-file",
+            "GATEHOUSE_DATABASE_PASSWORD_FILE"
+        )
     );
 }

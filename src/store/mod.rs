@@ -327,6 +327,35 @@ pub trait Store:
     fn password_key(&self) -> [u8; 32];
 }
 
+/// The store a process works on, with its file copy when it has one.
+pub struct Opened {
+    pub store: std::sync::Arc<dyn Store>,
+    pub backup: Option<std::sync::Arc<dyn Backup>>,
+}
+
+/// Opens the PostgreSQL database when one is named, else the embedded
+/// file in `data_dir` (made when missing).
+pub async fn open(
+    data_dir: &std::path::Path,
+    database: Option<&postgres::Database>,
+) -> anyhow::Result<Opened> {
+    use std::sync::Arc;
+    match database {
+        Some(db) => Ok(Opened {
+            store: Arc::new(postgres::PgStore::open(db).await?),
+            backup: None,
+        }),
+        None => {
+            let dir = data_dir.to_path_buf();
+            let store = Arc::new(redb::blocking(move || redb::RedbStore::open(&dir))?);
+            Ok(Opened {
+                backup: Some(Arc::clone(&store) as Arc<dyn Backup>),
+                store,
+            })
+        }
+    }
+}
+
 /// What a backup copied.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BackupStats {

@@ -271,6 +271,7 @@ async fn the_audit_log_records_logins_locks_and_admin_actions() {
 
 #[tokio::test]
 async fn a_backup_taken_during_signups_opens_and_holds_every_acknowledged_account() {
+    crate::redb_only!("a file copy of the embedded database");
     let app = spawn_with(|c| {
         c.signup = gatehouse::config::SignupMode::Open;
         c.signup_rate_per_minute = std::num::NonZeroU32::new(1000).unwrap();
@@ -611,6 +612,7 @@ async fn an_admin_lock_is_not_lifted_by_a_password_reset() {
 
 #[tokio::test]
 async fn a_data_directory_of_another_user_says_permission_denied() {
+    crate::redb_only!("the embedded file belongs to the user it runs as");
     // A stopped server's data directory (0700, root's), and a command run
     // as nobody: the database is there, just not for this user.
     let app = spawn_app().await;

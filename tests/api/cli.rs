@@ -134,6 +134,7 @@ fn bad_usage_exits_2_with_a_plain_message() {
 
 #[test]
 fn commands_say_plainly_when_a_server_holds_the_database() {
+    crate::redb_only!("one process holds the embedded file");
     let dir = tempfile::tempdir().unwrap();
     let _held = gatehouse::store::redb::RedbStore::open(dir.path()).unwrap();
     std::fs::File::create(dir.path().join("probe")).unwrap();
@@ -162,6 +163,7 @@ fn unlock_reports_what_it_did() {
 
 #[test]
 fn list_and_unlock_refuse_a_directory_without_a_database() {
+    crate::redb_only!("the embedded file must exist");
     let dir = tempfile::tempdir().unwrap();
     for args in [&["user", "list"][..], &["user", "unlock", "alice"][..]] {
         let o = gatehouse(dir.path(), args, None);
@@ -179,6 +181,7 @@ fn list_and_unlock_refuse_a_directory_without_a_database() {
 
 #[test]
 fn serve_on_a_data_dir_that_is_a_file_fails_with_what_to_do() {
+    crate::redb_only!("the embedded file is made in the data directory");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
@@ -248,6 +251,7 @@ fn serve_refuses_impossible_settings() {
 fn serve_starts_says_where_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .envs(crate::support::backend::database_url(dir.path()).map(|u| ("GATEHOUSE_DATABASE", u)))
         .args([
             "serve",
             "--listen",
@@ -264,7 +268,12 @@ fn serve_starts_says_where_and_stops_cleanly_on_sigterm() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("listening on http://127.0.0.1:"), "{first}");
-    assert!(first.contains("gatehouse.redb"), "{first}");
+    let store = if crate::support::backend::on_postgres() {
+        "PostgreSQL postgres://"
+    } else {
+        "gatehouse.redb"
+    };
+    assert!(first.contains(store), "{first}");
     let addr = first
         .split("bound to ")
         .nth(1)
@@ -338,7 +347,7 @@ fn invite_create_prints_a_link_and_list_and_revoke_manage_it() {
     assert_eq!(invites[0]["uses_left"], 2);
     assert_eq!(invites[0]["role"], "admin");
     assert_eq!(invites[0]["email"], "zoe@example.com");
-    let raw = std::fs::read(dir.path().join("gatehouse.redb")).unwrap();
+    let raw = crate::support::backend::stored_bytes(dir.path());
     assert!(
         !raw.windows(link.len()).any(|w| w == link.as_bytes()),
         "only the token's hash is stored"
@@ -408,6 +417,7 @@ async fn an_invitation_from_the_cli_lets_a_teammate_sign_up() {
 fn the_first_start_prints_a_single_use_admin_link() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .envs(crate::support::backend::database_url(dir.path()).map(|u| ("GATEHOUSE_DATABASE", u)))
         .args([
             "serve",
             "--listen",
@@ -556,6 +566,7 @@ fn open_signup_with_smtp_but_without_verification_is_refused() {
 fn open_signup_without_verification_warns_loudly_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .envs(crate::support::backend::database_url(dir.path()).map(|u| ("GATEHOUSE_DATABASE", u)))
         .args([
             "serve",
             "--listen",

@@ -624,6 +624,10 @@ fn sighup_reloads_the_access_rules_without_ending_sessions() {
     };
     write_rules("");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .envs(
+            crate::support::backend::database_url(&dir.path().join("data"))
+                .map(|u| ("GATEHOUSE_DATABASE", u)),
+        )
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("serve")

@@ -140,6 +140,8 @@ fn the_example_config_has_every_key_with_its_default_and_no_unknown_one() {
         "smtp_url",
         "mail_from",
         "smtp_ca_file",
+        "database",
+        "database_password_file",
         // Its default follows smtp_url (on when it is set, as above).
         "require_verification",
     ];

@@ -57,7 +57,7 @@ async fn only_the_hash_of_the_session_token_is_stored() {
     let stored = app.state.store.sessions_of(alice.id).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].0, token.key());
-    let raw = std::fs::read(app.dir.path().join("gatehouse.redb")).unwrap();
+    let raw = crate::support::backend::stored_bytes(app.dir.path());
     let cookie = TestApp::session_cookie(&r).unwrap();
     assert!(
         !raw.windows(cookie.len()).any(|w| w == cookie.as_bytes()),

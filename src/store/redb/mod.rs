@@ -257,7 +257,7 @@ impl RedbStore {
 /// thread's tasks to another worker meanwhile (`block_in_place`). On a
 /// current-thread runtime (the CLI, unit tests) or outside one, `f` simply
 /// runs.
-pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

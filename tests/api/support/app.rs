@@ -41,6 +41,7 @@ pub fn test_config(dir: &TempDir) -> Config {
     c.hash_workers = 2;
     c.hash_queue = 256;
     c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    c.database = super::backend::database_for(dir.path());
     c
 }
 

@@ -74,6 +74,7 @@ pub fn gatehouse(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
         .args(args)
         .env("GATEHOUSE_BCRYPT_COST", "4")
         .env_remove("GATEHOUSE_CONFIG")
+        .envs(super::backend::database_url(dir).map(|u| ("GATEHOUSE_DATABASE", u)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

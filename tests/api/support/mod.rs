@@ -5,6 +5,7 @@
 //! log of a failing test (cargo shows a test's output only when it fails).
 
 pub mod app;
+pub mod backend;
 pub mod cli;
 
 pub use app::*;
