@@ -13,11 +13,11 @@ run: ## Build (release) and serve on http://127.0.0.1:8080 with data in ./gateho
 	$(CARGO) build --release --locked
 	./target/release/gatehouse serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver, axe-core)
+deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver, nginx, Caddy, PostgreSQL, axe-core)
 	@./.ci/install-test-deps
 
-test: deps ## Install missing test tools, then run every test (unit, integration, browser)
-	$(CARGO) test --locked
+test: deps ## Install missing test tools, then run every test (unit, integration, browser) on redb and on a throw-away PostgreSQL
+	CARGO=$(CARGO) ./scripts/test-all
 
 screenshots: deps ## Save every page (desktop and phone, light and dark) into docs/screenshots/
 	$(CARGO) test --locked --test api screenshots -- --ignored
@@ -31,7 +31,7 @@ clippy: ## Lint, warnings are errors
 check: deps ## The gate: formatting, lints, all tests (what CI should pass)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) test --locked
+	CARGO=$(CARGO) ./scripts/test-all
 
 release: ## Build the release binary
 	$(CARGO) build --release --locked
