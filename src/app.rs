@@ -221,7 +221,7 @@ impl AppState {
         self.config.secure_cookies || self.base_url.scheme() == "https"
     }
 
-    fn outbox_worker(&self) -> OutboxWorker {
+    pub fn outbox_worker(&self) -> OutboxWorker {
         OutboxWorker {
             store: Arc::clone(&self.store),
             mailer: Arc::clone(&self.mailer),

@@ -11,6 +11,7 @@ mod explain;
 pub mod group;
 mod invite;
 mod mail;
+mod migrate;
 mod proxy;
 mod serve;
 pub mod user;
@@ -128,6 +129,14 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Copy the database consistently, also while the server runs.
     Backup(backup::BackupArgs),
+    /// Copy the whole store to PostgreSQL (--to postgres://…) or back to
+    /// an embedded database (--to DIR), and check the copy table by table.
+    Migrate {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        args: migrate::MigrateArgs,
+    },
     /// Check outgoing mail.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -156,8 +165,17 @@ pub fn settings_of(cli: &Cli) -> anyhow::Result<Config> {
         | Command::Group { settings, .. }
         | Command::Access { settings, .. }
         | Command::Proxy { settings, .. }
-        | Command::Invite { settings, .. } => settings.clone(),
-        _ => SettingsArgs::default(),
+        | Command::Invite { settings, .. }
+        | Command::Migrate { settings, .. } => settings.clone(),
+        // Commands without settings of their own still find the database
+        // the environment names.
+        _ => SettingsArgs {
+            config: std::env::var_os("GATEHOUSE_CONFIG").map(PathBuf::from),
+            database: std::env::var("GATEHOUSE_DATABASE").ok(),
+            database_password_file: std::env::var_os("GATEHOUSE_DATABASE_PASSWORD_FILE")
+                .map(PathBuf::from),
+            ..SettingsArgs::default()
+        },
     };
     let args = ServeArgs {
         config: s.config,
@@ -192,6 +210,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Mail(cmd) => mail::run(cli.data_dir, cmd),
         Command::Config(cmd) => explain::run(cli.data_dir, cmd),
         Command::Healthcheck(args) => explain::healthcheck(cli.data_dir, &args),
+        Command::Migrate { ref args, .. } => {
+            settings_of(&cli).and_then(|config| migrate::run(&config, args))
+        }
         _ => unreachable!("admin commands are handled above"),
     };
     match result {

@@ -15,6 +15,7 @@
 pub mod postgres;
 pub(crate) mod record;
 pub mod redb;
+pub mod transfer;
 
 #[cfg(test)]
 pub mod contract;

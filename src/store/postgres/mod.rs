@@ -23,6 +23,7 @@ mod invites;
 mod lockout;
 mod mail;
 mod sessions;
+mod transfer;
 mod users;
 
 pub use connect::{Database, TlsMode};

@@ -13,6 +13,7 @@ mod invites;
 mod lockout;
 mod mail;
 mod sessions;
+mod transfer;
 mod users;
 
 use super::{Backup, BackupStats, DATABASE_FILE, Store, StoreError, StoreResult};

@@ -21,6 +21,26 @@ macro_rules! redb_only {
     };
 }
 
+/// Ends a test that needs the PostgreSQL cluster (replicas sharing a
+/// database, `migrate`, `pg_dump`) in the redb pass; it runs in the
+/// PostgreSQL pass.
+#[macro_export]
+macro_rules! postgres_only {
+    () => {
+        if !$crate::support::backend::on_postgres() {
+            eprintln!("this needs the PostgreSQL cluster: it runs in the PostgreSQL pass");
+            return;
+        }
+    };
+}
+
+/// A new, empty database on the test cluster, by URL (for `migrate
+/// --to`, a restore).
+pub fn fresh_database_url() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    database_url(dir.path()).expect("on PostgreSQL")
+}
+
 /// The suite runs on PostgreSQL.
 pub fn on_postgres() -> bool {
     std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() == Ok("postgres")

@@ -1,0 +1,180 @@
+//! Two gatehouse servers on one PostgreSQL database (SPEC §10): what one
+//! replica writes, the other reads at its next request. These run in the
+//! PostgreSQL pass of the suite (`scripts/test-all`); on the embedded
+//! file one process holds the data, so there is nothing to share.
+
+use crate::smtp::{Options, SmtpServer};
+use crate::support::{PASSWORD, TestApp, spawn_in, spawn_with};
+use gatehouse::config::Config;
+use gatehouse::domain::{EmailAddress, LoginId, Mail, UserStatus};
+use reqwest::StatusCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A second server on `a`'s database and clock, sharing `a`'s client
+/// (cookies are per host, not per port: one browser for both).
+async fn replica_of(a: &TestApp, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let database = a.state.config.database.clone();
+    let mut b = spawn_in(
+        Arc::new(tempfile::tempdir().unwrap()),
+        a.clock.clone(),
+        |c| {
+            c.database = database;
+            configure(c);
+        },
+    )
+    .await;
+    b.client = a.client.clone();
+    b
+}
+
+#[tokio::test]
+async fn a_session_made_on_one_replica_works_and_ends_on_the_other() {
+    crate::postgres_only!();
+    let a = spawn_with(|_| {}).await;
+    let b = replica_of(&a, |_| {}).await;
+    let alice = a.add_user("alice@example.com", "alice", PASSWORD).await;
+    a.login_ok("alice", PASSWORD).await;
+    assert!(b.session_is_live().await, "B reads the session A made");
+    // Disabled through B: refused on A at its next request.
+    b.state
+        .store
+        .set_status(alice.id, UserStatus::Disabled)
+        .await
+        .unwrap();
+    assert!(
+        !a.session_is_live().await,
+        "A refuses a disabled account at once"
+    );
+    b.state
+        .store
+        .set_status(alice.id, UserStatus::Active)
+        .await
+        .unwrap();
+    assert!(a.session_is_live().await);
+    // Logged out on A: over on B at once.
+    let r = a.post_logout().await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(!b.session_is_live().await, "B no longer knows the session");
+}
+
+#[tokio::test]
+async fn failures_on_both_replicas_add_up_to_one_lockout() {
+    crate::postgres_only!();
+    let a = spawn_with(|c| c.lockout.threshold = 10).await;
+    let b = replica_of(&a, |c| c.lockout.threshold = 10).await;
+    a.add_user("alice@example.com", "alice", PASSWORD).await;
+    // 11 failures in all, at once from both: more than 10 locks.
+    let tries = (0..11).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        async move { app.post_login("alice", "wrong-password-1").await.status() }
+    });
+    for status in futures_util::future::join_all(tries).await {
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let key = LoginId::parse("alice").unwrap().lockout_key();
+    let state = a.state.store.lockout(&key).await.unwrap();
+    assert!(state.locked_until.is_some(), "{state:?}");
+    // Either replica now refuses the right password.
+    b.post_login("alice", PASSWORD).await;
+    assert!(!b.session_is_live().await, "locked on B too");
+    a.post_login("alice", PASSWORD).await;
+    assert!(!a.session_is_live().await, "locked on A too");
+}
+
+#[tokio::test]
+async fn an_invitation_is_redeemed_once_across_replicas() {
+    crate::postgres_only!();
+    let a = spawn_with(|_| {}).await;
+    let mut b = replica_of(&a, |_| {}).await;
+    // Two browsers, one per replica, racing with one token.
+    b.client = crate::support::new_client();
+    let token = a.invite(|i| i.max_uses = 1).await;
+    let t = token.as_str().to_owned();
+    let (ra, rb) = tokio::join!(
+        a.sign_up("one@example.com", "one", &t),
+        b.sign_up("two@example.com", "two", &t)
+    );
+    let made = a.state.store.user_count().await.unwrap();
+    assert_eq!(made, 1, "one account for a one-use invitation");
+    let statuses = [ra.status(), rb.status()];
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s != StatusCode::INTERNAL_SERVER_ERROR),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_mail_is_sent_once_and_a_dead_senders_mail_by_another() {
+    crate::postgres_only!();
+    let smtp = SmtpServer::start(Options::default());
+    let a = spawn_with(crate::mail::with_smtp(&smtp)).await;
+    let b = replica_of(&a, crate::mail::with_smtp(&smtp)).await;
+    let now = a.clock.now();
+    for i in 0..24 {
+        a.state
+            .store
+            .enqueue_mail(
+                Mail {
+                    to: EmailAddress::parse("team@example.com").unwrap(),
+                    subject: format!("mail {i}"),
+                    text: "text".into(),
+                    html: "<p>html</p>".into(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    // Both replicas send at once, each as often as it finds mail due.
+    let (wa, wb) = (a.state.outbox_worker(), b.state.outbox_worker());
+    let (sa, sb) = tokio::join!(wa.deliver_due(), wb.deliver_due());
+    assert_eq!(
+        sa.unwrap() + sb.unwrap(),
+        24,
+        "every mail sent, by one of them"
+    );
+    let mut subjects: Vec<String> = smtp
+        .wait_for(24)
+        .await
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 24, "no mail twice");
+    assert_eq!(smtp.count(), 24);
+
+    // A takes a mail and dies before sending it: B leaves it while A's
+    // hold lasts, then sends it.
+    let id = a
+        .state
+        .store
+        .enqueue_mail(
+            Mail {
+                to: EmailAddress::parse("team@example.com").unwrap(),
+                subject: "orphan".into(),
+                text: "text".into(),
+                html: "<p>html</p>".into(),
+            },
+            a.clock.now(),
+        )
+        .await
+        .unwrap();
+    let held_until = a.clock.now().plus(Duration::from_secs(150));
+    let taken = a
+        .state
+        .store
+        .due_mail(a.clock.now(), held_until, 4)
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
+    a.stop().await;
+    assert_eq!(wb.deliver_due().await.unwrap(), 0, "held by A");
+    b.clock.advance(Duration::from_secs(151));
+    assert_eq!(wb.deliver_due().await.unwrap(), 1, "A's hold is over");
+    let last = smtp.wait_for(25).await;
+    assert_eq!(last.iter().filter(|m| m.subject == "orphan").count(), 1);
+}
