@@ -28,7 +28,7 @@ use crate::services::mail_requests::MailRequestHandler;
 use crate::services::recovery::Recovery;
 use crate::services::signup::Signup;
 use crate::services::verification::Verification;
-use crate::store::{Backup, NewInvite, Store};
+use crate::store::{Backup, FirstRun, NewInvite, Store};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -247,6 +247,21 @@ impl AppState {
     }
 }
 
+/// How long a first-run link made by one replica of a shared database
+/// stands for the others starting meanwhile.
+pub const FIRST_RUN_SHARED: Duration = Duration::from_secs(10 * 60);
+
+/// What a start did about the first admin account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstRunLink {
+    /// A new link, to print.
+    Link(String),
+    /// Another replica made the live link then: it is in its output.
+    MadeElsewhere(crate::clock::Timestamp),
+    /// An admin exists, or signup is closed.
+    NotNeeded,
+}
+
 /// A bound, ready-to-serve gatehouse.
 pub struct App {
     listener: TcpListener,
@@ -375,29 +390,53 @@ impl App {
 
     /// First start (SPEC §3): while no admin account exists, a new
     /// single-use admin invitation (valid 24 hours; earlier ones are
-    /// revoked) and its link, for the person installing gatehouse. None
-    /// once an admin exists, or when signup is closed.
-    pub async fn first_run_link(&self) -> anyhow::Result<Option<String>> {
+    /// revoked) and its link, for the person installing gatehouse. On a
+    /// shared database a live one made in the last `FIRST_RUN_SHARED`
+    /// (by a replica starting at the same time) is kept instead: one link,
+    /// in that replica's output. Nothing once an admin exists, or when
+    /// signup is closed.
+    pub async fn first_run(&self) -> anyhow::Result<FirstRunLink> {
         if self.state.config.signup == SignupMode::Closed {
-            return Ok(None);
+            return Ok(FirstRunLink::NotNeeded);
         }
         let token = InviteToken::generate();
         let now = self.state.clock.now();
+        let keep_since = self
+            .state
+            .config
+            .database
+            .is_some()
+            .then(|| now.minus(FIRST_RUN_SHARED));
         let made = self
             .state
             .store
-            .replace_first_run_invite(NewInvite {
-                token_hash: token.hash(),
-                created_at: now,
-                expires_at: Some(now.plus(Duration::from_secs(24 * 3600))),
-                max_uses: 1,
-                email: None,
-                role: Role::Admin,
-                first_run: true,
-                groups: Vec::new(),
-            })
+            .replace_first_run_invite(
+                NewInvite {
+                    token_hash: token.hash(),
+                    created_at: now,
+                    expires_at: Some(now.plus(Duration::from_secs(24 * 3600))),
+                    max_uses: 1,
+                    email: None,
+                    role: Role::Admin,
+                    first_run: true,
+                    groups: Vec::new(),
+                },
+                keep_since,
+            )
             .await?;
-        Ok(made.map(|_| self.state.invite_link(&token)))
+        Ok(match made {
+            FirstRun::Made(_) => FirstRunLink::Link(self.state.invite_link(&token)),
+            FirstRun::Kept { made_at } => FirstRunLink::MadeElsewhere(made_at),
+            FirstRun::AdminExists => FirstRunLink::NotNeeded,
+        })
+    }
+
+    /// `first_run`'s link, if it made one.
+    pub async fn first_run_link(&self) -> anyhow::Result<Option<String>> {
+        Ok(match self.first_run().await? {
+            FirstRunLink::Link(link) => Some(link),
+            _ => None,
+        })
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in

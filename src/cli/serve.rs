@@ -57,7 +57,15 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tracing::warn!("open signup without email verification: anyone can claim any address");
         }
-        if let Some(link) = app.first_run_link().await? {
+        let first_run = app.first_run().await?;
+        if let crate::app::FirstRunLink::MadeElsewhere(at) = &first_run {
+            say(format!(
+                "\nNo admin account yet. Another gatehouse on this database printed the link to create it at {at} \
+                 (it works once, for 24 hours): look in that one's output. Or make one here: \
+                 gatehouse invite create --admin"
+            ));
+        }
+        if let crate::app::FirstRunLink::Link(link) = first_run {
             say(format!(
                 "\nNo admin account yet. Open this link in a browser to create the first (admin) account.\n\
                  It works once, for 24 hours; a restart before then prints a new one:\n\n  {link}\n"

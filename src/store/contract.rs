@@ -13,7 +13,9 @@ use crate::domain::{
     LoginRecord, Mail, Membership, OneTimeToken, Role, TokenProblem, TokenPurpose, User, UserId,
     UserStatus, Username, lockout_keys_of,
 };
-use crate::store::{CompletedLogin, NewInvite, NewUser, Redemption, Store, StoreError, Unique};
+use crate::store::{
+    CompletedLogin, FirstRun, NewInvite, NewUser, Redemption, Store, StoreError, Unique,
+};
 use std::time::Duration;
 
 /// Generates one `#[tokio::test]` per contract for a backend. `$open` is
@@ -253,22 +255,53 @@ pub async fn the_first_run_invitation_is_replaced_until_an_admin_exists(store: &
         first_run: true,
         ..invite(hash, 1, None)
     };
-    let one = store.replace_first_run_invite(first_run(1)).await.unwrap();
-    let two = store.replace_first_run_invite(first_run(2)).await.unwrap();
-    assert!(one.is_some() && two.is_some());
+    let one = store
+        .replace_first_run_invite(first_run(1), None)
+        .await
+        .unwrap();
+    let two = store
+        .replace_first_run_invite(first_run(2), None)
+        .await
+        .unwrap();
+    assert!(matches!(one, FirstRun::Made(_)) && matches!(two, FirstRun::Made(_)));
     let old = store.invite_by_token(&[1; 32]).await.unwrap().unwrap();
     assert!(old.revoked_at.is_some(), "the older link stops working");
     let new = store.invite_by_token(&[2; 32]).await.unwrap().unwrap();
     assert!(new.revoked_at.is_none());
-    let admin = add(store, "root@example.com", "root").await;
-    assert!(store.set_role(admin.id, Role::Admin).await.unwrap());
+    // Another replica starting meanwhile keeps the live one.
+    let kept = store
+        .replace_first_run_invite(first_run(4), Some(at(-60)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(kept, FirstRun::Kept { made_at } if made_at == at(0)),
+        "{kept:?}"
+    );
+    assert!(store.invite_by_token(&[4; 32]).await.unwrap().is_none());
     assert!(
         store
-            .replace_first_run_invite(first_run(3))
+            .invite_by_token(&[2; 32])
             .await
             .unwrap()
+            .unwrap()
+            .revoked_at
             .is_none()
     );
+    // Made before the cut-off: replaced.
+    let later = store
+        .replace_first_run_invite(first_run(5), Some(at(1)))
+        .await
+        .unwrap();
+    assert!(matches!(later, FirstRun::Made(_)));
+    let admin = add(store, "root@example.com", "root").await;
+    assert!(store.set_role(admin.id, Role::Admin).await.unwrap());
+    assert!(matches!(
+        store
+            .replace_first_run_invite(first_run(3), None)
+            .await
+            .unwrap(),
+        FirstRun::AdminExists
+    ));
 }
 
 pub async fn failures_are_counted_and_lock_after_the_threshold(store: &dyn Store) {

@@ -97,6 +97,18 @@ pub struct CompletedLogin {
     pub audit: AuditEvent,
 }
 
+/// What `replace_first_run_invite` did.
+#[derive(Debug)]
+pub enum FirstRun {
+    Made(Invitation),
+    /// A live first-run invitation made then (by another replica) stays.
+    Kept {
+        made_at: Timestamp,
+    },
+    /// An admin exists: no invitation is needed.
+    AdminExists,
+}
+
 /// What is needed to make an invitation.
 #[derive(Debug)]
 pub struct NewInvite {
@@ -188,9 +200,15 @@ pub trait InviteStore {
     /// Revokes one; false when there is no such invitation.
     async fn revoke_invite(&self, id: u64, at: Timestamp) -> StoreResult<bool>;
     /// When no admin account exists: revokes earlier unused first-run
-    /// invitations and stores `new` (one transaction). None once an admin
-    /// exists.
-    async fn replace_first_run_invite(&self, new: NewInvite) -> StoreResult<Option<Invitation>>;
+    /// invitations and stores `new` (one transaction, one replica at a
+    /// time). But when `keep_since` is given and a live, unused first-run
+    /// invitation was made at or after it, that one stays and nothing is
+    /// made (`FirstRun::Kept`): replicas starting together make one link.
+    async fn replace_first_run_invite(
+        &self,
+        new: NewInvite,
+        keep_since: Option<Timestamp>,
+    ) -> StoreResult<FirstRun>;
 }
 
 #[async_trait]

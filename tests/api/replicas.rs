@@ -5,6 +5,7 @@
 
 use crate::smtp::{Options, SmtpServer};
 use crate::support::{PASSWORD, TestApp, spawn_in, spawn_with};
+use gatehouse::app::FirstRunLink;
 use gatehouse::config::Config;
 use gatehouse::domain::{EmailAddress, LoginId, Mail, UserStatus};
 use reqwest::StatusCode;
@@ -177,4 +178,69 @@ async fn each_mail_is_sent_once_and_a_dead_senders_mail_by_another() {
     assert_eq!(wb.deliver_due().await.unwrap(), 1, "A's hold is over");
     let last = smtp.wait_for(25).await;
     assert_eq!(last.iter().filter(|m| m.subject == "orphan").count(), 1);
+}
+
+#[tokio::test]
+async fn replicas_starting_together_make_one_first_run_link() {
+    crate::postgres_only!();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ca = crate::support::test_config(&da);
+    let mut cb = crate::support::test_config(&db);
+    cb.database = ca.database.clone();
+    let clock = gatehouse::Clock::manual(crate::support::start_time());
+    let (a, b) = tokio::join!(
+        gatehouse::App::build(ca, clock.clone()),
+        gatehouse::App::build(cb, clock.clone())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (fa, fb) = tokio::join!(a.first_run(), b.first_run());
+    let mut outcomes = [fa.unwrap(), fb.unwrap()];
+    outcomes.sort_by_key(|o| !matches!(o, FirstRunLink::Link(_)));
+    let FirstRunLink::Link(link) = &outcomes[0] else {
+        panic!("one replica makes the link: {outcomes:?}")
+    };
+    assert!(
+        matches!(outcomes[1], FirstRunLink::MadeElsewhere(_)),
+        "the other says where it is: {outcomes:?}"
+    );
+    let live: Vec<_> = a
+        .state()
+        .store
+        .invites()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.first_run && i.revoked_at.is_none())
+        .collect();
+    assert_eq!(live.len(), 1, "one live first-run link");
+    // And the link printed works, on either replica.
+    let database = a.state().config.database.clone();
+    drop((a, b));
+    let served = spawn_in(Arc::new(tempfile::tempdir().unwrap()), clock, |c| {
+        c.database = database
+    })
+    .await;
+    let token = link.split("token=").nth(1).unwrap();
+    let r = served.sign_up("root@example.com", "root", token).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.status());
+}
+
+#[tokio::test]
+async fn an_admin_command_on_the_database_acts_on_every_replica_at_once() {
+    crate::postgres_only!();
+    let a = spawn_with(|_| {}).await;
+    let b = replica_of(&a, |_| {}).await;
+    a.add_user("alice@example.com", "alice", PASSWORD).await;
+    a.login_ok("alice", PASSWORD).await;
+    assert!(b.session_is_live().await);
+    // The command goes to the database itself (no admin socket).
+    let dir = a.dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        crate::support::cli::gatehouse(&dir, &["user", "disable", "alice"], None)
+    })
+    .await
+    .unwrap();
+    run.ok();
+    assert!(!a.session_is_live().await, "A refuses at its next request");
+    assert!(!b.session_is_live().await, "B too");
 }

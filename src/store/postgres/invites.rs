@@ -4,7 +4,7 @@ use super::{PgStore, id_i64, next_val, transaction};
 use crate::clock::Timestamp;
 use crate::domain::Invitation;
 use crate::store::record::{decode, encode_text};
-use crate::store::{InviteStore, NewInvite, StoreResult};
+use crate::store::{FirstRun, InviteStore, NewInvite, StoreResult};
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 
@@ -97,7 +97,11 @@ impl InviteStore for PgStore {
         })
     }
 
-    async fn replace_first_run_invite(&self, new: NewInvite) -> StoreResult<Option<Invitation>> {
+    async fn replace_first_run_invite(
+        &self,
+        new: NewInvite,
+        keep_since: Option<Timestamp>,
+    ) -> StoreResult<FirstRun> {
         transaction!(self, |t| {
             // One replica at a time: the others wait here, then see what
             // it did.
@@ -117,7 +121,7 @@ impl InviteStore for PgStore {
                 )
                 .await?;
             if admins.get::<_, i64>(0) > 0 {
-                return Ok(None);
+                return Ok(FirstRun::AdminExists);
             }
             // Only the newest printed link works: a link from an earlier
             // start that leaked into an old log is worthless.
@@ -130,14 +134,22 @@ impl InviteStore for PgStore {
                     &[],
                 )
                 .await?;
-            for row in &rows {
-                let mut invite = invite_of(row.get(0))?;
+            let earlier = rows
+                .iter()
+                .map(|r| invite_of(r.get(0)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if let Some(kept) =
+                crate::store::redb::kept_first_run(&earlier, keep_since, new.created_at)
+            {
+                return Ok(kept);
+            }
+            for mut invite in earlier {
                 if invite.revoked_at.is_none() {
                     invite.revoked_at = Some(new.created_at);
                     store_invite(&t, &invite).await?;
                 }
             }
-            insert_invite(&t, &new).await.map(Some)
+            insert_invite(&t, &new).await.map(FirstRun::Made)
         })
     }
 }

@@ -6,7 +6,7 @@ use super::{
 use crate::clock::Timestamp;
 use crate::domain::{Invitation, Role, User};
 use crate::store::StoreResult;
-use crate::store::{InviteStore, NewInvite};
+use crate::store::{FirstRun, InviteStore, NewInvite};
 use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
 
@@ -79,7 +79,11 @@ impl InviteStore for RedbStore {
         })
     }
 
-    async fn replace_first_run_invite(&self, new: NewInvite) -> StoreResult<Option<Invitation>> {
+    async fn replace_first_run_invite(
+        &self,
+        new: NewInvite,
+        keep_since: Option<Timestamp>,
+    ) -> StoreResult<FirstRun> {
         self.write(|txn| {
             let has_admin = {
                 let users = txn.open_table(USERS)?;
@@ -94,7 +98,7 @@ impl InviteStore for RedbStore {
                 found
             };
             if has_admin {
-                return Ok(None);
+                return Ok(FirstRun::AdminExists);
             }
             // Only the newest printed link works: a link from an earlier
             // start that leaked into an old log is worthless.
@@ -107,12 +111,36 @@ impl InviteStore for RedbStore {
                     earlier.push(invite);
                 }
             }
+            if let Some(kept) = kept_first_run(&earlier, keep_since, new.created_at) {
+                return Ok(kept);
+            }
             for mut invite in earlier {
                 invite.revoked_at = Some(new.created_at);
                 table.insert(invite.id, encode(&invite).as_slice())?;
             }
             drop(table);
-            insert_invite(txn, new).map(Some)
+            insert_invite(txn, new).map(FirstRun::Made)
         })
     }
+}
+
+/// The live, unused first-run invitation made at or after `keep_since`
+/// that stays, if there is one (both backends use this rule).
+pub(crate) fn kept_first_run(
+    earlier: &[Invitation],
+    keep_since: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<FirstRun> {
+    let since = keep_since?;
+    earlier
+        .iter()
+        .filter(|i| {
+            i.revoked_at.is_none()
+                && i.redeemed.is_empty()
+                && i.created_at >= since
+                && i.expires_at.is_none_or(|e| e > now)
+        })
+        .map(|i| i.created_at)
+        .max()
+        .map(|made_at| FirstRun::Kept { made_at })
 }

@@ -10,6 +10,7 @@ mod audit;
 mod backup;
 mod groups;
 mod invites;
+pub(crate) use invites::kept_first_run;
 mod lockout;
 mod mail;
 mod sessions;
