@@ -395,4 +395,107 @@ mod tests {
     mod contract {
         crate::contract_suite!(super::open_fresh);
     }
+
+    /// Turns TLS on in the test cluster (once; the certificate, for
+    /// 127.0.0.1, stays in its data directory) and returns the
+    /// certificate's file, which is also its own CA.
+    async fn cluster_with_tls() -> std::path::PathBuf {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let admin = super::testing::cluster();
+        let (client, connection) = admin.pg.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let dir: String = client
+            .query_one("SHOW data_directory", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let dir = std::path::PathBuf::from(dir);
+        let (cert, key) = (
+            dir.join("gatehouse-test-cert.pem"),
+            dir.join("gatehouse-test-key.pem"),
+        );
+        if !cert.exists() {
+            let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+            let owner = std::fs::metadata(&dir).unwrap();
+            for (file, text) in [
+                (&cert, made.cert.pem()),
+                (&key, made.key_pair.serialize_pem()),
+            ] {
+                std::fs::write(file, text).unwrap();
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+                std::os::unix::fs::chown(file, Some(owner.uid()), Some(owner.gid())).unwrap();
+            }
+        }
+        let on: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+        if on != "on" {
+            for statement in [
+                format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()),
+                format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()),
+                "ALTER SYSTEM SET ssl = on".to_owned(),
+                "SELECT pg_reload_conf()".to_owned(),
+            ] {
+                client.batch_execute(&statement).await.unwrap();
+            }
+        }
+        // The reload is the server's to finish: wait for it to say so.
+        for _ in 0..100 {
+            let on: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+            if on == "on" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // A copy the test process may read as the CA.
+        let ca = std::env::temp_dir().join(format!("gatehouse-test-ca-{}.pem", std::process::id()));
+        std::fs::copy(&cert, &ca).unwrap();
+        ca
+    }
+
+    fn url_with(scratch: &super::testing::Scratch, query: &str) -> String {
+        let mut url = url::Url::parse(&std::env::var(super::testing::TEST_PG).unwrap()).unwrap();
+        url.set_path(&format!("/{}", scratch.database.dbname()));
+        url.set_query(Some(query));
+        url.to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_connection_is_encrypted_and_verify_full_checks_the_certificate() {
+        let ca = cluster_with_tls().await;
+        let scratch = super::testing::Scratch::new().await;
+        let full = super::Database::parse(&url_with(
+            &scratch,
+            &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+        ))
+        .unwrap();
+        let store = super::PgStore::open(&full).await.unwrap();
+        let row = store
+            .query_opt(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.get::<_, bool>(0), "the connection is TLS");
+        let require = super::Database::parse(&url_with(&scratch, "sslmode=require")).unwrap();
+        super::PgStore::open(&require).await.unwrap();
+        // Another CA: refused, and the error says why.
+        let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let wrong =
+            std::env::temp_dir().join(format!("gatehouse-wrong-ca-{}.pem", std::process::id()));
+        std::fs::write(&wrong, other.cert.pem()).unwrap();
+        let bad = super::Database::parse(&url_with(
+            &scratch,
+            &format!("sslmode=verify-full&sslrootcert={}", wrong.display()),
+        ))
+        .unwrap();
+        let err = super::PgStore::open(&bad).await.err().expect("refused");
+        let text = format!("{err}");
+        assert!(
+            text.contains("cannot connect") && text.to_lowercase().contains("certificate"),
+            "{text}"
+        );
+        let _ = std::fs::remove_file(&ca);
+        let _ = std::fs::remove_file(&wrong);
+    }
 }
