@@ -65,6 +65,23 @@ fn sum<T: serde::Serialize>(table: &'static str, rows: &[T]) -> TableSum {
 }
 
 impl Snapshot {
+    /// No records yet: a key and counters, the tables to fill.
+    pub fn empty(password_key: [u8; 32], counters: Counters) -> Self {
+        Self {
+            password_key,
+            counters,
+            users: Vec::new(),
+            groups: Vec::new(),
+            sessions: Vec::new(),
+            logins: Vec::new(),
+            lockouts: Vec::new(),
+            invites: Vec::new(),
+            tokens: Vec::new(),
+            outbox: Vec::new(),
+            audit: Vec::new(),
+        }
+    }
+
     /// Puts every table in key order (what both backends export).
     pub fn sorted(mut self) -> Self {
         self.users.sort_by_key(|u| u.id.0);

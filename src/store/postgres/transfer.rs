@@ -59,26 +59,16 @@ impl Transfer for PgStore {
                 next[i] = id_u64(last) + u64::from(called);
             }
             let text = |r: &tokio_postgres::Row, i: usize| -> String { r.get(i) };
-            let mut s = Snapshot {
-                password_key: unhex(&key)
-                    .context("the stored password key is not 32 bytes of hex")?,
-                counters: Counters {
+            let mut s = Snapshot::empty(
+                unhex(&key).context("the stored password key is not 32 bytes of hex")?,
+                Counters {
                     next_user: next[0],
                     next_invite: next[1],
                     next_mail: next[2],
                     next_login: next[3],
                     next_audit: next[4],
                 },
-                users: Vec::new(),
-                groups: Vec::new(),
-                sessions: Vec::new(),
-                logins: Vec::new(),
-                lockouts: Vec::new(),
-                invites: Vec::new(),
-                tokens: Vec::new(),
-                outbox: Vec::new(),
-                audit: Vec::new(),
-            };
+            );
             for r in t.query("SELECT record FROM users", &[]).await? {
                 s.users.push(decode(text(&r, 0).as_bytes(), "user")?);
             }

@@ -90,19 +90,7 @@ impl Transfer for RedbStore {
             .get(META_PASSWORD_KEY)?
             .and_then(|v| <[u8; 32]>::try_from(v.value()).ok())
             .unwrap_or(self.password_key);
-        let mut snapshot = Snapshot {
-            password_key,
-            counters,
-            users: Vec::new(),
-            groups: Vec::new(),
-            sessions: Vec::new(),
-            logins: Vec::new(),
-            lockouts: Vec::new(),
-            invites: Vec::new(),
-            tokens: Vec::new(),
-            outbox: Vec::new(),
-            audit: Vec::new(),
-        };
+        let mut snapshot = Snapshot::empty(password_key, counters);
         for row in txn.open_table(USERS)?.iter()? {
             snapshot.users.push(decode(row?.1.value(), "user")?);
         }
