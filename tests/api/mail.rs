@@ -405,10 +405,13 @@ async fn the_owners_usual_browser_gets_in_while_a_guesser_holds_the_lock() {
 
 #[tokio::test]
 async fn mail_waits_in_the_outbox_while_smtp_is_down_also_across_a_restart() {
-    // A port with nothing behind it: connection refused.
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = reserved.local_addr().unwrap().port();
-    drop(reserved);
+    // A port with nothing behind it: connection refused. Below the
+    // ephemeral range, so that no client socket of the machine can take it
+    // as its own port and connect to itself (which answers, in silence).
+    let start = 20_000 + (std::process::id() % 5_000) as u16;
+    let port = (start..start + 5_000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range");
     let url = format!("smtp://127.0.0.1:{port}?tls=none");
     let configure = move |c: &mut Config| {
         c.mail.smtp = Some(SmtpSettings::parse(&url).unwrap());
