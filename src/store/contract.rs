@@ -827,6 +827,10 @@ pub async fn deleting_an_account_removes_what_belongs_to_it(store: &dyn Store) {
     assert!(store.user(alice.id).await.unwrap().is_none());
     assert_eq!(store.session_count().await.unwrap(), 0);
     assert!(store.token(&[4; 32]).await.unwrap().is_none());
+    assert!(
+        store.login_history(alice.id).await.unwrap().is_empty(),
+        "its login history goes too"
+    );
     assert_eq!(
         store.lockout(&id("alice").lockout_key()).await.unwrap(),
         LockoutState::default()

@@ -6,7 +6,8 @@ use super::{
     decode, encode, next_id,
 };
 use crate::domain::{
-    Consent, Invitation, InviteProblem, LoginId, Redeemed, Role, User, UserId, UserStatus,
+    Consent, Invitation, InviteProblem, LoginId, Redeemed, Role, TokenPurpose, User, UserId,
+    UserStatus,
 };
 use crate::store::StoreResult;
 use crate::store::{NewUser, Redemption, StoreError, Unique, UserStore};
@@ -72,10 +73,18 @@ impl UserStore for RedbStore {
             super::groups::leave_all(txn, &user)?;
             let mut by_user = txn.open_table(super::TOKENS_BY_USER)?;
             let mut tokens = txn.open_table(super::TOKENS)?;
-            for purpose in [1u8, 2u8] {
-                if let Some(hash) = by_user.remove((id.0, purpose))?.map(|v| v.value()) {
+            for purpose in [TokenPurpose::Verify, TokenPurpose::Reset] {
+                if let Some(hash) = by_user.remove((id.0, purpose.code()))?.map(|v| v.value()) {
                     tokens.remove(hash)?;
                 }
+            }
+            let mut logins = txn.open_table(super::LOGINS)?;
+            let theirs: Vec<(u64, u64)> = logins
+                .range((id.0, 0)..=(id.0, u64::MAX))?
+                .map(|row| row.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for key in theirs {
+                logins.remove(key)?;
             }
             let mut lockouts = txn.open_table(super::LOCKOUTS)?;
             for key in crate::domain::lockout_keys_of(&user) {
