@@ -14,6 +14,16 @@ pub enum TokenPurpose {
     Reset,
 }
 
+impl TokenPurpose {
+    /// How the stores write it in their indexes (1 verify, 2 reset).
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Verify => 1,
+            Self::Reset => 2,
+        }
+    }
+}
+
 /// A one-time token as stored (under the hash of the secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OneTimeToken {

@@ -2,6 +2,7 @@
 //! `gatehouse migrate` can copy a store to the other backend and back, and
 //! prove the copy: row counts and a SHA-256 per table, of both sides.
 
+use crate::crypto::hex;
 use crate::domain::lockout::LockoutState;
 use crate::domain::session::{Session, SessionKey};
 use crate::domain::{
@@ -60,7 +61,7 @@ fn sum<T: serde::Serialize>(table: &'static str, rows: &[T]) -> TableSum {
     TableSum {
         table,
         rows: rows.len(),
-        sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex(&h.finalize()),
     }
 }
 
@@ -141,10 +142,6 @@ impl Snapshot {
             && self.audit.is_empty()
             && self.lockouts.is_empty()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reading and replacing a whole store.

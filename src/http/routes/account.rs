@@ -41,7 +41,7 @@ pub async fn page(
 }
 
 fn hex(key: &SessionKey) -> String {
-    key.0.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::hex(&key.0)
 }
 
 fn parse_hex(text: &str) -> Option<SessionKey> {

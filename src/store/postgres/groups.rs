@@ -46,6 +46,20 @@ async fn group_exists(t: &Transaction<'_>, name: &GroupName) -> anyhow::Result<b
     .is_some())
 }
 
+/// The members of a group, by id.
+async fn members_of(t: &Transaction<'_>, name: &GroupName) -> anyhow::Result<Vec<UserId>> {
+    let rows = t
+        .query(
+            &t.prepare_cached(
+                "SELECT user_id FROM group_members WHERE group_name = $1 ORDER BY user_id",
+            )
+            .await?,
+            &[&name.as_str()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| UserId(id_u64(r.get(0)))).collect())
+}
+
 impl PgStore {
     async fn set_membership(
         &self,
@@ -117,18 +131,8 @@ impl GroupStore for PgStore {
             if !group_exists(&t, name).await? {
                 return Ok(None);
             }
-            let rows = t
-                .query(
-                    &t.prepare_cached(
-                        "SELECT user_id FROM group_members WHERE group_name = $1 ORDER BY user_id",
-                    )
-                    .await?,
-                    &[&name.as_str()],
-                )
-                .await?;
-            anyhow::Ok(Some(
-                rows.iter().map(|r| UserId(id_u64(r.get(0)))).collect(),
-            ))
+            let members = members_of(&t, name).await?;
+            anyhow::Ok(Some(members))
         })
     }
 
@@ -144,17 +148,9 @@ impl GroupStore for PgStore {
             if gone.is_none() {
                 return Ok(None);
             }
-            let rows = t
-                .query(
-                    &t.prepare_cached(
-                        "SELECT user_id FROM group_members WHERE group_name = $1 ORDER BY user_id",
-                    )
-                    .await?,
-                    &[&name.as_str()],
-                )
-                .await?;
-            for row in &rows {
-                if let Some(mut user) = lock_user(&t, UserId(id_u64(row.get(0)))).await? {
+            let members = members_of(&t, name).await?;
+            for member in &members {
+                if let Some(mut user) = lock_user(&t, *member).await? {
                     user.groups.retain(|g| g != name);
                     store_user(&t, &user).await?;
                 }
@@ -166,7 +162,7 @@ impl GroupStore for PgStore {
                 &[&name.as_str()],
             )
             .await?;
-            anyhow::Ok(Some(rows.len()))
+            anyhow::Ok(Some(members.len()))
         })
     }
 

@@ -49,14 +49,6 @@ fn token_of(record: &str) -> anyhow::Result<OneTimeToken> {
     decode(record.as_bytes(), "token")
 }
 
-/// How a purpose is written in the `tokens.purpose` column.
-fn purpose_code(purpose: TokenPurpose) -> i16 {
-    match purpose {
-        TokenPurpose::Verify => 1,
-        TokenPurpose::Reset => 2,
-    }
-}
-
 /// Takes a live token out of the table (locked: a second use waits, then
 /// finds it gone); says why not otherwise.
 async fn take_token(
@@ -105,7 +97,7 @@ impl MailStore for PgStore {
             t.execute(
                 &t.prepare_cached("DELETE FROM tokens WHERE user_id = $1 AND purpose = $2")
                     .await?,
-                &[&id_i64(token.user.0), &purpose_code(token.purpose)],
+                &[&id_i64(token.user.0), &i16::from(token.purpose.code())],
             )
             .await?;
             t.execute(
@@ -117,7 +109,7 @@ impl MailStore for PgStore {
                 &[
                     &&hash[..],
                     &id_i64(token.user.0),
-                    &purpose_code(token.purpose),
+                    &i16::from(token.purpose.code()),
                     &ms(token.expires_at),
                     &encode_text(&token),
                 ],

@@ -118,9 +118,7 @@ pub(super) async fn migrate(
     })
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(super) use crate::crypto::hex;
 
 pub(super) fn unhex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {

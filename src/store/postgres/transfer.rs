@@ -5,8 +5,8 @@
 use super::schema::{hex, unhex};
 use super::{PgStore, classify, id_i64, id_u64, ms, transaction};
 use crate::clock::Timestamp;
+use crate::domain::UserId;
 use crate::domain::session::{Session, SessionKey};
-use crate::domain::{TokenPurpose, UserId};
 use crate::store::record::{decode, encode_text};
 use crate::store::transfer::{Counters, Snapshot, Transfer};
 use crate::store::{StoreError, StoreResult};
@@ -23,13 +23,6 @@ const SEQUENCES: [&str; 5] = [
 
 fn hash32(bytes: &[u8]) -> anyhow::Result<[u8; 32]> {
     <[u8; 32]>::try_from(bytes).context("a stored hash is not 32 bytes")
-}
-
-fn purpose_code(purpose: TokenPurpose) -> i16 {
-    match purpose {
-        TokenPurpose::Verify => 1,
-        TokenPurpose::Reset => 2,
-    }
 }
 
 #[async_trait]
@@ -259,7 +252,7 @@ impl Transfer for PgStore {
                     &[
                         &&hash[..],
                         &id_i64(token.user.0),
-                        &purpose_code(token.purpose),
+                        &i16::from(token.purpose.code()),
                         &ms(token.expires_at),
                         &encode_text(token),
                     ],

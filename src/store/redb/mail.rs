@@ -54,7 +54,7 @@ fn take_token(
     }
     tokens.remove(*hash)?;
     txn.open_table(TOKENS_BY_USER)?
-        .remove((token.user.0, purpose_code(purpose)))?;
+        .remove((token.user.0, purpose.code()))?;
     Ok(Ok(token))
 }
 
@@ -83,7 +83,7 @@ impl MailStore for RedbStore {
         mail: Option<Mail>,
     ) -> StoreResult<()> {
         self.write(|txn| {
-            let slot = (token.user.0, purpose_code(token.purpose));
+            let slot = (token.user.0, token.purpose.code());
             let mut by_user = txn.open_table(TOKENS_BY_USER)?;
             let mut tokens = txn.open_table(TOKENS)?;
             // A new request replaces the old link: only the newest works.
@@ -178,7 +178,7 @@ impl MailStore for RedbStore {
             let mut by_user = txn.open_table(TOKENS_BY_USER)?;
             for (hash, token) in &expired {
                 tokens.remove(*hash)?;
-                by_user.remove((token.user.0, purpose_code(token.purpose)))?;
+                by_user.remove((token.user.0, token.purpose.code()))?;
             }
             Ok(expired.len())
         })
@@ -255,13 +255,5 @@ impl MailStore for RedbStore {
                 decode(v.value(), "outbox")
             })
             .collect::<anyhow::Result<_>>()?)
-    }
-}
-
-/// How a purpose is written in the `tokens_by_user` key.
-fn purpose_code(purpose: TokenPurpose) -> u8 {
-    match purpose {
-        TokenPurpose::Verify => 1,
-        TokenPurpose::Reset => 2,
     }
 }

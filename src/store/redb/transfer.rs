@@ -7,18 +7,11 @@ use super::{
     USERS, USERS_BY_EMAIL, USERS_BY_NAME, decode, decode_u64, encode,
 };
 use crate::domain::session::SessionKey;
-use crate::domain::{Invitation, OneTimeToken, TokenPurpose, UserId};
+use crate::domain::{Invitation, OneTimeToken, UserId};
 use crate::store::StoreResult;
 use crate::store::transfer::{Counters, Snapshot, Transfer};
 use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
-
-fn purpose_code(purpose: TokenPurpose) -> u8 {
-    match purpose {
-        TokenPurpose::Verify => 1,
-        TokenPurpose::Reset => 2,
-    }
-}
 
 /// Deletes every row of every table (for `migrate --force`).
 fn clear(txn: &WriteTransaction) -> anyhow::Result<()> {
@@ -197,7 +190,7 @@ impl Transfer for RedbStore {
             let mut tokens_by_user = txn.open_table(TOKENS_BY_USER)?;
             for (hash, token) in &s.tokens {
                 tokens.insert(*hash, encode(token).as_slice())?;
-                tokens_by_user.insert((token.user.0, purpose_code(token.purpose)), *hash)?;
+                tokens_by_user.insert((token.user.0, token.purpose.code()), *hash)?;
             }
             let mut outbox = txn.open_table(OUTBOX)?;
             for entry in &s.outbox {
