@@ -14,6 +14,11 @@ Environment:
   BENCH_BIG_USERS=N    users in the P5 "large" store (default 1000000)
   BENCH_KEEP=1         keep the temporary data directories
   BENCH_ROUNDS=N       rounds of each interleaved speed measurement (default 2)
+  BENCH_NO_POSTGRES=1  skip the PostgreSQL rows (the P*-pg and R rows)
+
+The PostgreSQL rows run on a throw-away cluster (scripts/test-postgres
+--durable: PostgreSQL's own durability settings, fsync on) on this machine,
+so they show the backend's CPU cost and its round trips, not a network's.
 """
 
 import datetime
@@ -123,6 +128,122 @@ class Nginx:
         self.proc.wait()
 
 
+def ensure_postgres():
+    import glob
+    if glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return
+    log("PostgreSQL is missing: installing it with apt-get")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    pkgs = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql", "postgresql-client"]
+    if subprocess.run(sudo + pkgs, env=env, capture_output=True).returncode != 0:
+        subprocess.run(sudo + ["apt-get", "update"], env=env, check=True, capture_output=True)
+        subprocess.run(sudo + pkgs, env=env, check=True, capture_output=True)
+
+
+class PgCluster:
+    """A throw-away PostgreSQL cluster with its default durability
+    (scripts/test-postgres --durable)."""
+
+    def __init__(self):
+        # Not inside the (0700) work dir: the server may run as `postgres`.
+        self.top = tempfile.mkdtemp(prefix="gatehouse-bench-pg-")
+        os.chmod(self.top, 0o755)
+        self.dir = os.path.join(self.top, "cluster")
+        script = os.path.join(ROOT, "scripts", "test-postgres")
+        self.script = script
+        self.url = sh([script, "start", self.dir, "--durable"]).strip().splitlines()[-1]
+        self.port = int(open(os.path.join(self.dir, "port")).read())
+
+    def database(self, name, port=None):
+        """The URL of database `name` (through `port` instead when given)."""
+        return f"postgres://gh@127.0.0.1:{port or self.port}/{name}"
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], capture_output=True)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(self.top, ignore_errors=True)
+
+
+class PgRoundTrips:
+    """A TCP relay in front of PostgreSQL that counts the client's round
+    trips: in the frontend protocol each Sync (extended query: one
+    prepare, or one bind + execute) and each simple Query ends in a wait
+    for the server's ReadyForQuery. What the relay costs in time is not
+    measured here: only counts."""
+
+    def __init__(self, pg_port):
+        self.pg_port = pg_port
+        self.count = 0
+        self.lock = threading.Lock()
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def read(self):
+        with self.lock:
+            return self.count
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        server = socket.create_connection(("127.0.0.1", self.pg_port))
+        for sock in (client, server):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def back():
+            try:
+                while data := server.recv(65536):
+                    client.sendall(data)
+            except OSError:
+                pass
+            finally:
+                client.close()
+
+        threading.Thread(target=back, daemon=True).start()
+        buf, untyped = b"", True
+        try:
+            while data := client.recv(65536):
+                server.sendall(data)
+                buf += data
+                while True:
+                    if untyped:  # StartupMessage, SSLRequest: no type byte
+                        if len(buf) < 8:
+                            break
+                        n = int.from_bytes(buf[:4], "big")
+                        if len(buf) < n:
+                            break
+                        code = int.from_bytes(buf[4:8], "big")
+                        untyped = code in (80877103, 80877104)  # SSL/GSS request
+                        buf = buf[n:]
+                        continue
+                    if len(buf) < 5:
+                        break
+                    n = int.from_bytes(buf[1:5], "big")
+                    if len(buf) < 1 + n:
+                        break
+                    if buf[:1] in (b"S", b"Q"):
+                        with self.lock:
+                            self.count += 1
+                    buf = buf[1 + n:]
+        except OSError:
+            pass
+        finally:
+            server.close()
+
+    def stop(self):
+        self.listener.close()
+
+
 def raise_fd_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 65536
@@ -203,8 +324,10 @@ def build():
         log(f"  done in {time.monotonic() - t:.0f}s")
 
 
-def seed(data_dir, users):
-    out = sh([os.path.join(EXAMPLES, "bench_seed"), data_dir, str(users), PASSWORD, str(COST)])
+def seed(data_dir, users, database=None):
+    """Fills `data_dir` (or, with `database`, that PostgreSQL database)."""
+    out = sh([os.path.join(EXAMPLES, "bench_seed"), data_dir, str(users), PASSWORD, str(COST),
+              *([database] if database else [])])
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -304,38 +427,52 @@ def cookie_values(headers):
     return out
 
 
-def login_form(base, user):
+def login_form(base, user, password=PASSWORD):
     """GET /login: the CSRF cookie and the form's token for it, and the
     form body for `user` (the token stays valid for that cookie)."""
     with urllib.request.urlopen(base + "/login", timeout=10) as r:
         html = r.read().decode()
         secret = cookie_values(r.headers)["gatehouse_csrf"]
     token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-    body = urllib.parse.urlencode({"csrf": token, "id": user, "password": PASSWORD,
+    body = urllib.parse.urlencode({"csrf": token, "id": user, "password": password,
                                    "endpoint": ""})
     return secret, body
 
 
-def login(base, user):
-    """Logs in once; returns the cookie header of the logged-in browser."""
-    secret, body = login_form(base, user)
+def post_login(base, secret, body):
+    """One POST /login with the form's CSRF cookie: (status, headers)."""
     opener = urllib.request.build_opener(NoRedirect)
     req = urllib.request.Request(base + "/login", data=body.encode(), method="POST", headers={
         "Content-Type": "application/x-www-form-urlencoded",
         "Cookie": f"gatehouse_csrf={secret}"})
     try:
-        r = opener.open(req, timeout=30)
-        status, headers = r.status, r.headers
+        r = opener.open(req, timeout=60)
+        return r.status, r.headers
     except urllib.error.HTTPError as e:  # 303 lands here without redirects
-        status, headers = e.code, e.headers
+        return e.code, e.headers
+
+
+def session_status(base, cookie):
+    """The status of GET /api/v1/session for a browser's cookie header."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(
+                base + "/api/v1/session", headers={"Cookie": cookie}), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def login(base, user):
+    """Logs in once; returns the cookie header of the logged-in browser."""
+    secret, body = login_form(base, user)
+    status, headers = post_login(base, secret, body)
     cookies = cookie_values(headers)
     if status != 303 or "gatehouse_session" not in cookies:
         raise RuntimeError(f"login as {user} answered {status}")
     cookie = f"gatehouse_session={cookies['gatehouse_session']}; gatehouse_csrf={cookies['gatehouse_csrf']}"
-    with urllib.request.urlopen(urllib.request.Request(
-            base + "/api/v1/session", headers={"Cookie": cookie}), timeout=10) as r:
-        if r.status != 200:
-            raise RuntimeError(f"/api/v1/session answered {r.status}")
+    status = session_status(base, cookie)
+    if status != 200:
+        raise RuntimeError(f"/api/v1/session answered {status}")
     return cookie
 
 
@@ -430,10 +567,10 @@ def ok_count(r):
 # The figures
 
 
-def cold_start(data_dir, workdir, name, runs=3):
+def cold_start(data_dir, workdir, name, runs=3, extra=()):
     times, rss = [], []
     for i in range(runs):
-        s = Server(data_dir, workdir, f"{name}-start{i}")
+        s = Server(data_dir, workdir, f"{name}-start{i}", extra=extra)
         times.append(s.start())
         time.sleep(0.5)
         rss.append(rss_mib(s.pid))
@@ -453,9 +590,349 @@ def p99_mean(runs):
     return statistics.mean(r["p99"] for r in runs)
 
 
+# --------------------------------------------------------------------------
+# PostgreSQL
+
+SESSIONS_LUA = """
+local cookies = {{ {cookies} }}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/session", {{ ["Cookie"] = cookies[(i % #cookies) + 1] }})
+end
+"""
+
+
+def pg_cpu_seconds():
+    """User + system CPU time of every `postgres` process alive now."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if data[data.index("(") + 1:data.rindex(")")] == "postgres":
+            fields = data.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def postgres_rows(pg, row, notes, work, spawn, retire, session, logins, redb):
+    """The rows of P1, P2 and P5 on PostgreSQL, the round trips per
+    request, and two replicas behind nginx (R)."""
+    def data_dir(name):
+        return os.path.join(work, name)
+
+    def on(url):
+        return ("--database", url)
+
+    # ---- P1-pg: the session check, interleaved with bare hyper
+    small_url = pg.database("bench_small")
+    seed(data_dir("pg-small"), SMALL_USERS, small_url)
+    g = spawn(data_dir("pg-small"), "pg-main", extra=on(small_url))
+    cookie = login(g.base, "user500")
+    hello = Hello()
+    refs, runs = [], []
+    try:
+        wrk(hello.base + "/", 64, 1, latency=False)
+        session(g, cookie, 64, 1)
+        for _ in range(ROUNDS):
+            refs.append(wrk(hello.base + "/", 64, 5, pid=hello.proc.pid))
+            c0 = pg_cpu_seconds()
+            r = session(g, cookie, 64, 5)
+            r["pg_us"] = (pg_cpu_seconds() - c0) * 1e6 / max(r["requests"], 1)
+            runs.append(r)
+    finally:
+        hello.stop()
+    ref, p1 = best(refs), best(runs)
+    log("P1-pg hello " + ", ".join(f"{r['rps']:.0f}" for r in refs) + " req/s; gatehouse on "
+        "PostgreSQL " + ", ".join(f"{r['rps']:.0f}" for r in runs))
+    row("P1-pg session check on PostgreSQL (same machine, wrk -t2 -c64)",
+        f"{p1['rps']:,.0f} req/s",
+        f"bare hyper hello {ref['rps']:,.0f} req/s; redb above {redb['p1']['rps']:,.0f} req/s",
+        p1["rps"] / ref["rps"], "report")
+    row("P1-pg session check p99", fmt_ms(p1["p99"]),
+        f"bare hyper {fmt_ms(ref['p99'])}; redb {fmt_ms(redb['p1']['p99'])}",
+        p1["p99"] / ref["p99"] if ref["p99"] else None)
+    best_cpu = min(runs, key=lambda r: r["cpu_us"] + r["pg_us"])
+    row("P1-pg CPU per session check (gatehouse + PostgreSQL processes)",
+        f"{best_cpu['cpu_us']:.1f} µs + {best_cpu['pg_us']:.1f} µs",
+        f"redb: {redb['p1_cpu']:.1f} µs in gatehouse alone")
+
+    # ---- P2-pg: logins against the bcrypt bound, interleaved
+    bounds, lruns = [], []
+    for i in range(ROUNDS):
+        bounds.append(json.loads(sh([os.path.join(EXAMPLES, "bench_bcrypt"), str(COST),
+                                     "5"]).strip()))
+        lruns.append(logins(g, f"user{501 + i}", f"pg-login{i}", 8))
+    bound = max(bounds, key=lambda b: b["per_second"])
+    lg = best(lruns, "logins")
+    log("P2-pg bound " + ", ".join(f"{b['per_second']:.2f}" for b in bounds)
+        + " verifies/s; logins " + ", ".join(f"{r['logins']:.2f}" for r in lruns) + "/s")
+    r2 = lg["logins"] / bound["per_second"]
+    row("P2-pg logins on PostgreSQL (valid credentials, cost 12, wrk -c8)",
+        f"{lg['logins']:.2f} logins/s",
+        f"bcrypt verify {bound['per_second']:.2f}/s; redb above {redb['p2']['logins']:.2f} logins/s",
+        r2, "≥ 0.9", r2 >= 0.9)
+    retire(g)
+
+    # ---- Round trips per request, counted by a relay in front of the
+    # database (one Sync or simple Query = one wait for the server).
+    relay = PgRoundTrips(pg.port)
+    try:
+        gr = spawn(data_dir("pg-rt"), "pg-rt", extra=on(pg.database("bench_small", relay.port)))
+        rcookie = login(gr.base, "user520")
+        secret, body = login_form(gr.base, "user521")
+        post_login(gr.base, secret, body)  # the login's statements prepared
+        # What the server asks by itself (outbox, housekeeping, Summary
+        # sampler) while nobody calls, to take away from the counts below.
+        c0, t0 = relay.read(), time.monotonic()
+        time.sleep(6)
+        idle_rate = (relay.read() - c0) / (time.monotonic() - t0)
+
+        def counted(n, call):
+            c0, t0 = relay.read(), time.monotonic()
+            for _ in range(n):
+                call()
+            elapsed = time.monotonic() - t0
+            return (relay.read() - c0 - idle_rate * elapsed) / n
+
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", gr.port, timeout=10)
+
+        def check():
+            conn.request("GET", "/api/v1/session", headers={"Cookie": rcookie})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"session check through the relay answered {resp.status}")
+
+        def one_login():
+            status, _ = post_login(gr.base, secret, body)
+            if status != 303:
+                raise RuntimeError(f"login through the relay answered {status}")
+
+        rt_session = counted(2000, check)
+        rt_login = counted(10, one_login)
+        conn.close()
+        retire(gr)
+    finally:
+        relay.stop()
+    log(f"round trips: session check {rt_session:.2f}, login {rt_login:.2f}; "
+        f"idle {idle_rate * 60:.0f}/min")
+    row("Database round trips per session check (GET /api/v1/session, counted at the wire)",
+        f"{rt_session:.2f}", f"redb: none (in-process); at 1 ms to the database ≈ "
+        f"+{rt_session:.0f} ms per request", None, "report")
+    row("Database round trips per login (POST /login, valid password)",
+        f"{rt_login:.1f}", f"at 1 ms to the database ≈ +{rt_login:.0f} ms per login "
+        f"(bcrypt is ~{bound['ms_per_verify_per_thread']:.0f} ms)", None, "report")
+    notes.append(f"an idle server on PostgreSQL makes {idle_rate * 60:.0f} round trips a "
+                 f"minute by itself (outbox, housekeeping, Summary)")
+
+    # ---- P5-pg: 1,000 vs BIG_USERS users
+    sets = (("1k", pg.database("bench_p5_small"), SMALL_USERS),
+            ("big", pg.database("bench_p5_big"), BIG_USERS))
+    per_user = None
+    for label, url, n in sets:
+        t = time.monotonic()
+        info = seed(data_dir(f"pg-p5-{label}"), n, url)
+        log(f"seeded {info['users']} users into PostgreSQL in {time.monotonic() - t:.1f}s "
+            f"({info['file_bytes'] / MIB:.0f} MiB of tables)")
+        if label == "big":
+            per_user = info["file_bytes"] / info["users"]
+            big_bytes = info["file_bytes"]
+    cold = {label: cold_start(data_dir(f"pg-p5-{label}"), work, f"pg-{label}", extra=on(url))
+            for label, url, _ in sets}
+    srv = {label: spawn(data_dir(f"pg-p5-{label}"), f"pg-p5-{label}", extra=on(url))
+           for label, url, _ in sets}
+    time.sleep(1.0)
+    rss_start = {label: rss_mib(s.pid) for label, s in srv.items()}
+    cookies = {label: login(srv[label].base, f"user{n // 2}") for label, _, n in sets}
+    sess = {label: [] for label, _, _ in sets}
+    lgs = {label: [] for label, _, _ in sets}
+    for _ in range(ROUNDS):
+        for label, _, _ in sets:
+            sess[label].append(session(srv[label], cookies[label], 64, 5))
+    for i in range(ROUNDS):
+        for label, _, n in sets:
+            lgs[label].append(logins(srv[label], f"user{n // 2 + 1 + i}", f"pg-login-{label}{i}", 6))
+    for label in list(srv):
+        retire(srv[label])
+    a_s, b_s = best(sess["1k"]), best(sess["big"])
+    a_lc = min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1) for r in lgs["1k"]) * 1000
+    b_lc = min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1) for r in lgs["big"]) * 1000
+    a_sc = min(r["cpu_us"] for r in sess["1k"])
+    b_sc = min(r["cpu_us"] for r in sess["big"])
+    big_label = f"{BIG_USERS:,}"
+    log(f"P5-pg cold start {cold['1k'][0] * 1000:.0f} / {cold['big'][0] * 1000:.0f} ms; session "
+        f"{a_s['rps']:.0f} / {b_s['rps']:.0f} req/s; login CPU {a_lc:.0f} / {b_lc:.0f} ms")
+    rl = b_lc / a_lc
+    row(f"P5-pg login cost on PostgreSQL, {big_label} vs 1,000 users (gatehouse CPU per login)",
+        f"{b_lc:.0f} ms", f"{a_lc:.0f} ms; redb {redb['login_big'] / redb['login_1k']:.2f}", rl,
+        "≤ 1.2", rl <= 1.2)
+    rs = b_sc / a_sc
+    row(f"P5-pg session-check cost on PostgreSQL, {big_label} vs 1,000 users (gatehouse CPU)",
+        f"{b_sc:.1f} µs ({b_s['rps']:,.0f} req/s, p99 {fmt_ms(b_s['p99'])})",
+        f"{a_sc:.1f} µs ({a_s['rps']:,.0f} req/s); redb {redb['sess_big'] / redb['sess_1k']:.2f}",
+        rs, "≤ 1.2", rs <= 1.2)
+    row(f"P5-pg database bytes per user on PostgreSQL ({big_label} users, tables + indexes, "
+        "vacuumed)", f"{per_user:,.0f} B",
+        f"{big_bytes / MIB:,.0f} MiB; redb {redb['per_user']:,.0f} B", None, "≤ 1 KiB",
+        per_user <= 1024)
+    row(f"P5-pg cold start on PostgreSQL, {big_label} users (spawn → first 200 on /healthz)",
+        f"{cold['big'][0] * 1000:,.0f} ms", f"1,000 users {cold['1k'][0] * 1000:.0f} ms",
+        cold["big"][0] / cold["1k"][0], "≤ 200 ms", cold["big"][0] <= 0.2)
+    row(f"P5-pg RSS after start on PostgreSQL, {big_label} users", f"{rss_start['big']:.1f} MiB",
+        f"1,000 users {rss_start['1k']:.1f} MiB")
+
+    replicas_rows(pg, row, notes, work, spawn, retire)
+
+
+def replicas_rows(pg, row, notes, work, spawn, retire):
+    """R: two replicas on one database behind nginx, under session checks
+    with logins and wrong passwords meanwhile; then every session is
+    checked on each replica, and the lockouts counted."""
+    url = pg.database("bench_replicas")
+    seed(os.path.join(work, "rep-seed"), SMALL_USERS, url)
+    extra = ("--database", url, "--trusted-proxies", "loopback")
+    a = spawn(os.path.join(work, "rep-a"), "replica-a", extra=extra)
+    b = spawn(os.path.join(work, "rep-b"), "replica-b", extra=extra)
+    both, one = free_port(), free_port()
+    common = ('proxy_http_version 1.1; proxy_set_header Connection ""; '
+              "proxy_set_header Host $http_host; "
+              "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; "
+              "proxy_set_header X-Forwarded-Proto $scheme;")
+    conf = (f"upstream gatehouse_both {{ server 127.0.0.1:{a.port}; server 127.0.0.1:{b.port}; "
+            "keepalive 64; }\n"
+            f"upstream gatehouse_one {{ server 127.0.0.1:{a.port}; keepalive 64; }}\n"
+            f"server {{ listen 127.0.0.1:{both}; location / {{ proxy_pass http://gatehouse_both; "
+            f"{common} }} }}\n"
+            f"server {{ listen 127.0.0.1:{one}; location / {{ proxy_pass http://gatehouse_one; "
+            f"{common} }} }}\n")
+    ngx = Nginx(work, conf, (both, one))
+    lb = f"http://127.0.0.1:{both}"
+    try:
+        cookies = [login(lb, f"user{600 + i}") for i in range(20)]
+        script = os.path.join(work, "sessions.lua")
+        with open(script, "w") as f:
+            f.write(SESSIONS_LUA.format(cookies=", ".join(json.dumps(c) for c in cookies)))
+        wrk(lb + "/api/v1/session", 64, 1, script=script, latency=False)
+        ones, twos = [], []
+        for _ in range(ROUNDS):
+            ones.append(wrk(f"http://127.0.0.1:{one}/api/v1/session", 64, 5, script=script))
+            twos.append(wrk(lb + "/api/v1/session", 64, 5, script=script))
+
+        # The run: session checks through nginx, and meanwhile logins
+        # (new sessions) and wrong passwords, all through nginx.
+        victims = [f"user{800 + i}" for i in range(3)]
+        controls = [f"user{810 + i}" for i in range(3)]
+        # Round-robin order: each account's tries go to both replicas.
+        tries = [u for k in range(11) for u in victims + (controls if k < 10 else [])]
+        answers, made, errors = {}, [], []
+        lock = threading.Lock()
+        over = threading.Event()
+
+        def wrong_passwords():
+            while True:
+                with lock:
+                    if not tries:
+                        return
+                    user = tries.pop(0)
+                try:
+                    secret, body = login_form(lb, user, "not-the-Password-7")
+                    status, _ = post_login(lb, secret, body)
+                except OSError as e:
+                    status = f"{type(e).__name__}"
+                with lock:
+                    answers[status] = answers.get(status, 0) + 1
+
+        def new_sessions():
+            i = 0
+            while not over.is_set():
+                try:
+                    made.append(login(lb, f"user{700 + i}"))
+                except (OSError, RuntimeError) as e:
+                    errors.append(f"login user{700 + i}: {e}")
+                i += 1
+
+        cpu0 = (cpu_seconds(a.pid), cpu_seconds(b.pid))
+        workers = [threading.Thread(target=wrong_passwords) for _ in range(4)]
+        workers.append(threading.Thread(target=new_sessions))
+        for w in workers:
+            w.start()
+        run = wrk(lb + "/api/v1/session", 64, 20, script=script)
+        cpu = (cpu_seconds(a.pid) - cpu0[0], cpu_seconds(b.pid) - cpu0[1])
+        over.set()
+        for w in workers:
+            w.join()
+        bad = {k: v for k, v in answers.items() if not (isinstance(k, int) and k < 500)}
+        errors += [f"wrong password answered {k} ×{v}" for k, v in bad.items()]
+        if run["non2xx"] or run["socket_errors"]:
+            errors.append(f"session checks: {run['non2xx']} non-2xx, socket errors "
+                          f"{run['socket_errors'] or '-'}")
+
+        # Every session, made before or during the run, on each replica.
+        every = cookies + made
+        lost = sum(1 for c in every for s in (a, b) if session_status(s.base, c) != 200)
+        # Lockouts: the right password is refused (429) on both replicas for
+        # each victim and accepted for each control; the audit counts locks.
+        locked = 0
+        for v in victims:
+            st = []
+            for s in (a, b):
+                secret, body = login_form(s.base, v)
+                st.append(post_login(s.base, secret, body)[0])
+            locked += all(x == 429 for x in st)
+        open_controls = 0
+        for c in controls:
+            secret, body = login_form(lb, c)
+            open_controls += post_login(lb, secret, body)[0] == 303
+        audit = json.loads(sh([GATEHOUSE, "audit", "--json", "--limit", "100000"],
+                              env=dict(os.environ, GATEHOUSE_DATABASE=url)))
+        # A lock is two events: the typed ID's and the account's (any name).
+        locks = [e for e in audit if e.get("kind") == "lock_set"]
+        account_locks = sum(1 for e in locks if (e.get("subject") or "").startswith("the account"))
+        id_locks = len(locks) - account_locks
+        failed_events = sum(1 for e in audit if e.get("kind") == "login_failed")
+    finally:
+        ngx.stop()
+        retire(a)
+        retire(b)
+    one_best, two_best = best(ones), best(twos)
+    log(f"R one replica {[round(r['rps']) for r in ones]}, two {[round(r['rps']) for r in twos]} "
+        f"req/s; run {run['rps']:.0f} req/s, CPU A {cpu[0]:.1f} s B {cpu[1]:.1f} s; "
+        f"wrong-password answers {answers}; {len(made)} logins meanwhile; lost {lost}; "
+        f"locked {locked}, controls open {open_controls}; audit lock_set {id_locks} + "
+        f"{account_locks}, "
+        f"login_failed {failed_events}; errors {errors}")
+    row("R two replicas on one PostgreSQL behind nginx (round robin), session checks over "
+        "20 sessions, wrk -c64", f"{two_best['rps']:,.0f} req/s",
+        f"same nginx, one replica {one_best['rps']:,.0f} req/s", two_best["rps"] / one_best["rps"],
+        "report")
+    row("R the 20 s run: session checks while logins and wrong passwords go through nginx",
+        f"{run['rps']:,.0f} req/s; {len(made)} logins; CPU A {cpu[0]:.1f} s, B {cpu[1]:.1f} s",
+        f"wrong-password answers: " + ", ".join(f"{v}×{k}" for k, v in sorted(
+            answers.items(), key=str)))
+    row("R errors during the run (non-2xx session checks, socket errors, failed logins, 5xx)",
+        f"{len(errors)}", "; ".join(errors)[:200] or "-", None, "0", not errors)
+    row("R sessions lost (made before and during the run, then checked on A and on B)",
+        f"{lost} of {len(every) * 2} checks", f"{len(every)} sessions", None, "0", lost == 0)
+    row("R lockouts across replicas (3 accounts × 11 wrong passwords, 3 × 10, interleaved "
+        "over A and B)", f"{locked} of 3 locked on both replicas; {open_controls} of 3 others "
+        f"not locked", f"audit: {id_locks} ID locks + {account_locks} account locks, {failed_events} of 63 "
+        "failures", None, "exactly 3 locks",
+        locked == 3 and open_controls == 3 and id_locks == 3 and account_locks == 3
+        and failed_events == 63)
+
+
 def main():
     ensure_wrk()
     ensure_nginx()
+    if not os.environ.get("BENCH_NO_POSTGRES"):
+        ensure_postgres()
     fd_limit = raise_fd_limit()
     build()
     for exe in (GATEHOUSE, *(os.path.join(EXAMPLES, e) for e in
@@ -802,6 +1279,21 @@ def main():
             f"1,000 users {rss_start['1k']:.1f} MiB")
         row(f"P5 backup of {big_label} users (server running, via its socket)",
             f"{backup_s:.1f} s", f"{backup_bytes / MIB:,.0f} MiB written")
+
+        # ---------------- PostgreSQL: P1, P2, P5 beside the rows above,
+        # round trips per request, two replicas behind nginx
+        if not os.environ.get("BENCH_NO_POSTGRES"):
+            pg = PgCluster()
+            try:
+                postgres_rows(pg, row, notes, work, spawn, retire, session, logins,
+                              redb={"p1": p1, "p1_cpu": cpu_gh, "p2": lg, "sess_1k": a_sc,
+                                    "sess_big": b_sc, "login_1k": a_lc, "login_big": b_lc,
+                                    "per_user": per_user})
+            finally:
+                for s in list(servers):
+                    s.stop()
+                    servers.remove(s)
+                pg.stop()
 
         # ---------------- binary size
         dist = os.path.join(ROOT, "dist", "gatehouse")
