@@ -77,7 +77,11 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => {
             let db = PgDatabase::parse(url)?;
             create_database(&db.with_dbname("postgres"), db.dbname()).await?;
-            Box::new(PgStore::open(&db).await.map_err(|e| anyhow::anyhow!("{e}"))?)
+            Box::new(
+                PgStore::open(&db)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )
         }
         None => Box::new(RedbStore::open(&dir)?),
     };

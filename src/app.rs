@@ -615,11 +615,9 @@ async fn expire_unverified(
 ) -> anyhow::Result<usize> {
     let store = state.store.as_ref();
     let mut n = 0;
-    for user in store.users().await? {
-        if user.status == crate::domain::UserStatus::PendingVerification
-            && now >= user.created_at.plus(state.config.verify_token_ttl)
-            && store.delete_user(user.id).await?
-        {
+    let cutoff = now.minus(state.config.verify_token_ttl);
+    for user in store.unconfirmed_before(cutoff).await? {
+        if store.delete_user(user.id).await? {
             let event =
                 crate::domain::AuditEvent::new(now, crate::domain::AuditKind::Admin, "system")
                     .user(user.id)

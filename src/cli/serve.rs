@@ -28,7 +28,6 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
         };
         let app = App::build(config, Clock::system()).await?;
         let state = app.state().clone();
-        let users = state.store.user_count().await?;
         say(format!(
             "gatehouse {} listening on {} (bound to {}), data in {}",
             env!("CARGO_PKG_VERSION"),
@@ -71,7 +70,7 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
                  It works once, for 24 hours; a restart before then prints a new one:\n\n  {link}\n"
             ));
             tracing::info!(link = %link, "first-run admin invitation");
-        } else if users == 0 {
+        } else if state.store.user_count().await? == 0 {
             // Signup is closed: the first account comes from the CLI. Say it
             // with the very command and data directory in use.
             let me = std::env::args().next().unwrap_or_else(|| "gatehouse".into());

@@ -49,6 +49,7 @@ macro_rules! contract_suite {
             invitations_and_new_accounts_join_only_groups_that_exist,
             deleting_a_group_or_an_account_ends_its_memberships,
             hash_prefixes_are_counted_without_the_accounts,
+            unconfirmed_accounts_are_found_by_age,
             the_session_check_sees_every_change_at_once,
         );
     };
@@ -1035,6 +1036,59 @@ pub async fn hash_prefixes_are_counted_without_the_accounts(store: &dyn Store) {
             ("$2y$05$".to_string(), 1),
             ("x".to_string(), 1)
         ]
+    );
+}
+
+pub async fn unconfirmed_accounts_are_found_by_age(store: &dyn Store) {
+    let mut made = Vec::new();
+    for (i, (status, secs)) in [
+        (UserStatus::PendingVerification, 100),
+        (UserStatus::Active, 0),
+        (UserStatus::PendingVerification, 10),
+        (UserStatus::PendingVerification, 500),
+        (UserStatus::Disabled, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut new = new_user(&format!("u{i}@example.com"), &format!("user{i}"));
+        new.status = status;
+        new.created_at = at(secs);
+        made.push(store.create_user(new, None).await.unwrap().unwrap());
+    }
+    let ids = |users: Vec<User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    // Oldest first; the active, the disabled and the too young left out.
+    assert_eq!(
+        ids(store.unconfirmed_before(at(100)).await.unwrap()),
+        vec![made[2].id, made[0].id]
+    );
+    assert!(store.unconfirmed_before(at(9)).await.unwrap().is_empty());
+    // Confirmed accounts leave; a status set back brings one in again.
+    assert!(
+        store
+            .set_status(made[2].id, UserStatus::Active)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_status(made[3].id, UserStatus::Active)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ids(store.unconfirmed_before(at(1000)).await.unwrap()),
+        vec![made[0].id]
+    );
+    assert!(
+        store
+            .set_status(made[3].id, UserStatus::PendingVerification)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ids(store.unconfirmed_before(at(1000)).await.unwrap()),
+        vec![made[0].id, made[3].id]
     );
 }
 

@@ -165,6 +165,10 @@ pub trait UserStore {
     /// (at most) `len` characters, without keeping the accounts: what the
     /// hash census counts (`auth::password::Census`).
     async fn count_hash_prefixes(&self, len: usize) -> StoreResult<Vec<(String, usize)>>;
+    /// The accounts still waiting for their address to be confirmed that
+    /// were made at or before `cutoff`, oldest first, without reading the
+    /// others (the expiry of unconfirmed sign-ups asks hourly).
+    async fn unconfirmed_before(&self, cutoff: Timestamp) -> StoreResult<Vec<User>>;
     /// Replaces an account's password hash; false when there is no such
     /// account.
     async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool>;

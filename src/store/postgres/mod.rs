@@ -451,6 +451,168 @@ mod tests {
         ca
     }
 
+    async fn plain_client(database: &super::Database) -> tokio_postgres::Client {
+        let (client, connection) = database.pg.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// A database left at schema 1 by an older binary, holding an account
+    /// that waits for its address, is brought to this binary's schema
+    /// with its data: schema 2's column is filled from the record.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_older_schema_is_migrated_with_its_data() {
+        use crate::clock::Timestamp;
+        use crate::domain::UserStatus;
+        let scratch = super::testing::Scratch::new().await;
+        let client = plain_client(&scratch.database).await;
+        client
+            .batch_execute(
+                "CREATE TABLE gatehouse_schema (version INTEGER PRIMARY KEY, \
+                 description TEXT NOT NULL, applied_at BIGINT NOT NULL); \
+                 INSERT INTO gatehouse_schema VALUES (1, 'first schema', 0);",
+            )
+            .await
+            .unwrap();
+        client
+            .batch_execute(include_str!("migrations/0001_first_schema.sql"))
+            .await
+            .unwrap();
+        let mut waiting = crate::domain::User {
+            id: crate::domain::UserId(7),
+            email: crate::domain::EmailAddress::parse("w@example.com").unwrap(),
+            username: crate::domain::Username::parse("waiting").unwrap(),
+            password_hash: "h".into(),
+            role: crate::domain::Role::User,
+            status: UserStatus::PendingVerification,
+            created_at: Timestamp::from_millis(1_000),
+            last_login: None,
+            previous_login: None,
+            consent: None,
+            groups: Vec::new(),
+        };
+        let active = crate::domain::User {
+            id: crate::domain::UserId(8),
+            email: crate::domain::EmailAddress::parse("a@example.com").unwrap(),
+            username: crate::domain::Username::parse("active").unwrap(),
+            status: UserStatus::Active,
+            ..waiting.clone()
+        };
+        for u in [&waiting, &active] {
+            client
+                .execute(
+                    "INSERT INTO users (id, email, username_key, role, password_hash, record) \
+                     VALUES ($1, $2, $3, 'user', 'h', $4)",
+                    &[
+                        &super::id_i64(u.id.0),
+                        &u.email.as_str(),
+                        &u.username.key(),
+                        &crate::store::record::encode_text(u),
+                    ],
+                )
+                .await
+                .unwrap();
+        }
+        let store = super::PgStore::open(&scratch.database).await.unwrap();
+        let version: i32 = client
+            .query_one("SELECT max(version) FROM gatehouse_schema", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            u32::try_from(version).unwrap(),
+            super::schema::SCHEMA_VERSION
+        );
+        use crate::store::UserStore;
+        let found = store
+            .unconfirmed_before(Timestamp::from_millis(2_000))
+            .await
+            .unwrap();
+        waiting.groups.clear();
+        assert_eq!(
+            found
+                .iter()
+                .map(crate::store::record::encode_text)
+                .collect::<Vec<_>>(),
+            vec![crate::store::record::encode_text(&waiting)]
+        );
+    }
+
+    /// A database a newer binary has migrated is refused, and nothing in
+    /// it changes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_schema_is_refused_untouched() {
+        let scratch = super::testing::Scratch::new().await;
+        drop(super::PgStore::open(&scratch.database).await.unwrap());
+        let client = plain_client(&scratch.database).await;
+        let newer = i32::try_from(super::schema::SCHEMA_VERSION + 1).unwrap();
+        client
+            .execute(
+                "INSERT INTO gatehouse_schema VALUES ($1, 'from the future', 0)",
+                &[&newer],
+            )
+            .await
+            .unwrap();
+        let dump = || async {
+            let rows = client
+                .query(
+                    "SELECT table_name, column_name FROM information_schema.columns \
+                     WHERE table_schema = current_schema() ORDER BY 1, 2",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let meta = client
+                .query("SELECT name, value FROM gatehouse_meta ORDER BY name", &[])
+                .await
+                .unwrap();
+            (
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                    .collect::<Vec<_>>(),
+                meta.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let before = dump().await;
+        let err = super::PgStore::open(&scratch.database)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, super::OpenError::NewerSchema { found, .. } if found == super::schema::SCHEMA_VERSION + 1),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("newer"), "{text}");
+        assert_eq!(dump().await, before);
+    }
+
+    /// Replicas starting together: each open applies or finds the schema,
+    /// none fails, and each migration is recorded once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_starting_together_migrate_once() {
+        let scratch = super::testing::Scratch::new().await;
+        let opens = (0..4).map(|_| {
+            let db = scratch.database.clone();
+            tokio::spawn(async move { super::PgStore::open(&db).await.map(|_| ()) })
+        });
+        for o in opens.collect::<Vec<_>>() {
+            o.await.unwrap().unwrap();
+        }
+        let client = plain_client(&scratch.database).await;
+        let rows = client
+            .query("SELECT version FROM gatehouse_schema ORDER BY version", &[])
+            .await
+            .unwrap();
+        let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(
+            versions,
+            (1..=i32::try_from(super::schema::SCHEMA_VERSION).unwrap()).collect::<Vec<_>>()
+        );
+    }
+
     fn url_with(scratch: &super::testing::Scratch, query: &str) -> String {
         let mut url = url::Url::parse(&std::env::var(super::testing::TEST_PG).unwrap()).unwrap();
         url.set_path(&format!("/{}", scratch.database.dbname()));

@@ -9,11 +9,18 @@ use deadpool_postgres::Object;
 
 /// (version, what it does, SQL). Append only: a released migration never
 /// changes.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "first schema",
-    include_str!("migrations/0001_first_schema.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "first schema",
+        include_str!("migrations/0001_first_schema.sql"),
+    ),
+    (
+        2,
+        "unconfirmed accounts by index",
+        include_str!("migrations/0002_unconfirmed_accounts.sql"),
+    ),
+];
 
 /// The schema this binary reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -162,8 +162,8 @@ impl Transfer for PgStore {
             }
             let insert_user = t
                 .prepare(
-                    "INSERT INTO users (id, email, username_key, role, password_hash, record) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO users (id, email, username_key, role, password_hash, record, \
+                     unconfirmed_since) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .await?;
             for u in &s.users {
@@ -176,6 +176,7 @@ impl Transfer for PgStore {
                         &super::users::role_text(u.role),
                         &u.password_hash,
                         &encode_text(u),
+                        &super::users::unconfirmed_since(u),
                     ],
                 )
                 .await?;

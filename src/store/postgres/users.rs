@@ -1,6 +1,7 @@
 //! Accounts: the record with its unique email and username columns.
 
 use super::{PgStore, id_i64, next_val, transaction};
+use crate::clock::Timestamp;
 use crate::domain::{
     Consent, Invitation, InviteProblem, LoginId, Redeemed, Role, User, UserId, UserStatus,
 };
@@ -17,6 +18,12 @@ pub(super) fn role_text(role: Role) -> &'static str {
     }
 }
 
+/// The `unconfirmed_since` column: when the account was made, while it
+/// waits for its address to be confirmed.
+pub(super) fn unconfirmed_since(user: &User) -> Option<i64> {
+    (user.status == UserStatus::PendingVerification).then(|| user.created_at.as_millis())
+}
+
 pub(super) fn user_of(record: &str) -> anyhow::Result<User> {
     decode(record.as_bytes(), "user")
 }
@@ -26,7 +33,7 @@ pub(super) async fn store_user(t: &Transaction<'_>, user: &User) -> anyhow::Resu
     t.execute(
         &t.prepare_cached(
             "UPDATE users SET email = $2, username_key = $3, role = $4, password_hash = $5, \
-             record = $6 WHERE id = $1",
+             record = $6, unconfirmed_since = $7 WHERE id = $1",
         )
         .await?,
         &[
@@ -36,6 +43,7 @@ pub(super) async fn store_user(t: &Transaction<'_>, user: &User) -> anyhow::Resu
             &role_text(user.role),
             &user.password_hash,
             &encode_text(user),
+            &unconfirmed_since(user),
         ],
     )
     .await?;
@@ -129,8 +137,8 @@ impl UserStore for PgStore {
             let inserted = t
                 .execute(
                     &t.prepare_cached(
-                        "INSERT INTO users (id, email, username_key, role, password_hash, record) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO users (id, email, username_key, role, password_hash, record, \
+                         unconfirmed_since) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .await?,
                     &[
@@ -140,6 +148,7 @@ impl UserStore for PgStore {
                         &role_text(user.role),
                         &user.password_hash,
                         &encode_text(&user),
+                        &unconfirmed_since(&user),
                     ],
                 )
                 .await;
@@ -233,6 +242,20 @@ impl UserStore for PgStore {
                 )
             })
             .collect())
+    }
+
+    async fn unconfirmed_before(&self, cutoff: Timestamp) -> StoreResult<Vec<User>> {
+        let rows = self
+            .query(
+                "SELECT record FROM users WHERE unconfirmed_since <= $1 \
+                 ORDER BY unconfirmed_since, id",
+                &[&cutoff.as_millis()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| user_of(r.get(0)))
+            .collect::<anyhow::Result<_>>()?)
     }
 
     async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool> {

@@ -5,6 +5,7 @@ use super::{
     INVITES, INVITES_BY_HASH, META_NEXT_USER, RedbStore, USERS, USERS_BY_EMAIL, USERS_BY_NAME,
     decode, encode, next_id,
 };
+use crate::clock::Timestamp;
 use crate::domain::{
     Consent, Invitation, InviteProblem, LoginId, Redeemed, Role, TokenPurpose, User, UserId,
     UserStatus,
@@ -150,6 +151,28 @@ impl UserStore for RedbStore {
 
     async fn set_password_hash(&self, id: UserId, hash: String) -> StoreResult<bool> {
         self.update_user(id, |u| u.password_hash = hash)
+    }
+
+    async fn unconfirmed_before(&self, cutoff: Timestamp) -> StoreResult<Vec<User>> {
+        /// The two fields that decide: the rest of a record is skipped,
+        /// not decoded, and only a match is kept.
+        #[derive(serde::Deserialize)]
+        struct Standing {
+            status: UserStatus,
+            created_at: Timestamp,
+        }
+        let txn = self.read()?;
+        let users = txn.open_table(USERS)?;
+        let mut found = Vec::new();
+        for row in users.iter()? {
+            let (_, v) = row?;
+            let s: Standing = decode(v.value(), "user")?;
+            if s.status == UserStatus::PendingVerification && s.created_at <= cutoff {
+                found.push(decode::<User>(v.value(), "user")?);
+            }
+        }
+        found.sort_by_key(|u| (u.created_at, u.id));
+        Ok(found)
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
