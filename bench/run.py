@@ -578,6 +578,49 @@ def cold_start(data_dir, workdir, name, runs=3, extra=()):
     return statistics.median(times), max(times), statistics.median(rss)
 
 
+def login_rounds(logins, server, prefix):
+    """P2's measurement: the bcrypt bound and logins on `server`,
+    interleaved ROUNDS times. Returns the best bound, the best login run
+    and a line for the log."""
+    bounds, runs = [], []
+    for i in range(ROUNDS):
+        bounds.append(json.loads(sh([os.path.join(EXAMPLES, "bench_bcrypt"), str(COST),
+                                     "5"]).strip()))
+        runs.append(logins(server, f"user{501 + i}", f"{prefix}login{i}", 8))
+    text = ("bound " + ", ".join(f"{b['per_second']:.2f}" for b in bounds)
+            + " verifies/s; logins " + ", ".join(f"{r['logins']:.2f}" for r in runs) + "/s")
+    return max(bounds, key=lambda b: b["per_second"]), best(runs, "logins"), text
+
+
+def scale_runs(work, spawn, session, logins, sets, prefix):
+    """P5's measurement on `sets` of (label, data dir, users, extra
+    serve arguments): cold starts, RSS after start, then session checks
+    and logins of a user in the middle of each, interleaved. Costs are the
+    server's CPU per request (least disturbed by other work), the best
+    round of each. The servers stay up (in "srv") for the caller."""
+    cold = {label: cold_start(d, work, f"{prefix}{label}", extra=extra)
+            for label, d, _, extra in sets}
+    srv = {label: spawn(d, f"{prefix}p5-{label}", extra=extra) for label, d, _, extra in sets}
+    time.sleep(1.0)
+    rss = {label: rss_mib(s.pid) for label, s in srv.items()}
+    cookies = {label: login(srv[label].base, f"user{n // 2}") for label, _, n, _ in sets}
+    sess = {label: [] for label, *_ in sets}
+    lgs = {label: [] for label, *_ in sets}
+    for _ in range(ROUNDS):
+        for label, *_ in sets:
+            sess[label].append(session(srv[label], cookies[label], 64, 5))
+    for i in range(ROUNDS):
+        for label, _, n, _ in sets:
+            lgs[label].append(logins(srv[label], f"user{n // 2 + 1 + i}",
+                                     f"{prefix}login-{label}{i}", 6))
+    return {
+        "cold": cold, "srv": srv, "rss": rss, "sess": sess, "lgs": lgs,
+        "login_ms": {label: min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1)
+                                for r in lgs[label]) * 1000 for label in lgs},
+        "check_us": {label: min(r["cpu_us"] for r in sess[label]) for label in sess},
+    }
+
+
 def fmt_ms(v):
     return "-" if v is None else (f"{v:.2f} ms" if v < 10 else f"{v:.0f} ms")
 
@@ -663,15 +706,8 @@ def postgres_rows(pg, row, notes, work, spawn, retire, session, logins, redb):
         f"redb: {redb['p1_cpu']:.1f} µs in gatehouse alone")
 
     # ---- P2-pg: logins against the bcrypt bound, interleaved
-    bounds, lruns = [], []
-    for i in range(ROUNDS):
-        bounds.append(json.loads(sh([os.path.join(EXAMPLES, "bench_bcrypt"), str(COST),
-                                     "5"]).strip()))
-        lruns.append(logins(g, f"user{501 + i}", f"pg-login{i}", 8))
-    bound = max(bounds, key=lambda b: b["per_second"])
-    lg = best(lruns, "logins")
-    log("P2-pg bound " + ", ".join(f"{b['per_second']:.2f}" for b in bounds)
-        + " verifies/s; logins " + ", ".join(f"{r['logins']:.2f}" for r in lruns) + "/s")
+    bound, lg, text = login_rounds(logins, g, "pg-")
+    log("P2-pg " + text)
     r2 = lg["logins"] / bound["per_second"]
     row("P2-pg logins on PostgreSQL (valid credentials, cost 12, wrk -c8)",
         f"{lg['logins']:.2f} logins/s",
@@ -744,28 +780,14 @@ def postgres_rows(pg, row, notes, work, spawn, retire, session, logins, redb):
         if label == "big":
             per_user = info["file_bytes"] / info["users"]
             big_bytes = info["file_bytes"]
-    cold = {label: cold_start(data_dir(f"pg-p5-{label}"), work, f"pg-{label}", extra=on(url))
-            for label, url, _ in sets}
-    srv = {label: spawn(data_dir(f"pg-p5-{label}"), f"pg-p5-{label}", extra=on(url))
-           for label, url, _ in sets}
-    time.sleep(1.0)
-    rss_start = {label: rss_mib(s.pid) for label, s in srv.items()}
-    cookies = {label: login(srv[label].base, f"user{n // 2}") for label, _, n in sets}
-    sess = {label: [] for label, _, _ in sets}
-    lgs = {label: [] for label, _, _ in sets}
-    for _ in range(ROUNDS):
-        for label, _, _ in sets:
-            sess[label].append(session(srv[label], cookies[label], 64, 5))
-    for i in range(ROUNDS):
-        for label, _, n in sets:
-            lgs[label].append(logins(srv[label], f"user{n // 2 + 1 + i}", f"pg-login-{label}{i}", 6))
-    for label in list(srv):
-        retire(srv[label])
-    a_s, b_s = best(sess["1k"]), best(sess["big"])
-    a_lc = min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1) for r in lgs["1k"]) * 1000
-    b_lc = min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1) for r in lgs["big"]) * 1000
-    a_sc = min(r["cpu_us"] for r in sess["1k"])
-    b_sc = min(r["cpu_us"] for r in sess["big"])
+    m = scale_runs(work, spawn, session, logins,
+                   [(label, data_dir(f"pg-p5-{label}"), n, on(url)) for label, url, n in sets], "pg-")
+    for s in m["srv"].values():
+        retire(s)
+    cold, rss_start = m["cold"], m["rss"]
+    a_s, b_s = best(m["sess"]["1k"]), best(m["sess"]["big"])
+    a_lc, b_lc = m["login_ms"]["1k"], m["login_ms"]["big"]
+    a_sc, b_sc = m["check_us"]["1k"], m["check_us"]["big"]
     big_label = f"{BIG_USERS:,}"
     log(f"P5-pg cold start {cold['1k'][0] * 1000:.0f} / {cold['big'][0] * 1000:.0f} ms; session "
         f"{a_s['rps']:.0f} / {b_s['rps']:.0f} req/s; login CPU {a_lc:.0f} / {b_lc:.0f} ms")
@@ -920,12 +942,15 @@ def replicas_rows(pg, row, notes, work, spawn, retire):
         f"{len(errors)}", "; ".join(errors)[:200] or "-", None, "0", not errors)
     row("R sessions lost (made before and during the run, then checked on A and on B)",
         f"{lost} of {len(every) * 2} checks", f"{len(every)} sessions", None, "0", lost == 0)
-    row("R lockouts across replicas (3 accounts × 11 wrong passwords, 3 × 10, interleaved "
-        "over A and B)", f"{locked} of 3 locked on both replicas; {open_controls} of 3 others "
-        f"not locked", f"audit: {id_locks} ID locks + {account_locks} account locks, {failed_events} of 63 "
-        "failures", None, "exactly 3 locks",
-        locked == 3 and open_controls == 3 and id_locks == 3 and account_locks == 3
-        and failed_events == 63)
+    nv, nc = len(victims), len(controls)
+    wrong = nv * 11 + nc * 10
+    row(f"R lockouts across replicas ({nv} accounts × 11 wrong passwords, {nc} × 10, "
+        "interleaved over A and B)", f"{locked} of {nv} locked on both replicas; "
+        f"{open_controls} of {nc} others not locked",
+        f"audit: {id_locks} ID locks + {account_locks} account locks, {failed_events} of "
+        f"{wrong} failures", None, f"exactly {nv} locks",
+        locked == nv == id_locks == account_locks and open_controls == nc
+        and failed_events == wrong)
 
 
 def main():
@@ -1027,15 +1052,8 @@ def main():
             f"bare hyper hello {ref['rps']:,.0f} req/s", r1q, "(≥ 0.6)", r1q >= 0.6)
 
         # ---------------- P2: logins vs the bcrypt bound, interleaved
-        bounds, lruns = [], []
-        for i in range(ROUNDS):
-            bounds.append(json.loads(sh([os.path.join(EXAMPLES, "bench_bcrypt"), str(COST),
-                                         "5"]).strip()))
-            lruns.append(logins(gh, f"user{501 + i}", f"login{i}", 8))
-        bound = max(bounds, key=lambda b: b["per_second"])
-        lg = best(lruns, "logins")
-        log("P2 bound " + ", ".join(f"{b['per_second']:.2f}" for b in bounds)
-            + " verifies/s; logins " + ", ".join(f"{r['logins']:.2f}" for r in lruns) + "/s")
+        bound, lg, text = login_rounds(logins, gh, "")
+        log("P2 " + text)
         r2 = lg["logins"] / bound["per_second"]
         row("P2 logins (valid credentials, cost 12, wrk -c8)", f"{lg['logins']:.2f} logins/s",
             f"bcrypt verify, {bound['threads']} threads: {bound['per_second']:.2f}/s "
@@ -1222,20 +1240,9 @@ def main():
         seed_s = time.monotonic() - t
         log(f"seeded {binfo['users']} users in {seed_s:.1f}s ({binfo['file_bytes'] / MIB:.0f} MiB)")
         per_user = binfo["file_bytes"] / binfo["users"]
-        sets = (("1k", fresh, SMALL_USERS), ("big", big, BIG_USERS))
-        cold = {label: cold_start(d, work, label) for label, d, _ in sets}
-        srv = {label: spawn(d, f"p5-{label}") for label, d, _ in sets}
-        time.sleep(1.0)
-        rss_start = {label: rss_mib(s.pid) for label, s in srv.items()}
-        cookies = {label: login(srv[label].base, f"user{n // 2}") for label, _, n in sets}
-        sess = {label: [] for label, _, _ in sets}
-        lgs = {label: [] for label, _, _ in sets}
-        for i in range(ROUNDS):
-            for label, _, _ in sets:
-                sess[label].append(session(srv[label], cookies[label], 64, 5))
-        for i in range(ROUNDS):
-            for label, _, n in sets:
-                lgs[label].append(logins(srv[label], f"user{n // 2 + 1 + i}", f"login-{label}{i}", 6))
+        sets = (("1k", fresh, SMALL_USERS, ()), ("big", big, BIG_USERS, ()))
+        m = scale_runs(work, spawn, session, logins, sets, "")
+        cold, srv, rss_start, sess, lgs = m["cold"], m["srv"], m["rss"], m["sess"], m["lgs"]
         retire(srv["1k"])
         target = os.path.join(work, "backup.redb")
         t = time.monotonic()
@@ -1244,7 +1251,7 @@ def main():
         backup_bytes = os.path.getsize(target)
         os.remove(target)
         retire(srv["big"])
-        for label, _, _ in sets:
+        for label, *_ in sets:
             log(f"P5 {label}: cold start {cold[label][0] * 1000:.0f} ms (max {cold[label][1] * 1000:.0f}), "
                 f"RSS {rss_start[label]:.1f} MiB, session "
                 + ", ".join(f"{r['rps']:.0f}" for r in sess[label]) + " req/s, logins "
@@ -1253,12 +1260,8 @@ def main():
 
         a_s, b_s = best(sess["1k"]), best(sess["big"])
         a_l, b_l = best(lgs["1k"], "logins")["logins"], best(lgs["big"], "logins")["logins"]
-        # Cost = the server's CPU time per request (least disturbed by
-        # other work); the best of the rounds on each side.
-        a_lc = min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1) for r in lgs["1k"]) * 1000
-        b_lc = min(r["cpu_s"] / max(int(r["status"].get("303", 0)), 1) for r in lgs["big"]) * 1000
-        a_sc = min(r["cpu_us"] for r in sess["1k"])
-        b_sc = min(r["cpu_us"] for r in sess["big"])
+        a_lc, b_lc = m["login_ms"]["1k"], m["login_ms"]["big"]
+        a_sc, b_sc = m["check_us"]["1k"], m["check_us"]["big"]
         big_label = f"{BIG_USERS:,}"
         rl = b_lc / a_lc
         row(f"P5 login cost, {big_label} vs 1,000 users (server CPU per login; wrk -c8, 6 s)",
