@@ -14,6 +14,7 @@ mod invite;
 pub mod lockout;
 mod login_id;
 pub mod mail;
+pub mod oidc;
 mod password;
 pub mod return_to;
 pub mod session;

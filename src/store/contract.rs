@@ -18,6 +18,9 @@ use crate::store::{
 };
 use std::time::Duration;
 
+mod oidc;
+pub use oidc::*;
+
 /// Generates one `#[tokio::test]` per contract for a backend. `$open` is
 /// an async fn returning `(guard, store)`: the guard (a temp dir, a
 /// database) lives as long as the test.
@@ -51,6 +54,12 @@ macro_rules! contract_suite {
             hash_prefixes_are_counted_without_the_accounts,
             unconfirmed_accounts_are_found_by_age,
             the_session_check_sees_every_change_at_once,
+            oidc_clients_are_unique_by_name_and_removed_with_their_grants_and_tokens,
+            codes_and_refresh_tokens_are_spent_once_and_a_reuse_ends_the_family,
+            revoking_a_refresh_token_ends_its_family_for_its_own_client_only,
+            an_accounts_app_tokens_end_with_its_sessions_and_its_grants_with_it,
+            grants_are_remembered_per_user_and_app_and_revoked_with_their_tokens,
+            the_first_signing_key_is_made_once,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {$(

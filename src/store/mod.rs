@@ -22,6 +22,7 @@ pub mod contract;
 
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, FailureOutcome, LockoutPolicy, LockoutState};
+use crate::domain::oidc::{OidcClient, OidcGrant, OidcToken, SigningKey, TokenKind};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
     AuditEvent, Consent, EmailAddress, Group, GroupName, Invitation, InviteProblem, LoginAttempt,
@@ -332,6 +333,77 @@ pub trait MailStore {
     async fn outbox(&self) -> StoreResult<Vec<OutboxEntry>>;
 }
 
+/// What spending a code or refresh token found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spend {
+    /// It was live and unused: it is now spent and the new tokens stored.
+    Spent(OidcToken),
+    /// It had been used before: its whole family is revoked (returned:
+    /// how many tokens ended).
+    Reused(usize),
+    /// No such token of that kind, or it expired.
+    Unknown,
+}
+
+#[async_trait]
+pub trait OidcStore {
+    /// Registers an app; false when one of the same name (ignoring case)
+    /// or id exists.
+    async fn create_client(&self, client: OidcClient) -> StoreResult<bool>;
+    async fn client(&self, id: &str) -> StoreResult<Option<OidcClient>>;
+    /// Every app, by name.
+    async fn clients(&self) -> StoreResult<Vec<OidcClient>>;
+    /// Replaces a client's record (a new secret); false when there is no
+    /// such client.
+    async fn update_client(&self, client: OidcClient) -> StoreResult<bool>;
+    /// Deletes an app with its grants and tokens (one transaction); false
+    /// when there is no such client.
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    /// Stores a key. With `only_if_none`, only when no key exists (replicas
+    /// starting together make one); returns whether it was stored.
+    async fn add_signing_key(&self, key: SigningKey, only_if_none: bool) -> StoreResult<bool>;
+    async fn delete_signing_keys(&self, kids: &[String]) -> StoreResult<usize>;
+
+    async fn grant(&self, user: UserId, client: &str) -> StoreResult<Option<OidcGrant>>;
+    async fn set_grant(&self, grant: OidcGrant) -> StoreResult<()>;
+    /// A user's grants, by client id.
+    async fn grants_of(&self, user: UserId) -> StoreResult<Vec<OidcGrant>>;
+    /// Deletes the grant and every token of that user and app; false when
+    /// there was neither.
+    async fn revoke_grant(&self, user: UserId, client: &str) -> StoreResult<bool>;
+
+    /// Stores codes or tokens under the hashes of their secrets.
+    async fn put_tokens(&self, tokens: Vec<([u8; 32], OidcToken)>) -> StoreResult<()>;
+    /// A live token of `kind` (spent ones too: the caller looks).
+    async fn token_of(
+        &self,
+        hash: &[u8; 32],
+        kind: TokenKind,
+        now: Timestamp,
+    ) -> StoreResult<Option<OidcToken>>;
+    /// Spends a live code or refresh token and stores `issue` in the same
+    /// transaction; a second use revokes every token of its family.
+    async fn spend_token(
+        &self,
+        hash: &[u8; 32],
+        kind: TokenKind,
+        now: Timestamp,
+        issue: Vec<([u8; 32], OidcToken)>,
+    ) -> StoreResult<Spend>;
+    /// Deletes one token, and with a refresh token its whole family
+    /// (RFC 7009 §2.1); only when it belongs to `client`. Returns how many
+    /// ended.
+    async fn revoke_token(&self, hash: &[u8; 32], client: &str) -> StoreResult<usize>;
+    /// Deletes every code and token of `user` (also done inside the
+    /// transactions that reset a password, disable, delete an account or
+    /// end all its sessions).
+    async fn revoke_user_tokens(&self, user: UserId) -> StoreResult<usize>;
+    /// Deletes tokens expired before `now`; returns how many.
+    async fn purge_tokens_oidc(&self, now: Timestamp) -> StoreResult<usize>;
+}
+
 /// Everything gatehouse keeps.
 pub trait Store:
     UserStore
@@ -341,6 +413,7 @@ pub trait Store:
     + SessionStore
     + MailStore
     + AuditStore
+    + OidcStore
     + Send
     + Sync
     + 'static

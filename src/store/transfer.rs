@@ -4,6 +4,7 @@
 
 use crate::crypto::hex;
 use crate::domain::lockout::LockoutState;
+use crate::domain::oidc::{OidcClient, OidcGrant, OidcToken, SigningKey};
 use crate::domain::session::{Session, SessionKey};
 use crate::domain::{
     AuditEvent, Group, Invitation, LoginAttempt, OneTimeToken, OutboxEntry, User, UserId,
@@ -41,6 +42,11 @@ pub struct Snapshot {
     pub outbox: Vec<OutboxEntry>,
     /// (sequence, event).
     pub audit: Vec<(u64, AuditEvent)>,
+    pub oidc_clients: Vec<OidcClient>,
+    pub oidc_keys: Vec<SigningKey>,
+    pub oidc_grants: Vec<OidcGrant>,
+    /// (hash of the code or token, record).
+    pub oidc_tokens: Vec<([u8; 32], OidcToken)>,
 }
 
 /// One table of a snapshot: how many rows, and the SHA-256 of their JSON
@@ -80,6 +86,10 @@ impl Snapshot {
             tokens: Vec::new(),
             outbox: Vec::new(),
             audit: Vec::new(),
+            oidc_clients: Vec::new(),
+            oidc_keys: Vec::new(),
+            oidc_grants: Vec::new(),
+            oidc_tokens: Vec::new(),
         }
     }
 
@@ -94,6 +104,11 @@ impl Snapshot {
         self.tokens.sort_by_key(|(h, _)| *h);
         self.outbox.sort_by_key(|e| e.id);
         self.audit.sort_by_key(|(seq, _)| *seq);
+        self.oidc_clients.sort_by(|a, b| a.id.cmp(&b.id));
+        self.oidc_keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        self.oidc_grants
+            .sort_by(|a, b| (a.user.0, &a.client).cmp(&(b.user.0, &b.client)));
+        self.oidc_tokens.sort_by_key(|(h, _)| *h);
         self
     }
 
@@ -115,6 +130,8 @@ impl Snapshot {
             self.invites.iter().map(|(h, i)| (hex(h), i)).collect();
         let tokens: Vec<(String, &OneTimeToken)> =
             self.tokens.iter().map(|(h, t)| (hex(h), t)).collect();
+        let oidc_tokens: Vec<(String, &OidcToken)> =
+            self.oidc_tokens.iter().map(|(h, t)| (hex(h), t)).collect();
         vec![
             sum(
                 "meta (password key, counters)",
@@ -130,6 +147,10 @@ impl Snapshot {
             sum("one-time tokens", &tokens),
             sum("outbox", &self.outbox),
             sum("audit events", &self.audit),
+            sum("OpenID clients", &self.oidc_clients),
+            sum("signing keys", &self.oidc_keys),
+            sum("OpenID grants", &self.oidc_grants),
+            sum("OpenID codes and tokens", &oidc_tokens),
         ]
     }
 
@@ -141,6 +162,8 @@ impl Snapshot {
             && self.outbox.is_empty()
             && self.audit.is_empty()
             && self.lockouts.is_empty()
+            && self.oidc_clients.is_empty()
+            && self.oidc_grants.is_empty()
     }
 }
 

@@ -22,6 +22,7 @@ mod groups;
 mod invites;
 mod lockout;
 mod mail;
+mod oidc;
 mod sessions;
 mod transfer;
 mod users;

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "unconfirmed accounts by index",
         include_str!("migrations/0002_unconfirmed_accounts.sql"),
     ),
+    (
+        3,
+        "OpenID Connect clients, keys, grants and tokens",
+        include_str!("migrations/0003_openid_connect.sql"),
+    ),
 ];
 
 /// The schema this binary reads and writes.

@@ -78,6 +78,9 @@ pub(super) async fn end_sessions_in(
             &[&id_i64(user.0), &keep],
         )
         .await?;
+    // The apps' tokens end with the sessions (a reset, a new password,
+    // "log out everywhere", a disabled account).
+    super::oidc::delete_user_tokens(t, user).await?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
@@ -204,13 +207,7 @@ impl SessionStore for PgStore {
     }
 
     async fn end_sessions(&self, user: UserId) -> StoreResult<usize> {
-        let n = self
-            .execute(
-                "DELETE FROM sessions WHERE user_id = $1",
-                &[&id_i64(user.0)],
-            )
-            .await?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        transaction!(self, |t| end_sessions_in(&t, user, None).await)
     }
 
     async fn login_history(&self, user: UserId) -> StoreResult<Vec<LoginAttempt>> {

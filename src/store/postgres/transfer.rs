@@ -127,6 +127,23 @@ impl Transfer for PgStore {
                     decode(text(&r, 1).as_bytes(), "audit event")?,
                 ));
             }
+            for r in t.query("SELECT record FROM oidc_clients", &[]).await? {
+                s.oidc_clients
+                    .push(decode(text(&r, 0).as_bytes(), "OpenID client")?);
+            }
+            for r in t.query("SELECT record FROM oidc_keys", &[]).await? {
+                s.oidc_keys
+                    .push(decode(text(&r, 0).as_bytes(), "signing key")?);
+            }
+            for r in t.query("SELECT record FROM oidc_grants", &[]).await? {
+                s.oidc_grants.push(decode(text(&r, 0).as_bytes(), "grant")?);
+            }
+            for r in t.query("SELECT hash, record FROM oidc_tokens", &[]).await? {
+                s.oidc_tokens.push((
+                    hash32(r.get(0))?,
+                    decode(text(&r, 1).as_bytes(), "OpenID token")?,
+                ));
+            }
             t.commit().await?;
             Ok(s.sorted())
         }
@@ -137,8 +154,8 @@ impl Transfer for PgStore {
     async fn import(&self, s: &Snapshot) -> StoreResult<()> {
         let result: StoreResult<()> = transaction!(self, |t| {
             t.batch_execute(
-                "TRUNCATE group_members, tokens, sessions, user_groups, users, logins, lockouts, \
-                 invites, outbox, audit",
+                "TRUNCATE oidc_tokens, oidc_grants, oidc_clients, oidc_keys, group_members, \
+                 tokens, sessions, user_groups, users, logins, lockouts, invites, outbox, audit",
             )
             .await?;
             t.execute(
@@ -289,6 +306,34 @@ impl Transfer for PgStore {
                     ],
                 )
                 .await?;
+            }
+            for c in &s.oidc_clients {
+                t.execute(
+                    "INSERT INTO oidc_clients (id, name_key, record) VALUES ($1, $2, $3)",
+                    &[
+                        &c.id,
+                        &crate::domain::oidc::OidcClient::name_key(&c.name),
+                        &encode_text(c),
+                    ],
+                )
+                .await?;
+            }
+            for k in &s.oidc_keys {
+                t.execute(
+                    "INSERT INTO oidc_keys (kid, record) VALUES ($1, $2)",
+                    &[&k.kid, &encode_text(k)],
+                )
+                .await?;
+            }
+            for g in &s.oidc_grants {
+                t.execute(
+                    "INSERT INTO oidc_grants (user_id, client_id, record) VALUES ($1, $2, $3)",
+                    &[&id_i64(g.user.0), &g.client, &encode_text(g)],
+                )
+                .await?;
+            }
+            for (hash, token) in &s.oidc_tokens {
+                super::oidc::insert_token(&t, hash, token).await?;
             }
             anyhow::Ok(())
         });

@@ -2,9 +2,13 @@
 //! file, written beside the target and renamed into place when complete,
 //! so a half-written backup never carries the final name.
 
+use super::oidc::{
+    OIDC_CLIENTS, OIDC_GRANTS, OIDC_KEYS, OIDC_TOKENS, OIDC_TOKENS_BY_FAMILY, OIDC_TOKENS_BY_USER,
+};
 use super::{
-    AUDIT, AUDIT_BY_USER, INVITES, INVITES_BY_HASH, LOCKOUTS, LOGINS, META, OUTBOX, SESSIONS,
-    SESSIONS_BY_USER, TOKENS, TOKENS_BY_USER, USERS, USERS_BY_EMAIL, USERS_BY_NAME,
+    AUDIT, AUDIT_BY_USER, GROUP_MEMBERS, GROUPS, INVITES, INVITES_BY_HASH, LOCKOUTS, LOGINS, META,
+    OUTBOX, SESSIONS, SESSIONS_BY_USER, TOKENS, TOKENS_BY_USER, USERS, USERS_BY_EMAIL,
+    USERS_BY_NAME,
 };
 use crate::store::BackupStats;
 use anyhow::Context;
@@ -77,6 +81,14 @@ pub(super) fn copy(db: &Database, to: &Path) -> anyhow::Result<BackupStats> {
         stats.other += copy_table(&from, &txn, LOGINS)?;
         stats.other += copy_table(&from, &txn, AUDIT)?;
         stats.other += copy_table(&from, &txn, AUDIT_BY_USER)?;
+        stats.other += copy_table(&from, &txn, GROUPS)?;
+        stats.other += copy_multimap(&from, &txn, GROUP_MEMBERS)?;
+        stats.other += copy_table(&from, &txn, OIDC_CLIENTS)?;
+        stats.other += copy_table(&from, &txn, OIDC_KEYS)?;
+        stats.other += copy_table(&from, &txn, OIDC_GRANTS)?;
+        stats.other += copy_table(&from, &txn, OIDC_TOKENS)?;
+        stats.other += copy_multimap(&from, &txn, OIDC_TOKENS_BY_USER)?;
+        stats.other += copy_multimap(&from, &txn, OIDC_TOKENS_BY_FAMILY)?;
         txn.commit().context("failed to commit the backup")?;
         drop(target);
         std::fs::rename(&partial, to)

@@ -13,6 +13,7 @@ mod invites;
 pub(crate) use invites::kept_first_run;
 mod lockout;
 mod mail;
+mod oidc;
 mod sessions;
 mod transfer;
 mod users;
@@ -356,6 +357,7 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     // Tables added since schema 1 are created here too, on old files.
     txn.open_table(GROUPS)?;
     txn.open_multimap_table(GROUP_MEMBERS)?;
+    oidc::create_tables(&txn)?;
     txn.commit()?;
     Ok(key)
 }
@@ -449,6 +451,23 @@ mod tests {
 
     mod contract {
         crate::contract_suite!(super::open_temp);
+    }
+
+    #[tokio::test]
+    async fn a_backup_holds_every_table() {
+        use crate::store::transfer::Transfer;
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("a")).unwrap();
+        crate::store::contract::fill_every_table(&store).await;
+        let copy = dir.path().join("b");
+        std::fs::create_dir_all(&copy).unwrap();
+        backup::copy(&store.db, &copy.join(DATABASE_FILE)).unwrap();
+        let restored = RedbStore::open(&copy).unwrap();
+        let (a, b) = (store.export().await.unwrap(), restored.export().await.unwrap());
+        assert_eq!(a.summary(), b.summary());
+        for t in a.summary() {
+            assert!(t.rows > 0, "the example fills {}", t.table);
+        }
     }
 
     #[test]

@@ -228,6 +228,9 @@ pub(super) fn remove_user_sessions(
             n += 1;
         }
     }
+    // The apps' tokens end with the sessions (a reset, a new password,
+    // "log out everywhere", a disabled or deleted account).
+    super::oidc::remove_user_tokens(txn, user, None)?;
     Ok(n)
 }
 

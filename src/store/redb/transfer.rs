@@ -1,5 +1,8 @@
 //! The whole file as a `Snapshot`, and a snapshot written into it.
 
+use super::oidc::{
+    OIDC_CLIENTS, OIDC_GRANTS, OIDC_KEYS, OIDC_TOKENS, OIDC_TOKENS_BY_FAMILY, OIDC_TOKENS_BY_USER,
+};
 use super::{
     AUDIT, AUDIT_BY_USER, GROUP_MEMBERS, GROUPS, INVITES, INVITES_BY_HASH, LOCKOUTS, LOGINS, META,
     META_NEXT_AUDIT, META_NEXT_INVITE, META_NEXT_LOGIN, META_NEXT_MAIL, META_NEXT_USER,
@@ -34,8 +37,25 @@ fn clear(txn: &WriteTransaction) -> anyhow::Result<()> {
         LOGINS,
         GROUPS,
         TOKENS,
-        TOKENS_BY_USER
+        TOKENS_BY_USER,
+        OIDC_CLIENTS,
+        OIDC_KEYS,
+        OIDC_GRANTS,
+        OIDC_TOKENS
     );
+    for table in [OIDC_TOKENS_BY_USER, OIDC_TOKENS_BY_FAMILY] {
+        let mut index = txn.open_multimap_table(table)?;
+        let keys: Vec<u64> = {
+            use redb::ReadableMultimapTable;
+            index
+                .iter()?
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?
+        };
+        for k in keys {
+            index.remove_all(k)?;
+        }
+    }
     let mut by_user = txn.open_multimap_table(SESSIONS_BY_USER)?;
     let users: Vec<u64> = {
         use redb::ReadableMultimapTable;
@@ -131,6 +151,25 @@ impl Transfer for RedbStore {
                 .audit
                 .push((k.value(), decode(v.value(), "audit event")?));
         }
+        for row in txn.open_table(OIDC_CLIENTS)?.iter()? {
+            snapshot
+                .oidc_clients
+                .push(decode(row?.1.value(), "OpenID client")?);
+        }
+        for row in txn.open_table(OIDC_KEYS)?.iter()? {
+            snapshot
+                .oidc_keys
+                .push(decode(row?.1.value(), "signing key")?);
+        }
+        for row in txn.open_table(OIDC_GRANTS)?.iter()? {
+            snapshot.oidc_grants.push(decode(row?.1.value(), "grant")?);
+        }
+        for row in txn.open_table(OIDC_TOKENS)?.iter()? {
+            let (k, v) = row?;
+            snapshot
+                .oidc_tokens
+                .push((k.value(), decode(v.value(), "OpenID token")?));
+        }
         Ok(snapshot.sorted())
     }
 
@@ -203,6 +242,21 @@ impl Transfer for RedbStore {
                 if let Some(u) = event.user {
                     audit_by_user.insert((u.0, *seq), ())?;
                 }
+            }
+            let mut clients = txn.open_table(OIDC_CLIENTS)?;
+            for c in &s.oidc_clients {
+                clients.insert(c.id.as_str(), encode(c).as_slice())?;
+            }
+            let mut keys = txn.open_table(OIDC_KEYS)?;
+            for k in &s.oidc_keys {
+                keys.insert(k.kid.as_str(), encode(k).as_slice())?;
+            }
+            let mut grants = txn.open_table(OIDC_GRANTS)?;
+            for g in &s.oidc_grants {
+                grants.insert((g.user.0, g.client.as_str()), encode(g).as_slice())?;
+            }
+            for (h, t) in &s.oidc_tokens {
+                super::oidc::insert_token(txn, h, t)?;
             }
             Ok(())
         })
