@@ -25,6 +25,7 @@ use crate::services::account::Account;
 use crate::services::admin::Admin;
 use crate::services::login::Login;
 use crate::services::mail_requests::MailRequestHandler;
+use crate::services::oidc::Oidc;
 use crate::services::recovery::Recovery;
 use crate::services::signup::Signup;
 use crate::services::verification::Verification;
@@ -78,6 +79,9 @@ pub struct Inner {
     pub host: HostStats,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// The OpenID Connect issuer: the base URL without its trailing slash.
+    pub issuer: String,
+    pub oidc_keys: crate::auth::jwt::KeyCache,
     /// The access rules in force (`access_rules`; SIGHUP replaces them).
     access: RwLock<Arc<AccessRules>>,
 }
@@ -155,6 +159,16 @@ impl AppState {
             outbox: &self.outbox,
             links: &self.links,
             password_change_limiter: &self.password_change_limiter,
+        }
+    }
+
+    pub fn oidc(&self) -> Oidc<'_> {
+        Oidc {
+            store: self.store.as_ref(),
+            clock: &self.clock,
+            policy: self.config.oidc,
+            issuer: &self.issuer,
+            keys: &self.oidc_keys,
         }
     }
 
@@ -333,6 +347,8 @@ impl App {
             access: RwLock::new(Arc::new(config.access.clone())),
             clock,
             links: Links::new(base_url.clone()),
+            issuer: base_url.as_str().trim_end_matches('/').to_owned(),
+            oidc_keys: Default::default(),
             // The login pages named for cookie domains are ours too.
             allowed_hosts: AllowedHosts::new(
                 base_url.host_str().unwrap_or_default(),
@@ -667,6 +683,17 @@ pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
     let tokens = store.purge_tokens(now).await?;
     if tokens > 0 {
         tracing::info!(tokens, "removed expired mailed-link tokens");
+    }
+    let app_tokens = store.purge_tokens_oidc(now).await?;
+    if app_tokens > 0 {
+        tracing::info!(
+            tokens = app_tokens,
+            "removed expired OpenID Connect codes and tokens"
+        );
+    }
+    let keys = state.oidc().purge_keys().await?;
+    if keys > 0 {
+        tracing::info!(keys, "removed signing keys no ID token needs any more");
     }
     if events > 0 {
         tracing::info!(

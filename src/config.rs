@@ -18,6 +18,7 @@ mod settings;
 
 use crate::domain::PasswordPolicy;
 use crate::domain::lockout::LockoutPolicy;
+use crate::domain::oidc::OidcPolicy;
 use crate::domain::session::SessionPolicy;
 use crate::http::client::TrustedProxies;
 use crate::mail::SmtpSettings;
@@ -150,6 +151,14 @@ settings! {
         "Where /metrics is served: a listener of its own (loopback by default), or off";
     cookie_domain: CookieDomains = (Vec::new(), "none: each host its own"), "DOMAIN[=LOGIN_URL],...",
         "Domains the session cookie is set for, so apps on their sub-domains share the login (forward auth); each may name its own login URL";
+    oidc: OidcPolicy {
+        access_token_lifetime <- oidc_access_token_lifetime: Duration = "1h", "DURATION",
+            "How long an access token issued to an app (OpenID Connect) works";
+        id_token_lifetime <- oidc_id_token_lifetime: Duration = "1h", "DURATION",
+            "How long an ID token issued to an app is valid";
+        refresh_token_lifetime <- oidc_refresh_token_lifetime: Duration = "30d", "DURATION",
+            "How long a refresh token works (from its issue; each use issues a new one)";
+    }
     database: Option<Database> = (None, "the embedded database in --data-dir"), "URL",
         "A PostgreSQL database shared by several replicas: postgres://USER@HOST:5432/DB?sslmode=verify-full", secret;
     database_password_file: Option<PathBuf> = none, "FILE",
@@ -295,6 +304,14 @@ impl Config {
             bail!(
                 "--metrics-listen must differ from --listen ({}): choose another port, such as 127.0.0.1:9464, or off",
                 self.listen
+            );
+        }
+        if self.oidc.access_token_lifetime.is_zero()
+            || self.oidc.id_token_lifetime.is_zero()
+            || self.oidc.refresh_token_lifetime.is_zero()
+        {
+            bail!(
+                "--oidc-access-token-lifetime, --oidc-id-token-lifetime and --oidc-refresh-token-lifetime must be longer than zero, such as 1h, 1h and 30d"
             );
         }
         if self.password_change_window.is_zero() {

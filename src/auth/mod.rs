@@ -5,6 +5,7 @@
 
 pub mod csrf;
 pub mod device;
+pub mod jwt;
 pub mod password;
 pub mod pool;
 pub mod ratelimit;

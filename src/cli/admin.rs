@@ -57,6 +57,7 @@ pub fn is_admin(command: &Command) -> bool {
             | Command::Group { .. }
             | Command::Access { .. }
             | Command::Invite { .. }
+            | Command::Oidc { .. }
             | Command::Audit(_)
             | Command::Backup(_)
     )
@@ -70,6 +71,7 @@ pub async fn execute(ctx: &Ctx<'_>, cmd: Command) -> Response {
         Command::Group { command, .. } => super::group::exec(ctx, command, &mut out).await,
         Command::Access { command, .. } => super::access::exec(ctx, command, &mut out).await,
         Command::Invite { command, .. } => super::invite::exec(ctx, command, &mut out).await,
+        Command::Oidc { command, .. } => super::oidc::exec(ctx, command, &mut out).await,
         Command::Audit(c) => super::audit::exec(ctx, c, &mut out).await,
         Command::Backup(c) => super::backup::exec(ctx, c, &mut out).await,
         _ => Err(UsageError("this command does not work on the database".into()).into()),

@@ -12,6 +12,7 @@ pub mod group;
 mod invite;
 mod mail;
 mod migrate;
+mod oidc;
 mod proxy;
 mod serve;
 pub mod user;
@@ -118,6 +119,14 @@ pub enum Command {
         #[command(subcommand)]
         command: proxy::ProxyCommand,
     },
+    /// Single sign-on for apps (OpenID Connect): their registrations and
+    /// the ID-token signing keys.
+    Oidc {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        command: oidc::OidcCommand,
+    },
     /// Manage invitations to sign up.
     Invite {
         #[command(flatten)]
@@ -166,6 +175,7 @@ pub fn settings_of(cli: &Cli) -> anyhow::Result<Config> {
         | Command::Access { settings, .. }
         | Command::Proxy { settings, .. }
         | Command::Invite { settings, .. }
+        | Command::Oidc { settings, .. }
         | Command::Migrate { settings, .. } => settings.clone(),
         // Commands without settings of their own still find the database
         // the environment names.

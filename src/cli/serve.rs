@@ -56,6 +56,13 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tracing::warn!("open signup without email verification: anyone can claim any address");
         }
+        // The ID-token signing key is made at the first start (replicas
+        // starting together keep one).
+        app.state()
+            .oidc()
+            .signing_keys()
+            .await
+            .context("failed to make or read the OpenID Connect signing key")?;
         let first_run = app.first_run().await?;
         if let crate::app::FirstRunLink::MadeElsewhere(at) = &first_run {
             say(format!(

@@ -416,6 +416,7 @@ mod tests {
             created_at: Timestamp::from_millis(0),
             last_login: None,
             previous_login: None,
+            email_verified_at: None,
             consent: None,
             groups: groups
                 .iter()

@@ -25,6 +25,14 @@ pub const KEY_PUBLISH_LEAD: Duration = Duration::from_secs(3600);
 /// says unknown scopes SHOULD be ignored).
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
 
+/// How long what is issued to apps lives (settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OidcPolicy {
+    pub access_token_lifetime: Duration,
+    pub id_token_lifetime: Duration,
+    pub refresh_token_lifetime: Duration,
+}
+
 /// An app registered to log users in through gatehouse.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OidcClient {

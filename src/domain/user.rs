@@ -89,11 +89,24 @@ pub struct User {
     /// The groups it is a member of, sorted (`GroupStore`).
     #[serde(default)]
     pub groups: Vec<GroupName>,
+    /// When its owner last proved the address by following a mailed link
+    /// (verification or reset): `email_verified` for apps (OIDC).
+    #[serde(default)]
+    pub email_verified_at: Option<Timestamp>,
 }
 
 impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// The owner followed a mailed verification link at `now`: the
+    /// address is theirs, and a pending account becomes active.
+    pub fn confirm_email(&mut self, now: Timestamp) {
+        self.email_verified_at = Some(now);
+        if self.status == UserStatus::PendingVerification {
+            self.status = UserStatus::Active;
+        }
     }
 
     pub fn in_group(&self, group: &GroupName) -> bool {
@@ -104,7 +117,8 @@ impl User {
     /// None when the reset must not happen: a disabled account stays out,
     /// whatever link it holds. Following the link proves the address, so a
     /// pending account becomes active.
-    pub fn after_reset(mut self, new_hash: String) -> Option<User> {
+    pub fn after_reset(mut self, new_hash: String, now: Timestamp) -> Option<User> {
+        self.email_verified_at = Some(now);
         match self.status {
             UserStatus::Disabled => return None,
             UserStatus::PendingVerification => self.status = UserStatus::Active,

@@ -36,27 +36,11 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
         let state = AppState::from_ref(state);
-        let is_form = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
-            return Err(AppError::BadRequest(
-                "This address takes a form sent as application/x-www-form-urlencoded, as a browser sends it.",
-            ));
-        }
         let browser = request.extensions().get::<Browser>().cloned();
-        let body = axum::body::to_bytes(request.into_body(), FORM_LIMIT)
-            .await
-            .map_err(|_| AppError::TooLarge)?;
+        let pairs = read_pairs(request).await?;
         let mut csrf = None;
         let mut fields = Vec::new();
-        for (key, value) in parse_pairs(&body)? {
+        for (key, value) in pairs {
             if key == "csrf" {
                 if csrf.replace(value).is_some() {
                     return Err(AppError::BadRequest(
@@ -86,6 +70,76 @@ where
                 "The form was incomplete or had repeated fields. Reload the page and try again.",
             )
         })
+    }
+}
+
+/// The pairs of a urlencoded body of at most `FORM_LIMIT` bytes.
+async fn read_pairs(request: Request) -> Result<Vec<(String, String)>, AppError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(AppError::BadRequest(
+            "This address takes a form sent as application/x-www-form-urlencoded, as a browser sends it.",
+        ));
+    }
+    let body = axum::body::to_bytes(request.into_body(), FORM_LIMIT)
+        .await
+        .map_err(|_| AppError::TooLarge)?;
+    parse_pairs(&body)
+}
+
+/// A form an app sends (OAuth: the token, revocation and userinfo
+/// endpoints, a POSTed authorization request): urlencoded, size-limited,
+/// strictly UTF-8, each parameter at most once (RFC 6749 §3.1), and no
+/// CSRF token (the app authenticates itself, or nothing changes). A
+/// malformed one is answered as OAuth does: 400
+/// `{"error":"invalid_request"}`.
+pub struct AppForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Response> {
+        let invalid = |description: &str| {
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                [(header::CACHE_CONTROL, "no-store")],
+                axum::Json(serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": description,
+                })),
+            )
+                .into_response()
+        };
+        let pairs = match read_pairs(request).await {
+            Ok(p) => p,
+            Err(AppError::TooLarge) => return Err(invalid("the request body is too large")),
+            Err(_) => {
+                return Err(invalid(
+                    "send the parameters as application/x-www-form-urlencoded UTF-8",
+                ));
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        if !pairs.iter().all(|(k, _)| seen.insert(k.as_str())) {
+            return Err(invalid("a parameter was sent more than once"));
+        }
+        let text = serde_urlencoded::to_string(&pairs)
+            .map_err(|_| invalid("the parameters could not be read"))?;
+        serde_urlencoded::from_str::<T>(&text)
+            .map(AppForm)
+            .map_err(|_| invalid("the parameters could not be read"))
     }
 }
 

@@ -43,6 +43,20 @@ pub fn csp_with_form_target(to: &url::Url) -> HeaderValue {
     HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(CSP))
 }
 
+/// The same for a form whose redirects lead through several origins
+/// (the login page, then an app that sent the browser there).
+pub fn csp_with_form_targets(to: &[url::Url]) -> HeaderValue {
+    let origins: Vec<String> = to
+        .iter()
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", origins.join(" ")),
+    );
+    HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(CSP))
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(routes::summary::page))
@@ -83,6 +97,28 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/account/sessions/end-all",
             post(routes::account::logout_everywhere),
+        )
+        .route("/account/apps/revoke", post(routes::account::revoke_app))
+        // OpenID Connect (docs/oidc.md).
+        .route(
+            "/.well-known/openid-configuration",
+            get(routes::oidc::discovery),
+        )
+        .route("/oidc/jwks", get(routes::oidc::jwks))
+        .route(
+            "/oidc/authorize",
+            get(routes::oidc::authorize_get).post(routes::oidc::authorize_post),
+        )
+        .route("/oidc/consent", post(routes::oidc::consent))
+        .route("/oidc/token", post(routes::oidc::token))
+        .route(
+            "/oidc/userinfo",
+            get(routes::oidc::userinfo_get).post(routes::oidc::userinfo_post),
+        )
+        .route("/oidc/revoke", post(routes::oidc::revoke))
+        .route(
+            "/oidc/logout",
+            get(routes::oidc::logout_get).post(routes::oidc::logout_post),
         )
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::session::get))
@@ -259,6 +295,17 @@ fn wrong_host(state: &AppState, request: &Request) -> Option<Response> {
     )
 }
 
+/// What apps post from their own origin (OpenID Connect): they
+/// authenticate themselves (token, revocation), carry a bearer token
+/// (userinfo), or change nothing a GET would not (authorization); none
+/// acts on the browser's session cookie alone.
+const APP_POSTS: [&str; 4] = [
+    "/oidc/token",
+    "/oidc/revoke",
+    "/oidc/userinfo",
+    "/oidc/authorize",
+];
+
 /// Refuses a state-changing request whose Origin is not ours, or that the
 /// browser marks as cross-site (OWASP CSRF Cheat Sheet, "Verifying origin
 /// with standard headers"). Our origin is the base URL's, or the Host the
@@ -268,7 +315,8 @@ fn cross_origin_refusal(state: &AppState, request: &Request) -> Option<Response>
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    ) || APP_POSTS.contains(&request.uri().path())
+    {
         return None;
     }
     let headers = request.headers();

@@ -8,6 +8,7 @@ use crate::auth::password::Passwords;
 use crate::auth::ratelimit::KeyedLimiter;
 use crate::auth::session::SessionCache;
 use crate::clock::Clock;
+use crate::domain::oidc::OidcGrant;
 use crate::domain::session::{Session, SessionKey, SessionPolicy, SessionToken};
 use crate::domain::{AuditEvent, AuditKind, LoginAttempt, NewPassword, Password, User, UserId};
 use crate::mail::messages;
@@ -208,6 +209,37 @@ impl Account<'_> {
     }
 
     /// Ends the session on the server (SPEC §4), not only in the browser.
+    /// The apps the user allowed (OpenID Connect), with their names; an
+    /// app removed meanwhile is left out.
+    pub async fn apps(&self, me: UserId) -> StoreResult<Vec<(String, OidcGrant)>> {
+        let mut apps = Vec::new();
+        for grant in self.store.grants_of(me).await? {
+            if let Some(client) = self.store.client(&grant.client).await? {
+                apps.push((client.name, grant));
+            }
+        }
+        apps.sort_by(|a, b| a.0.to_lowercase().cmp(&b.0.to_lowercase()));
+        Ok(apps)
+    }
+
+    /// Takes back what the user allowed an app: the grant and every token
+    /// the app holds for them. False when there was none.
+    pub async fn revoke_app(&self, me: UserId, client: &str, ip: IpAddr) -> StoreResult<bool> {
+        let revoked = self.store.revoke_grant(me, client).await?;
+        if revoked {
+            record(
+                self.store,
+                AuditEvent::new(self.clock.now(), AuditKind::SessionRevoked, "self")
+                    .user(me)
+                    .ip(ip)
+                    .subject(format!("oidc client {client}"))
+                    .detail("app access revoked on the Account page"),
+            )
+            .await;
+        }
+        Ok(revoked)
+    }
+
     pub async fn logout(&self, key: SessionKey) -> StoreResult<()> {
         self.sessions.forget(&key);
         let session = self.store.session(&key).await?;

@@ -9,6 +9,8 @@ pub mod account;
 pub mod admin;
 pub mod login;
 pub mod mail_requests;
+pub mod oidc;
+pub mod oidc_admin;
 pub mod recovery;
 pub mod signup;
 pub mod verification;

@@ -18,6 +18,7 @@ mod layers;
 mod lockout;
 mod login;
 mod mail;
+mod oidc;
 mod packaging;
 mod postgres;
 mod proxies;

@@ -2,6 +2,7 @@
 //! (with a way to end each other session), and your recent logins.
 
 use crate::domain::LoginAttempt;
+use crate::domain::oidc::OidcGrant;
 use crate::domain::session::Session;
 use crate::domain::{PasswordPolicy, User};
 use maud::{Markup, html};
@@ -18,6 +19,8 @@ pub struct AccountView<'a> {
     pub csrf: &'a str,
     pub sessions: &'a [SessionRow<'a>],
     pub history: &'a [LoginAttempt],
+    /// The apps the user allowed (name, grant).
+    pub apps: &'a [(String, OidcGrant)],
     pub policy: PasswordPolicy,
     /// A message after an action ("Your password was changed…").
     pub notice: Option<&'a str>,
@@ -94,6 +97,34 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                 input type="hidden" name="csrf" value=(v.csrf);
                 p.hint { "If you think someone else is logged in as you: end every session, this one too, then change your password." }
                 button.button type="submit" { "Log out everywhere" }
+            }
+        }
+        section aria-labelledby="apps-heading" {
+            h2 id="apps-heading" { "Apps" }
+            @if v.apps.is_empty() {
+                p.muted { "No app uses your account yet. Apps that log you in through gatehouse appear here once you allow them." }
+            } @else {
+                div.table-wrap tabindex="0" role="region" aria-label="Apps table" {
+                    table.data id="apps" {
+                        thead { tr { th scope="col" { "App" } th scope="col" { "May see" } th scope="col" { "Allowed" } th scope="col" { span.visually-hidden { "Action" } } } }
+                        tbody {
+                            @for (name, grant) in v.apps {
+                                tr {
+                                    td { (name) }
+                                    td { (grant.scopes.iter().filter(|s| *s != "openid").collect::<Vec<_>>().join(", ")) }
+                                    td { time datetime=(grant.granted_at) { (grant.granted_at) } }
+                                    td {
+                                        form method="post" action="/account/apps/revoke" {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="hidden" name="client" value=(grant.client);
+                                            button.button.small type="submit" aria-label={ "Revoke the access of " (name) } { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         section aria-labelledby="history-heading" {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod icons;
 pub mod layout;
 pub mod login;
+pub mod oidc;
 pub mod recovery;
 pub mod signup;
 pub mod summary;

@@ -22,6 +22,7 @@ use serde::Deserialize;
 pub struct AccountQuery {
     changed: Option<String>,
     ended: Option<String>,
+    revoked: Option<String>,
 }
 
 pub async fn page(
@@ -34,6 +35,8 @@ pub async fn page(
         Some("Your password was changed, and your other sessions were ended.")
     } else if q.ended.is_some() {
         Some("That session was ended.")
+    } else if q.revoked.is_some() {
+        Some("The app's access was revoked: it must ask you again before it can use your account.")
     } else {
         None
     };
@@ -74,12 +77,14 @@ async fn render(
         })
         .collect();
     let history = overview.history;
+    let apps = state.account().apps(me.user.id).await?;
     let csrf = browser.csrf_token(state);
     let view = AccountView {
         user: &me.user,
         csrf: &csrf,
         sessions: &rows,
         history: &history,
+        apps: &apps,
         policy: state.config.password_policy,
         notice,
         password_errors,
@@ -180,6 +185,32 @@ pub async fn revoke_session(
         ));
     }
     Ok(Redirect::to("/account?ended=1").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevokeAppForm {
+    #[serde(default)]
+    client: String,
+}
+
+/// `POST /account/apps/revoke`: take back an app's access (OpenID
+/// Connect): its consent and its tokens.
+pub async fn revoke_app(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    PageUser(me): PageUser,
+    Form(form): Form<RevokeAppForm>,
+) -> Result<Response, AppError> {
+    if !state
+        .account()
+        .revoke_app(me.user.id, &form.client, ip)
+        .await?
+    {
+        return Err(AppError::BadRequest(
+            "That app has no access to your account. Reload the page and try again.",
+        ));
+    }
+    Ok(Redirect::to("/account?revoked=1").into_response())
 }
 
 #[derive(Deserialize)]

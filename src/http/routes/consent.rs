@@ -39,7 +39,8 @@ pub async fn page(
         rd.as_deref(),
     )
     .into_response();
-    with_form_target(response, target.as_ref())
+    let response = with_form_target(response, target.as_ref());
+    crate::http::routes::oidc::allow_form_targets(&state, response, target.as_ref()).await
 }
 
 #[derive(Deserialize)]
@@ -67,10 +68,11 @@ pub async fn submit(
             Some(msg),
             rd.as_ref().map(|u| u.as_str()),
         );
-        return Ok(with_form_target(
-            (StatusCode::BAD_REQUEST, page).into_response(),
-            rd.as_ref(),
-        ));
+        let response =
+            with_form_target((StatusCode::BAD_REQUEST, page).into_response(), rd.as_ref());
+        return Ok(
+            crate::http::routes::oidc::allow_form_targets(&state, response, rd.as_ref()).await,
+        );
     }
     let consent = state.documents.consent(state.clock.now());
     state.store.set_consent(me.user.id, consent).await?;

@@ -33,6 +33,11 @@ pub struct LoginQuery {
     verified: Option<String>,
     /// Where the browser came from (a protected app): back there after.
     rd: Option<String>,
+    /// Ask for the password although a session exists (an app's
+    /// `prompt=login` or `max_age`).
+    force: Option<String>,
+    /// What an app suggests for the ID field (`login_hint`).
+    login_hint: Option<String>,
 }
 
 pub async fn page(
@@ -42,7 +47,7 @@ pub async fn page(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let rd = q.rd.as_deref().and_then(|r| state.return_to(r));
-    if let Some(me) = me {
+    if let Some(me) = me.filter(|_| q.force.is_none()) {
         // Logged in already: on to where they were going; the documents
         // first if they have not accepted the current ones.
         return match (me.has_current_consent(&state), &rd) {
@@ -70,8 +75,17 @@ pub async fn page(
         q.logged_out
             .map(|_| Notice::Info("You have logged out.".into()))
     };
-    let rd = rd.map(String::from);
-    render(&state, &browser, "", notice, StatusCode::OK, rd.as_deref())
+    let hint: String = q.login_hint.unwrap_or_default().chars().take(254).collect();
+    let rd_text = rd.as_ref().map(|u| u.to_string());
+    let response = render(
+        &state,
+        &browser,
+        &hint,
+        notice,
+        StatusCode::OK,
+        rd_text.as_deref(),
+    );
+    crate::http::routes::oidc::allow_form_targets(&state, response, rd.as_ref()).await
 }
 
 /// `/consent`, carrying the return address on.
@@ -116,7 +130,32 @@ pub async fn submit(
             rd_text.as_deref(),
         )
     };
-    match other_endpoint(&state, &form.endpoint) {
+    let response = submit_checked(
+        &state,
+        &browser,
+        ip,
+        &headers,
+        &form,
+        rd.as_ref(),
+        rd_text.as_deref(),
+        bad,
+    )
+    .await?;
+    Ok(crate::http::routes::oidc::allow_form_targets(&state, response, rd.as_ref()).await)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn submit_checked(
+    state: &AppState,
+    browser: &Browser,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    form: &LoginForm,
+    rd: Option<&Url>,
+    rd_text: Option<&str>,
+    bad: impl Fn(StatusCode, &str) -> Response,
+) -> Result<Response, AppError> {
+    match other_endpoint(state, &form.endpoint) {
         Some(Ok(url)) => return Ok(Redirect::to(url.as_str()).into_response()),
         Some(Err(msg)) => return Ok(bad(StatusCode::BAD_REQUEST, msg)),
         None => {}
@@ -137,7 +176,7 @@ pub async fn submit(
         id,
         password,
         ip,
-        user_agent: user_agent(&headers),
+        user_agent: user_agent(headers),
         replaces: browser
             .session
             .as_deref()
@@ -152,22 +191,20 @@ pub async fn submit(
         Outcome::Success { token, device, .. } => {
             // A new session, CSRF secret and device cookie at every login.
             let jar = CookieJar::new()
-                .add(cookies::session(token.to_cookie(), &state, &browser))
-                .add(cookies::csrf(random_token::<32>(), &state))
-                .add(cookies::device(state.devices.sign(&device), &state));
+                .add(cookies::session(token.to_cookie(), state, browser))
+                .add(cookies::csrf(random_token::<32>(), state))
+                .add(cookies::device(state.devices.sign(&device), state));
             // Back to the app that sent the browser here, if it may go
             // there (a page of ours asks for consent on the way).
-            let to = rd.as_ref().map_or("/", |u| u.as_str());
+            let to = rd.map_or("/", |u| u.as_str());
             (jar, Redirect::to(to)).into_response()
         }
         Outcome::Incorrect => bad(StatusCode::UNAUTHORIZED, INCORRECT),
-        Outcome::Locked { until, now } => {
-            locked(&state, &browser, &form.id, now, until, rd_text.as_deref())
-        }
+        Outcome::Locked { until, now } => locked(state, browser, &form.id, now, until, rd_text),
         // Said only to someone who knew the password: reveals nothing to a
         // guesser (SPEC §3).
         Outcome::Unverified { email } => {
-            let page = recovery::unverified(&browser.csrf_token(&state), email.as_str());
+            let page = recovery::unverified(&browser.csrf_token(state), email.as_str());
             (StatusCode::FORBIDDEN, page).into_response()
         }
         Outcome::Disabled => bad(

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod health;
 pub mod login;
 pub mod logout;
+pub mod oidc;
 pub mod recovery;
 pub mod session;
 pub mod signup;

@@ -366,7 +366,9 @@ pub async fn fill_every_table(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .audit(vec![AuditEvent::new(at(0), AuditKind::Admin, "cli:root").user(alice.id)])
+        .audit(vec![
+            AuditEvent::new(at(0), AuditKind::Admin, "cli:root").user(alice.id),
+        ])
         .await
         .unwrap();
     store.create_client(client("a", "App")).await.unwrap();
@@ -381,7 +383,10 @@ pub async fn fill_every_table(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .put_tokens(vec![([5; 32], token(TokenKind::Refresh, "a", alice.id, 5, 60))])
+        .put_tokens(vec![(
+            [5; 32],
+            token(TokenKind::Refresh, "a", alice.id, 5, 60),
+        )])
         .await
         .unwrap();
 }

@@ -8,7 +8,7 @@ use super::{PgStore, id_i64, ms, next_val, transaction};
 use crate::clock::Timestamp;
 use crate::domain::lockout::LockoutState;
 use crate::domain::{
-    Mail, OneTimeToken, OutboxEntry, TokenProblem, TokenPurpose, User, UserStatus, lockout_keys_of,
+    Mail, OneTimeToken, OutboxEntry, TokenProblem, TokenPurpose, User, lockout_keys_of,
 };
 use crate::store::record::{decode, encode_text};
 use crate::store::{MailStore, StoreResult};
@@ -142,10 +142,8 @@ impl MailStore for PgStore {
             let Some(mut user) = lock_user(&t, token.user).await? else {
                 return Ok(Err(TokenProblem::Unknown));
             };
-            if user.status == UserStatus::PendingVerification {
-                user.status = UserStatus::Active;
-                store_user(&t, &user).await?;
-            }
+            user.confirm_email(now);
+            store_user(&t, &user).await?;
             anyhow::Ok(Ok(user))
         })
     }
@@ -165,7 +163,7 @@ impl MailStore for PgStore {
             let Some(user) = lock_user(&t, token.user).await? else {
                 return Ok(Err(TokenProblem::Unknown));
             };
-            let Some(user) = user.after_reset(new_hash.clone()) else {
+            let Some(user) = user.after_reset(new_hash.clone(), now) else {
                 return Ok(Err(TokenProblem::Unknown));
             };
             store_user(&t, &user).await?;

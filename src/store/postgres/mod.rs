@@ -489,6 +489,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_000),
             last_login: None,
             previous_login: None,
+            email_verified_at: None,
             consent: None,
             groups: Vec::new(),
         };

@@ -131,6 +131,7 @@ impl UserStore for PgStore {
                 created_at: new.created_at,
                 last_login: None,
                 previous_login: None,
+                email_verified_at: None,
                 consent: new.consent.clone(),
                 groups,
             };

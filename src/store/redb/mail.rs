@@ -8,9 +8,9 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::domain::Mail;
+use crate::domain::User;
 use crate::domain::lockout::LockoutState;
 use crate::domain::{OneTimeToken, OutboxEntry, TokenProblem, TokenPurpose, lockout_keys_of};
-use crate::domain::{User, UserStatus};
 use crate::store::MailStore;
 use crate::store::StoreResult;
 use async_trait::async_trait;
@@ -119,10 +119,8 @@ impl MailStore for RedbStore {
             let Some(mut user) = load_user(txn, &token)? else {
                 return Ok(Err(TokenProblem::Unknown));
             };
-            if user.status == UserStatus::PendingVerification {
-                user.status = UserStatus::Active;
-                store_user(txn, &user)?;
-            }
+            user.confirm_email(now);
+            store_user(txn, &user)?;
             Ok(Ok(user))
         })
     }
@@ -142,7 +140,7 @@ impl MailStore for RedbStore {
             let Some(user) = load_user(txn, &token)? else {
                 return Ok(Err(TokenProblem::Unknown));
             };
-            let Some(user) = user.after_reset(new_hash) else {
+            let Some(user) = user.after_reset(new_hash, now) else {
                 return Ok(Err(TokenProblem::Unknown));
             };
             store_user(txn, &user)?;

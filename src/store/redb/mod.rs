@@ -463,7 +463,10 @@ mod tests {
         std::fs::create_dir_all(&copy).unwrap();
         backup::copy(&store.db, &copy.join(DATABASE_FILE)).unwrap();
         let restored = RedbStore::open(&copy).unwrap();
-        let (a, b) = (store.export().await.unwrap(), restored.export().await.unwrap());
+        let (a, b) = (
+            store.export().await.unwrap(),
+            restored.export().await.unwrap(),
+        );
         assert_eq!(a.summary(), b.summary());
         for t in a.summary() {
             assert!(t.rows > 0, "the example fills {}", t.table);

@@ -258,6 +258,7 @@ impl RedbStore {
                 created_at: new.created_at,
                 last_login: None,
                 previous_login: None,
+                email_verified_at: None,
                 consent: new.consent,
                 groups,
             };
