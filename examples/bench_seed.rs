@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
             created_at: now,
             last_login: None,
             previous_login: None,
+            email_verified_at: None,
             consent: Some(consent.clone()),
             groups: Vec::new(),
         })

@@ -218,7 +218,7 @@ impl Account<'_> {
                 apps.push((client.name, grant));
             }
         }
-        apps.sort_by(|a, b| a.0.to_lowercase().cmp(&b.0.to_lowercase()));
+        apps.sort_by_key(|a| a.0.to_lowercase());
         Ok(apps)
     }
 
