@@ -21,6 +21,7 @@ The PostgreSQL rows run on a throw-away cluster (scripts/test-postgres
 so they show the backend's CPU cost and its round trips, not a network's.
 """
 
+import base64
 import datetime
 import json
 import os
@@ -558,6 +559,82 @@ def login_script(workdir, base, user, name, delay_ms=None):
     return path
 
 
+OIDC_LUA = """
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) counts = {{}}; codes = {{}} end
+local auth = "{auth_path}"
+local auth_headers = {{["Cookie"] = "{cookie}"}}
+local token_headers = {{["Authorization"] = "Basic {basic}",
+                       ["Content-Type"] = "application/x-www-form-urlencoded"}}
+local token_body = "{token_body}"
+-- Each connection alternates: an authorization request (303 with a
+-- code), then the code's exchange at the token endpoint (200).
+function request()
+  local code = table.remove(codes)
+  if code then return wrk.format("POST", "/oidc/token", token_headers, token_body .. code) end
+  return wrk.format("GET", auth, auth_headers)
+end
+function response(status, headers, body)
+  local k = tostring(status)
+  counts[k] = (counts[k] or 0) + 1
+  if status == 303 then
+    local loc = headers["Location"] or headers["location"] or ""
+    local code = string.match(loc, "[?&]code=([^&]+)")
+    if code then table.insert(codes, code) end
+  end
+end
+function done(summary, latency, requests)
+  local total = {{}}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("counts")) do total[k] = (total[k] or 0) + v end
+  end
+  local parts = {{}}
+  for k, v in pairs(total) do table.insert(parts, k .. "=" .. v) end
+  io.write("STATUS " .. table.concat(parts, " ") .. "\\n")
+end
+"""
+
+OIDC_CALLBACK = "http://bench.invalid/callback"
+# RFC 7636 appendix B's verifier and its S256 challenge.
+PKCE_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+PKCE_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def oidc_setup(server, cookie):
+    """Registers a trusted app through the running server, logs the
+    browser of `cookie` into it once; returns (the wrk script's fields,
+    an access token)."""
+    out = sh([GATEHOUSE, "--data-dir", server.data_dir, "oidc", "client", "add", "Bench",
+              "--redirect-uri", OIDC_CALLBACK, "--trusted"])
+    client_id = re.search(r"client id:\s+(\S+)", out).group(1)
+    secret = re.search(r"client secret:\s+(\S+)", out).group(1)
+    query = urllib.parse.urlencode({
+        "client_id": client_id, "redirect_uri": OIDC_CALLBACK, "response_type": "code",
+        "scope": "openid profile email groups", "state": "bench", "nonce": "bench",
+        "code_challenge": PKCE_CHALLENGE, "code_challenge_method": "S256"})
+    auth_path = "/oidc/authorize?" + query
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    token_body = urllib.parse.urlencode({
+        "grant_type": "authorization_code", "redirect_uri": OIDC_CALLBACK,
+        "code_verifier": PKCE_VERIFIER}) + "&code="
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(urllib.request.Request(server.base + auth_path, headers={"Cookie": cookie}),
+                    timeout=10)
+        raise RuntimeError("the authorization request did not redirect")
+    except urllib.error.HTTPError as e:
+        location = e.headers["Location"]
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+    req = urllib.request.Request(server.base + "/oidc/token", data=(token_body + code).encode(),
+                                 headers={"Authorization": f"Basic {basic}",
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        access = json.loads(r.read())["access_token"]
+    fields = {"auth_path": auth_path, "cookie": cookie, "basic": basic, "token_body": token_body}
+    return fields, access
+
+
 def ok_count(r):
     """Responses that were 2xx/3xx."""
     return r["requests"] - r["non2xx"]
@@ -961,7 +1038,7 @@ def main():
     fd_limit = raise_fd_limit()
     build()
     for exe in (GATEHOUSE, *(os.path.join(EXAMPLES, e) for e in
-                             ("bench_seed", "bench_bcrypt", "bench_hello"))):
+                             ("bench_seed", "bench_bcrypt", "bench_hello", "bench_rs256"))):
         if not os.access(exe, os.X_OK):
             sys.exit(f"missing {exe}: run without BENCH_NO_BUILD")
     load_before = loadavg()
@@ -1134,6 +1211,60 @@ def main():
         finally:
             hello.stop()
             retire(gha)
+
+        # ---------------- O1, O2: OpenID Connect
+        oidc_dir = os.path.join(work, "oidc")
+        seed(oidc_dir, SMALL_USERS)
+        gho = spawn(oidc_dir, "oidc", env={"GATEHOUSE_LOG": "warn"})
+        try:
+            ocookie = login(gho.base, "user500")
+            fields, access = oidc_setup(gho, ocookie)
+            oscript = os.path.join(work, "oidc.lua")
+            with open(oscript, "w") as f:
+                f.write(OIDC_LUA.format(**fields))
+            signing = json.loads(sh([os.path.join(EXAMPLES, "bench_rs256"), "5"]))
+            log(f"O1 RS256 bound: {signing}")
+            hello = Hello()
+            try:
+                urefs, uruns, xruns = [], [], []
+                bearer = [f"Authorization: Bearer {access}"]
+                wrk(hello.base + "/", 64, 1, latency=False)
+                wrk(gho.base + "/oidc/userinfo", 64, 1, headers=bearer, latency=False)
+                for _ in range(ROUNDS):
+                    urefs.append(wrk(hello.base + "/", 64, 5, pid=hello.proc.pid))
+                    uruns.append(wrk(gho.base + "/oidc/userinfo", 64, 5, headers=bearer,
+                                     pid=gho.pid))
+                    xruns.append(wrk(gho.base + "/", 16, 5, script=oscript, pid=gho.pid))
+            finally:
+                hello.stop()
+            for r in uruns:
+                if r["non2xx"] or r["socket_errors"]:
+                    notes.append(f"userinfo: {r['non2xx']} non-2xx, socket errors "
+                                 f"{r['socket_errors'] or '-'}")
+            for r in xruns:
+                st = r.get("status", {})
+                r["exchanges"] = int(st.get("200", 0)) / 5
+                odd = {k: v for k, v in st.items() if k not in ("200", "303")}
+                if odd:
+                    notes.append(f"code exchange: unexpected answers {odd}")
+            uref, u1 = best(urefs), best(uruns)
+            x1 = best(xruns, key="exchanges")
+            log("O1 exchanges/s " + ", ".join(f"{r['exchanges']:.0f}" for r in xruns)
+                + "; O2 hello " + ", ".join(f"{r['rps']:.0f}" for r in urefs)
+                + " req/s; userinfo " + ", ".join(f"{r['rps']:.0f}" for r in uruns))
+            rx = x1["exchanges"] / signing["per_second"]
+            row("O1 OIDC code exchanges (authorization request + POST /oidc/token, "
+                "client_secret_basic + PKCE, wrk -c16)", f"{x1['exchanges']:,.0f} exchanges/s",
+                f"RS256 ID-token signing, {signing['threads']} threads: "
+                f"{signing['per_second']:,.0f}/s", rx, "≥ 0.3", rx >= 0.3)
+            ru = u1["rps"] / uref["rps"]
+            row("O2 OIDC userinfo (GET /oidc/userinfo, Bearer, wrk -t2 -c64)",
+                f"{u1['rps']:,.0f} req/s", f"bare hyper hello {uref['rps']:,.0f} req/s", ru,
+                "≥ 0.5", ru >= 0.5)
+            row("O2 userinfo p99", fmt_ms(u1["p99"]), f"bare hyper {fmt_ms(uref['p99'])}",
+                u1["p99"] / uref["p99"] if uref["p99"] else None)
+        finally:
+            retire(gho)
 
         # ---------------- P3: isolation under a login flood
         # 64 connections, each pausing between its requests so that the

@@ -148,7 +148,10 @@ mod tests {
         let mut b_as_a = b.clone();
         b_as_a.kid = a.kid.clone();
         assert!(verify_ignoring_expiry::<Value>(&[b_as_a], "https://gate", &token).is_none());
-        assert!(verify_ignoring_expiry::<Value>(std::slice::from_ref(&a), "https://other", &token).is_none());
+        assert!(
+            verify_ignoring_expiry::<Value>(std::slice::from_ref(&a), "https://other", &token)
+                .is_none()
+        );
     }
 
     #[test]
@@ -157,7 +160,10 @@ mod tests {
         let body = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://gate","sub":"1","exp":1}"#);
         let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, a.kid));
         let unsigned = format!("{none_header}.{body}.");
-        assert!(verify_ignoring_expiry::<Value>(std::slice::from_ref(&a), "https://gate", &unsigned).is_none());
+        assert!(
+            verify_ignoring_expiry::<Value>(std::slice::from_ref(&a), "https://gate", &unsigned)
+                .is_none()
+        );
         // HS256 "signed" with the public modulus as the secret (the
         // classic key-confusion attack).
         let mut header = Header::new(Algorithm::HS256);

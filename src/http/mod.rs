@@ -110,12 +110,20 @@ pub fn router(state: AppState) -> Router {
             get(routes::oidc::authorize_get).post(routes::oidc::authorize_post),
         )
         .route("/oidc/consent", post(routes::oidc::consent))
-        .route("/oidc/token", post(routes::oidc::token))
+        .route(
+            "/oidc/token",
+            post(routes::oidc::token).options(routes::oidc::preflight),
+        )
         .route(
             "/oidc/userinfo",
-            get(routes::oidc::userinfo_get).post(routes::oidc::userinfo_post),
+            get(routes::oidc::userinfo_get)
+                .post(routes::oidc::userinfo_post)
+                .options(routes::oidc::preflight),
         )
-        .route("/oidc/revoke", post(routes::oidc::revoke))
+        .route(
+            "/oidc/revoke",
+            post(routes::oidc::revoke).options(routes::oidc::preflight),
+        )
         .route(
             "/oidc/logout",
             get(routes::oidc::logout_get).post(routes::oidc::logout_post),

@@ -340,6 +340,23 @@ async fn discovery_has_the_required_fields_and_the_key_set_no_private_part() {
             "the key set shows {private}"
         );
     }
+    // Single-page apps may call the JSON endpoints (no cookie is read).
+    let pre = rp_http()
+        .request(reqwest::Method::OPTIONS, app.url("/oidc/userinfo"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), StatusCode::NO_CONTENT);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    assert!(
+        pre.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Authorization")
+    );
     // The library reads and accepts it all.
     let (id, secret) = register(&app, "Wiki", CALLBACK, false, &[], false).await;
     relying_party(&app, &id, secret.as_deref(), CALLBACK).await;

@@ -37,6 +37,24 @@ fn app_json(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
+/// `OPTIONS` of the app endpoints: the CORS preflight of a single-page
+/// app that sends `Authorization` (userinfo) or JSON-less forms.
+pub async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Authorization, Content-Type",
+            ),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
+        .into_response()
+}
+
 /// `GET /.well-known/openid-configuration`.
 pub async fn discovery(State(state): State<AppState>) -> Response {
     app_json(StatusCode::OK, state.oidc().discovery())

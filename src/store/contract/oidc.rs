@@ -260,7 +260,10 @@ pub async fn an_accounts_app_tokens_end_with_its_sessions_and_its_grants_with_it
         granted_at: at(0),
     };
     store.set_grant(grant.clone()).await.unwrap();
-    assert_eq!(store.grants_of(alice.id).await.unwrap(), std::slice::from_ref(&grant));
+    assert_eq!(
+        store.grants_of(alice.id).await.unwrap(),
+        std::slice::from_ref(&grant)
+    );
     assert!(store.delete_user(alice.id).await.unwrap());
     assert!(!live(store, 4, TokenKind::Access).await);
     assert!(store.grants_of(alice.id).await.unwrap().is_empty());
