@@ -207,6 +207,37 @@ impl AppState {
         Ok(n)
     }
 
+    /// Makes the store's declared apps (OpenID Connect) those given; says
+    /// what changed in the log.
+    pub async fn sync_declared_clients(
+        &self,
+        declared: &[crate::domain::oidc::OidcClient],
+    ) -> anyhow::Result<crate::services::oidc_admin::Synced> {
+        let synced = self
+            .admin("config".into())
+            .sync_declared_clients(declared)
+            .await
+            .context("the config file's [[oidc_client]] apps could not be put in place")?;
+        if synced != Default::default() {
+            tracing::info!(
+                added = synced.added,
+                updated = synced.updated,
+                removed = synced.removed,
+                "apps declared in the config file (OpenID Connect) put in place"
+            );
+        }
+        Ok(synced)
+    }
+
+    /// Reads the config file's `[[oidc_client]]` tables again (SIGHUP) and
+    /// puts them in place; on a mistake nothing changes.
+    pub async fn reload_declared_clients(
+        &self,
+    ) -> anyhow::Result<crate::services::oidc_admin::Synced> {
+        let declared = crate::config::load_oidc_clients(self.config.file.as_deref())?;
+        self.sync_declared_clients(&declared).await
+    }
+
     /// Where a browser may go back to after logging in (`rd`), if anywhere.
     pub fn return_to(&self, raw: &str) -> Option<Url> {
         let access = self.access_rules();
@@ -367,6 +398,10 @@ impl App {
             base_url,
             config,
         }));
+        // The apps the config file declares, into the store.
+        state
+            .sync_declared_clients(&state.config.oidc_clients)
+            .await?;
         // The hash census is taken by the first housekeeping round, in the
         // background: a store of a million accounts does not delay serving.
         let admin_socket = crate::admin_socket::bind(&state.config.data_dir);

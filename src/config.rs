@@ -13,6 +13,7 @@
 
 mod access;
 mod kinds;
+mod oidc_clients;
 #[macro_use]
 mod settings;
 
@@ -27,6 +28,7 @@ pub use access::{load as load_access, parse as parse_access};
 use anyhow::{Context, bail};
 use kinds::FileValue;
 pub use kinds::{CookieDomains, HostList, Kind, MetricsListen, MinLength, OnOff};
+pub use oidc_clients::{load as load_oidc_clients, parse as parse_oidc_clients};
 use serde::Deserialize;
 pub use settings::Setting;
 use std::net::SocketAddr;
@@ -226,6 +228,7 @@ impl Config {
             c.require_verification = c.mail.smtp.is_some();
         }
         c.access = access::load(args.config.as_deref())?;
+        c.oidc_clients = oidc_clients::load(args.config.as_deref())?;
         c.file.clone_from(&args.config);
         c.validate()?;
         Ok((c, warnings))
@@ -449,7 +452,7 @@ fn read_file(path: &Path) -> anyhow::Result<(FileConfig, Vec<String>)> {
         .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
     let warnings = table
         .keys()
-        .filter(|k| !FILE_KEYS.contains(&k.as_str()) && k.as_str() != "access")
+        .filter(|k| !FILE_KEYS.contains(&k.as_str()) && !matches!(k.as_str(), "access" | "oidc_client"))
         .map(|k| format!("the config file {} has an unknown key {k:?}: it is ignored; see packaging/gatehouse.example.toml for the keys", path.display()))
         .collect();
     let file = toml::from_str(&text)

@@ -57,7 +57,12 @@ pub fn is_admin(command: &Command) -> bool {
             | Command::Group { .. }
             | Command::Access { .. }
             | Command::Invite { .. }
-            | Command::Oidc { .. }
+            | Command::Oidc {
+                command: super::oidc::OidcCommand::Client { .. }
+                    | super::oidc::OidcCommand::RotateKey { .. }
+                    | super::oidc::OidcCommand::Keys { .. },
+                ..
+            }
             | Command::Audit(_)
             | Command::Backup(_)
     )

@@ -220,6 +220,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Mail(cmd) => mail::run(cli.data_dir, cmd),
         Command::Config(cmd) => explain::run(cli.data_dir, cmd),
         Command::Healthcheck(args) => explain::healthcheck(cli.data_dir, &args),
+        Command::Oidc {
+            command: oidc::OidcCommand::NewSecret,
+            ..
+        } => {
+            println!("{}", oidc::new_secret_text());
+            Ok(())
+        }
         Command::Migrate { ref args, .. } => {
             settings_of(&cli).and_then(|config| migrate::run(&config, args))
         }

@@ -27,6 +27,9 @@ pub enum OidcCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Print a new random client secret and its SHA-256, for an app
+    /// declared in the config file (`secret_sha256`); stores nothing.
+    NewSecret,
     /// List the signing keys.
     Keys {
         #[arg(long)]
@@ -97,6 +100,7 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: OidcCommand, out: &mut Out) -> anyhow::Res
                 ));
             }
         }
+        OidcCommand::NewSecret => out.line(new_secret_text()),
         OidcCommand::Keys { json } => {
             let keys = admin.signing_keys().await?;
             if json {
@@ -201,6 +205,9 @@ async fn client(ctx: &Ctx<'_>, cmd: ClientCommand, out: &mut Out) -> anyhow::Res
                 out.line(format!("app:            {}", c.name));
                 out.line(format!("client id:      {}", c.id));
                 out.line(format!("type:           {}", kind(&c)));
+                if c.declared {
+                    out.line("source:         the config file ([[oidc_client]]): edit it there");
+                }
                 out.line(format!(
                     "consent page:   {}",
                     if c.trusted {
@@ -239,11 +246,24 @@ async fn client(ctx: &Ctx<'_>, cmd: ClientCommand, out: &mut Out) -> anyhow::Res
     Ok(())
 }
 
+/// `oidc new-secret`'s output: a random secret and the hex of its
+/// SHA-256 as a config line (it needs no database).
+pub fn new_secret_text() -> String {
+    let secret = crate::crypto::random_token::<32>();
+    let hash = crate::crypto::hex(&crate::crypto::sha256(secret.as_bytes()));
+    format!(
+        "client secret: {secret}\nsecret_sha256 = \"{hash}\"\n\
+         Give the app the secret; put the secret_sha256 line into its [[oidc_client]] table \
+         (or the secret alone into a file that secret_file names)."
+    )
+}
+
 fn kind(c: &OidcClient) -> &'static str {
-    if c.is_public() {
-        "public"
-    } else {
-        "confidential"
+    match (c.is_public(), c.declared) {
+        (true, false) => "public",
+        (false, false) => "confidential",
+        (true, true) => "public, config",
+        (false, true) => "confidential, config",
     }
 }
 
@@ -265,6 +285,7 @@ fn client_json(c: &OidcClient) -> serde_json::Value {
         "client_id": c.id,
         "public": c.is_public(),
         "trusted": c.trusted,
+        "declared_in_config": c.declared,
         "groups": c.groups,
         "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris,

@@ -114,9 +114,10 @@ fn say(text: String) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-/// On SIGHUP, reads the config file's `[[access]]` rules again and puts
-/// them in force (sessions stay); a file with a mistake leaves the rules
-/// in force and says why. Other settings need a restart.
+/// On SIGHUP, reads the config file's `[[access]]` rules and
+/// `[[oidc_client]]` apps again and puts them in force (sessions stay); a
+/// file with a mistake leaves what is in force and says why. Other
+/// settings need a restart.
 fn reload_on_hangup(state: crate::app::AppState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
@@ -134,6 +135,19 @@ fn reload_on_hangup(state: crate::app::AppState) -> anyhow::Result<tokio::task::
                     tracing::error!(
                         error = format!("{e:#}"),
                         "access rules not reloaded; the old ones stay in force"
+                    );
+                }
+            }
+            match state.reload_declared_clients().await {
+                Ok(s) => say(format!(
+                    "SIGHUP: apps from the config file: {} added, {} updated, {} removed",
+                    s.added, s.updated, s.removed
+                )),
+                Err(e) => {
+                    eprintln!("error: SIGHUP: the config file's apps were not reloaded: {e:#}");
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "config file apps (OpenID Connect) not reloaded"
                     );
                 }
             }

@@ -225,6 +225,9 @@ macro_rules! settings {
             /// The `[[access]]` rules of the config file, as read at
             /// start (the server's live rules: `AppState::access_rules`).
             pub access: crate::domain::access::AccessRules,
+            /// The apps the config file declares (`[[oidc_client]]`), as
+            /// read at start.
+            pub oidc_clients: Vec<crate::domain::oidc::OidcClient>,
             /// The config file it was read from (`--config`), if any:
             /// SIGHUP reads its access rules again.
             pub file: Option<PathBuf>,
@@ -262,6 +265,7 @@ macro_rules! settings {
                 Self {
                     data_dir,
                     access: Default::default(),
+                    oidc_clients: Vec::new(),
                     file: None,
                     $($inits)*
                 }

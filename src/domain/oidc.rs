@@ -55,6 +55,10 @@ pub struct OidcClient {
     #[serde(default)]
     pub trusted: bool,
     pub created_at: Timestamp,
+    /// Declared in the config file (`[[oidc_client]]`): the file is its
+    /// source, so the CLI does not change or remove it.
+    #[serde(default)]
+    pub declared: bool,
 }
 
 impl OidcClient {
@@ -438,6 +442,7 @@ mod tests {
             groups: vec![],
             trusted: false,
             created_at: Timestamp::from_millis(0),
+            declared: false,
         };
         assert!(c.allows_redirect("https://app.example.com/cb"));
         for other in [

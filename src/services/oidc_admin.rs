@@ -89,6 +89,7 @@ impl Admin<'_> {
             groups,
             trusted: new.trusted,
             created_at: self.clock.now(),
+            declared: false,
         };
         if !self.store.create_client(client.clone()).await? {
             return Err(refused(format!(
@@ -125,6 +126,7 @@ impl Admin<'_> {
 
     /// Removes an app with its users' grants and tokens.
     pub async fn remove_client(&self, client: &OidcClient) -> AdminResult<()> {
+        self.refuse_if_declared(client, "remove")?;
         if !self.store.delete_client(&client.id).await? {
             return Err(refused(format!(
                 "the app {} was removed meanwhile; see `gatehouse oidc client list`",
@@ -136,6 +138,7 @@ impl Admin<'_> {
 
     /// A new secret for a confidential app; the old one stops working now.
     pub async fn rotate_secret(&self, client: &OidcClient) -> AdminResult<String> {
+        self.refuse_if_declared(client, "give a new secret to")?;
         if client.is_public() {
             return Err(refused(format!(
                 "{} is a public client: it has no secret (it proves itself with PKCE)",
@@ -224,6 +227,85 @@ impl Admin<'_> {
                 )
             })
             .collect())
+    }
+}
+
+/// What `sync_declared_clients` changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+}
+
+impl Admin<'_> {
+    /// Makes the store's declared apps those of the config file: adds the
+    /// new, updates the changed (keeping when they were first added),
+    /// removes those no longer declared (their grants and tokens end).
+    /// Refused when a declared id or name is taken by an app registered
+    /// with the CLI. Replicas starting together may run it at once: each
+    /// step is one idempotent write.
+    pub async fn sync_declared_clients(&self, declared: &[OidcClient]) -> AdminResult<Synced> {
+        let stored = self.store.clients().await?;
+        for d in declared {
+            if let Some(other) = stored.iter().find(|s| {
+                !s.declared
+                    && (s.id == d.id
+                        || OidcClient::name_key(&s.name) == OidcClient::name_key(&d.name))
+            }) {
+                return Err(refused(format!(
+                    "the config file's [[oidc_client]] {:?} ({}) has the id or name of the app {} ({}) registered with `gatehouse oidc client add`; give it another id and name, or remove that app",
+                    d.id, d.name, other.name, other.id
+                )));
+            }
+        }
+        let mut synced = Synced::default();
+        for s in stored.iter().filter(|s| s.declared) {
+            if !declared.iter().any(|d| d.id == s.id) && self.store.delete_client(&s.id).await? {
+                self.audit_client(s, "remove (no longer in the config file)")
+                    .await?;
+                synced.removed += 1;
+            }
+        }
+        for d in declared {
+            match stored.iter().find(|s| s.id == d.id) {
+                Some(s) => {
+                    let mut want = d.clone();
+                    want.created_at = s.created_at;
+                    if want != *s && self.store.update_client(want.clone()).await? {
+                        self.audit_client(&want, "update (from the config file)")
+                            .await?;
+                        synced.updated += 1;
+                    }
+                }
+                None => {
+                    let mut new = d.clone();
+                    new.created_at = self.clock.now();
+                    if self.store.create_client(new.clone()).await? {
+                        self.audit_client(&new, "add (from the config file)")
+                            .await?;
+                        synced.added += 1;
+                    } else if self.store.client(&new.id).await?.is_none() {
+                        return Err(refused(format!(
+                            "the config file's [[oidc_client]] {:?} has the name {:?} of another app; see `gatehouse oidc client list`",
+                            new.id, new.name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(synced)
+    }
+
+    /// Refuses to change an app the config file declares.
+    pub fn refuse_if_declared(&self, client: &OidcClient, what: &str) -> AdminResult<()> {
+        if client.declared {
+            return Err(refused(format!(
+                "{} is declared in the config file: to {what} it, edit its [[oidc_client]] table and reload (SIGHUP, or restart)",
+                client.name
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -1378,6 +1378,20 @@ async fn clients_and_keys_are_managed_with_the_command_line() {
     cli(&app, &["oidc", "rotate-key", "--now"]).await.ok();
     assert_eq!(jwks(&app).await.len(), 1, "--now keeps only the new key");
 
+    // A secret for the config file, without touching the database.
+    let fresh = cli(&app, &["oidc", "new-secret"]).await;
+    fresh.ok();
+    let text = fresh.stdout().to_string();
+    let made = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client secret: "))
+        .unwrap();
+    let hash = gatehouse::crypto::hex(&gatehouse::crypto::sha256(made.as_bytes()));
+    assert!(
+        text.contains(&format!("secret_sha256 = \"{hash}\"")),
+        "{text}"
+    );
+
     let remove = cli(&app, &["oidc", "client", "remove", "Grafana"]).await;
     remove.ok();
     assert!(app.state.store.client(&id).await.unwrap().is_none());
@@ -1433,5 +1447,117 @@ async fn a_rotated_key_signs_after_an_hour_and_the_old_one_goes_when_its_tokens_
         app.state.store.signing_keys().await.unwrap().len(),
         1,
         "deleted"
+    );
+}
+
+#[tokio::test]
+async fn apps_declared_in_the_config_file_log_in_and_follow_the_file() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let secret = "declared-secret-0123456789-abcdefghijklmnop";
+    std::fs::write(dir.path().join("grafana.secret"), format!("{secret}\n")).unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    let write = |text: &str| std::fs::write(&config, text).unwrap();
+    write(&format!(
+        "[[oidc_client]]\nid = \"grafana\"\nname = \"Grafana\"\nsecret_file = \"grafana.secret\"\n\
+         redirect_uris = [\"{CALLBACK}\"]\ntrusted = true\n"
+    ));
+    let file = config.clone();
+    let app = spawn_in(dir.clone(), Clock::manual(SystemTime::now()), move |c| {
+        c.oidc_clients = gatehouse::config::load_oidc_clients(Some(&file)).unwrap();
+        c.file = Some(file);
+    })
+    .await;
+    let rp = relying_party(&app, "grafana", Some(secret), CALLBACK).await;
+    let browser = user_browser(&app, "ola", &[]).await;
+    let req = request(&rp, &["offline_access"]);
+    let back = browse(&app, &browser, &req.url, "allow").await.unwrap();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(
+            param(&back, "code").expect("trusted: a code"),
+        ))
+        .unwrap()
+        .set_pkce_verifier(req.verifier)
+        .request_async(&rp_http())
+        .await
+        .expect("the declared id and secret work");
+
+    // The file is its source: the CLI leaves it alone.
+    let remove = cli(&app, &["oidc", "client", "remove", "grafana"]).await;
+    remove.code(2);
+    assert!(
+        remove.stderr().contains("declared in the config file"),
+        "{}",
+        remove.report()
+    );
+    assert!(
+        cli(&app, &["oidc", "client", "show", "grafana"])
+            .await
+            .ok()
+            .stdout()
+            .contains("config")
+    );
+
+    // A changed file, reloaded: renamed, one more, then both gone.
+    write(&format!(
+        "[[oidc_client]]\nid = \"grafana\"\nname = \"Dashboards\"\nsecret_file = \"grafana.secret\"\n\
+         redirect_uris = [\"{CALLBACK}\"]\ntrusted = true\n\
+         [[oidc_client]]\nid = \"wiki-spa\"\nname = \"Wiki\"\npublic = true\nredirect_uris = [\"{CALLBACK}\"]\n"
+    ));
+    let synced = app.state.reload_declared_clients().await.unwrap();
+    assert_eq!((synced.added, synced.updated, synced.removed), (1, 1, 0));
+    assert_eq!(
+        app.state
+            .store
+            .client("grafana")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Dashboards"
+    );
+    assert!(
+        app.state
+            .store
+            .client("wiki-spa")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_public()
+    );
+    assert_eq!(
+        userinfo_status(&app, tokens.access_token().secret()).await,
+        StatusCode::OK,
+        "a rename keeps the tokens"
+    );
+    // A name the CLI registered is not taken over.
+    cli(
+        &app,
+        &["oidc", "client", "add", "Notes", "--redirect-uri", CALLBACK],
+    )
+    .await
+    .ok();
+    write(&format!(
+        "[[oidc_client]]\nid = \"notes\"\nname = \"notes\"\npublic = true\nredirect_uris = [\"{CALLBACK}\"]\n"
+    ));
+    let clash = app.state.reload_declared_clients().await.unwrap_err();
+    assert!(
+        format!("{clash:#}").contains("gatehouse oidc client add"),
+        "{clash:#}"
+    );
+    assert!(
+        app.state.store.client("grafana").await.unwrap().is_some(),
+        "nothing changed on a refusal"
+    );
+    write("");
+    let synced = app.state.reload_declared_clients().await.unwrap();
+    assert_eq!(synced.removed, 2);
+    assert_eq!(
+        userinfo_status(&app, tokens.access_token().secret()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.state.store.clients().await.unwrap().len(),
+        1,
+        "the CLI's app stays"
     );
 }

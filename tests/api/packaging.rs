@@ -77,13 +77,25 @@ fn the_example_config_has_every_key_with_its_default_and_no_unknown_one() {
     let (settings, access) = text
         .split_once("#[[access]]")
         .expect("the example shows [[access]] rules last");
-    let access: String = format!("#[[access]]{access}")
-        .lines()
-        .map(|l| l.strip_prefix('#').unwrap_or(l).to_string() + "\n")
-        .collect();
+    // Then the [[oidc_client]] example.
+    let (access, clients) = access
+        .split_once("#[[oidc_client]]")
+        .expect("the example shows an [[oidc_client]] after the rules");
+    // `#key = value` lines are the example; `# text` lines explain it.
+    let uncomment = |text: String| -> String {
+        text.lines()
+            .filter(|l| !l.starts_with("# "))
+            .map(|l| l.strip_prefix('#').unwrap_or(l).to_string() + "\n")
+            .collect()
+    };
+    let access = uncomment(format!("#[[access]]{access}"));
     let rules = gatehouse::config::parse_access(&access, std::path::Path::new("example"))
         .expect("uncommented, the example's rules are valid");
     assert_eq!(rules.0.len(), 2);
+    let clients = uncomment(format!("#[[oidc_client]]{clients}"));
+    let declared = gatehouse::config::parse_oidc_clients(&clients, std::path::Path::new("example"))
+        .expect("uncommented, the example's app is valid");
+    assert_eq!(declared.len(), 1);
     let text = settings.to_string();
 
     // Every key, each once, and only keys the server knows.

@@ -18,6 +18,7 @@ fn client(id: &str, name: &str) -> OidcClient {
         groups: vec![],
         trusted: false,
         created_at: at(0),
+        declared: false,
     }
 }
 
