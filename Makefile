@@ -13,7 +13,7 @@ run: ## Build (release) and serve on http://127.0.0.1:8080 with data in ./gateho
 	$(CARGO) build --release --locked
 	./target/release/gatehouse serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver, nginx, Caddy, PostgreSQL, axe-core)
+deps: ## Install what the tests need and this machine lacks (Chromium, chromedriver, nginx, Caddy, Apache with mod_auth_openidc, PostgreSQL, axe-core)
 	@./.ci/install-test-deps
 
 test: deps ## Install missing test tools, then run every test (unit, integration, browser) on redb and on a throw-away PostgreSQL

@@ -230,7 +230,9 @@ impl AppState {
     }
 
     /// Reads the config file's `[[oidc_client]]` tables again (SIGHUP) and
-    /// puts them in place; on a mistake nothing changes.
+    /// puts them in place. A mistake in the file, or an id or name an app
+    /// of the CLI has, changes nothing; a name swap between two declared
+    /// apps stops part-way (the message says how to do it).
     pub async fn reload_declared_clients(
         &self,
     ) -> anyhow::Result<crate::services::oidc_admin::Synced> {

@@ -161,6 +161,16 @@ async fn client(ctx: &Ctx<'_>, cmd: ClientCommand, out: &mut Out) -> anyhow::Res
                 })
                 .await?;
             out.line(format!("registered the app {}", r.client.name));
+            for uri in r
+                .client
+                .redirect_uris
+                .iter()
+                .filter(|u| crate::domain::oidc::is_plain_http(u))
+            {
+                out.line(format!(
+                    "  warning: {uri} is plain http: the app's codes cross the network unencrypted; use https unless the network is yours alone"
+                ));
+            }
             out.line(format!("  issuer:        {issuer}"));
             out.line(format!("  client id:     {}", r.client.id));
             match r.secret {

@@ -66,9 +66,14 @@ impl OidcClient {
         self.secret_hash.is_none()
     }
 
-    /// Exact match: no wildcards, no prefixes, no normalisation.
+    /// Exact match: no wildcards, no prefixes, no normalisation; but a
+    /// registered loopback address (`http://127.0.0.1/cb`, `http://[::1]/cb`)
+    /// takes any port, as native apps listen on whichever is free (RFC 8252
+    /// §7.3).
     pub fn allows_redirect(&self, uri: &str) -> bool {
-        self.redirect_uris.iter().any(|r| r == uri)
+        self.redirect_uris
+            .iter()
+            .any(|r| r == uri || same_but_loopback_port(r, uri))
     }
 
     pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
@@ -95,6 +100,31 @@ impl OidcClient {
     }
 }
 
+/// `sent` is `registered` but for the port, and `registered` is an http
+/// loopback IP address; the rest compared as exact text.
+fn same_but_loopback_port(registered: &str, sent: &str) -> bool {
+    fn after_port<'a>(uri: &'a str, host: &str) -> Option<&'a str> {
+        let rest = uri.strip_prefix(host)?;
+        let rest = match rest.strip_prefix(':') {
+            Some(port) => {
+                let digits = port.bytes().take_while(u8::is_ascii_digit).count();
+                if digits == 0 || digits > 5 {
+                    return None;
+                }
+                &port[digits..]
+            }
+            None => rest,
+        };
+        (rest.is_empty() || rest.starts_with(['/', '?'])).then_some(rest)
+    }
+    ["http://127.0.0.1", "http://[::1]"].iter().any(|host| {
+        matches!(
+            (after_port(registered, host), after_port(sent, host)),
+            (Some(a), Some(b)) if a == b
+        )
+    })
+}
+
 /// Checks a client name as typed.
 pub fn parse_client_name(raw: &str) -> Result<String, &'static str> {
     let name = raw.trim();
@@ -111,8 +141,10 @@ pub fn parse_client_name(raw: &str) -> Result<String, &'static str> {
 }
 
 /// Checks a redirect URI as registered: absolute, no fragment (RFC 6749
-/// §3.1.2), `https`, or `http` only for a loopback host, or a private
-/// scheme of a native app (`app.immich:///oauth-callback`).
+/// §3.1.2), and not a scheme that runs or reads something (`javascript:`,
+/// `data:`, `file:`). `https`, `http` (loopback, or a LAN app without
+/// TLS: `is_plain_http` lets the CLI warn) and a native app's own scheme
+/// (`app.immich:///oauth-callback`) pass.
 pub fn check_redirect_uri(raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw)
         .map_err(|e| format!("{raw:?} is not an absolute URL ({e}); give it as the app documents it, such as https://app.example.com/callback"))?;
@@ -129,6 +161,18 @@ pub fn check_redirect_uri(raw: &str) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Is `uri` plain http to a host other than loopback (codes travel
+/// unencrypted: worth a warning)?
+pub fn is_plain_http(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.scheme() == "http"
+            && !matches!(
+                u.host_str(),
+                Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+            )
+    })
 }
 
 /// The scopes of a request: the understood ones, in a stable order.
@@ -445,6 +489,33 @@ mod tests {
             declared: false,
         };
         assert!(c.allows_redirect("https://app.example.com/cb"));
+        let native = OidcClient {
+            redirect_uris: vec![
+                "http://127.0.0.1/callback".into(),
+                "http://[::1]:8080/cb".into(),
+            ],
+            ..c.clone()
+        };
+        // RFC 8252 §7.3: a loopback redirect takes any port; nothing else
+        // may differ.
+        assert!(native.allows_redirect("http://127.0.0.1:51234/callback"));
+        assert!(native.allows_redirect("http://127.0.0.1/callback"));
+        assert!(native.allows_redirect("http://[::1]:9/cb"));
+        for other in [
+            "http://127.0.0.1:51234/callback/",
+            "http://127.0.0.1:51234/callbacks",
+            "http://127.0.0.1:5x/callback",
+            "http://127.0.0.1.evil.test/callback",
+            "http://127.0.0.1@evil.test/callback",
+            "https://127.0.0.1:443/callback",
+            "http://localhost:8080/callback",
+        ] {
+            assert!(!native.allows_redirect(other), "{other}");
+        }
+        assert!(
+            !c.allows_redirect("https://app.example.com:8443/cb"),
+            "only loopback"
+        );
         for other in [
             "https://app.example.com/cb/",
             "https://app.example.com/cb?x=1",

@@ -114,7 +114,10 @@ where
         let invalid = |description: &str| {
             (
                 axum::http::StatusCode::BAD_REQUEST,
-                [(header::CACHE_CONTROL, "no-store")],
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                ],
                 axum::Json(serde_json::json!({
                     "error": "invalid_request",
                     "error_description": description,
@@ -122,6 +125,19 @@ where
             )
                 .into_response()
         };
+        // No body at all (a userinfo POST with only the Bearer header,
+        // RFC 6750 §2.1): no parameters.
+        let bodiless = !request.headers().contains_key(header::CONTENT_TYPE)
+            && request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0")
+            && !request.headers().contains_key(header::TRANSFER_ENCODING);
+        if bodiless {
+            return serde_urlencoded::from_str::<T>("")
+                .map(AppForm)
+                .map_err(|_| invalid("the request has no parameters"));
+        }
         let pairs = match read_pairs(request).await {
             Ok(p) => p,
             Err(AppError::TooLarge) => return Err(invalid("the request body is too large")),

@@ -31,28 +31,31 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
                    form-action 'self'";
 
+/// How a CSP names where `to` is: its origin for http(s); for an app's
+/// own scheme (`app.immich:///oauth-callback`, whose origin is opaque)
+/// the scheme (`app.immich:`).
+fn csp_source(to: &url::Url) -> String {
+    match to.scheme() {
+        "http" | "https" => to.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    }
+}
+
 /// The Content Security Policy of a page whose form, once sent, redirects
 /// to `to` (the login form returning to a protected app): browsers apply
 /// `form-action` to the redirect's target too.
 pub fn csp_with_form_target(to: &url::Url) -> HeaderValue {
-    let origin = to.origin().ascii_serialization();
-    let csp = CSP.replace(
-        "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
-    );
-    HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(CSP))
+    csp_with_form_targets(std::slice::from_ref(to))
 }
 
 /// The same for a form whose redirects lead through several origins
 /// (the login page, then an app that sent the browser there).
 pub fn csp_with_form_targets(to: &[url::Url]) -> HeaderValue {
-    let origins: Vec<String> = to
-        .iter()
-        .map(|u| u.origin().ascii_serialization())
-        .collect();
+    let mut sources: Vec<String> = to.iter().map(csp_source).collect();
+    sources.dedup();
     let csp = CSP.replace(
         "form-action 'self'",
-        &format!("form-action 'self' {}", origins.join(" ")),
+        &format!("form-action 'self' {}", sources.join(" ")),
     );
     HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(CSP))
 }
@@ -128,6 +131,7 @@ pub fn router(state: AppState) -> Router {
             "/oidc/logout",
             get(routes::oidc::logout_get).post(routes::oidc::logout_post),
         )
+        .route("/oidc/logout/confirm", post(routes::oidc::logout_confirm))
         .route("/api/v1/summary", get(routes::summary::api))
         .route("/api/v1/session", get(routes::session::get))
         // Forward auth (any method: nginx's subrequest keeps the
@@ -305,8 +309,9 @@ fn wrong_host(state: &AppState, request: &Request) -> Option<Response> {
 
 /// What apps post from their own origin (OpenID Connect): they
 /// authenticate themselves (token, revocation), carry a bearer token
-/// (userinfo), or change nothing a GET would not (authorization); none
-/// acts on the browser's session cookie alone.
+/// (userinfo), or are answered with a redirect to the same request as a
+/// GET (authorization, logout); none acts on the browser's session
+/// cookie alone.
 const APP_POSTS: [&str; 4] = [
     "/oidc/token",
     "/oidc/revoke",
@@ -354,4 +359,23 @@ fn cross_origin() -> Response {
         "This form was sent from another site, so gatehouse refused it. Open gatehouse's own page and try again.",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_targets_name_origins_and_app_schemes() {
+        let csp = csp_with_form_targets(&[
+            url::Url::parse("https://login.example.com/oidc/authorize?x=1").unwrap(),
+            url::Url::parse("app.immich:///oauth-callback").unwrap(),
+        ]);
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.ends_with("form-action 'self' https://login.example.com app.immich:"),
+            "{csp}"
+        );
+        assert!(!csp.contains("null"));
+    }
 }

@@ -167,10 +167,13 @@ pub struct TokenParams {
     pub client_secret: Option<String>,
 }
 
-/// Client credentials from an `Authorization: Basic` header, decoded.
+/// Client credentials from an `Authorization: Basic` header: form-decoded
+/// as RFC 6749 §2.3.1 says, and the secret also as sent (many clients
+/// do not encode it, and a secret may hold `+`).
 pub struct BasicCredentials {
     pub id: String,
     pub secret: String,
+    pub raw_secret: String,
 }
 
 /// A token endpoint error (RFC 6749 §5.2).
@@ -598,7 +601,7 @@ impl Oidc<'_> {
                     })
                     .await?;
             }
-            None if req.client.trusted => {}
+            None if req.client.trusted && !req.prompt.consent => {}
             None => {
                 let granted = self
                     .store
@@ -656,17 +659,20 @@ impl Oidc<'_> {
                 "use one way to authenticate the client: the Authorization header or client_secret, not both",
             ));
         }
-        let (id, secret) = match &basic {
+        let (id, secrets) = match &basic {
             Some(b) => {
                 if client_id.is_some_and(|c| c != b.id) {
                     return Err(TokenError::InvalidRequest(
                         "client_id differs from the client in the Authorization header",
                     ));
                 }
-                (b.id.as_str(), Some(b.secret.as_str()))
+                (
+                    b.id.as_str(),
+                    vec![b.secret.as_str(), b.raw_secret.as_str()],
+                )
             }
             None => match client_id {
-                Some(id) => (id, client_secret),
+                Some(id) => (id, client_secret.into_iter().collect()),
                 None => {
                     return Err(TokenError::InvalidClient(
                         "authenticate the client: HTTP Basic, client_secret_post, or client_id for a public client",
@@ -675,9 +681,16 @@ impl Oidc<'_> {
             },
         };
         let client = self.store.client(id).await?;
-        match (client, secret) {
-            (Some(c), None) if c.is_public() => Ok(c),
-            (Some(c), Some(s)) if !c.is_public() && c.secret_matches(s) => Ok(c),
+        match client {
+            Some(c) if c.is_public() && secrets.is_empty() => Ok(c),
+            // Every form is compared (constant time each): which one
+            // matched is not told.
+            Some(c)
+                if !c.is_public()
+                    && secrets.iter().fold(false, |ok, s| c.secret_matches(s) | ok) =>
+            {
+                Ok(c)
+            }
             _ => Err(TokenError::InvalidClient(
                 "unknown client, or wrong client credentials",
             )),
@@ -933,13 +946,7 @@ impl Oidc<'_> {
     pub async fn userinfo(&self, access_token: &str) -> Result<Option<Value>, StoreError> {
         let now = self.clock.now();
         let hash = sha256(access_token.as_bytes());
-        let Some(token) = self.store.token_of(&hash, TokenKind::Access, now).await? else {
-            return Ok(None);
-        };
-        let Some(user) = self.store.user(token.user).await? else {
-            return Ok(None);
-        };
-        let Some(client) = self.store.client(&token.client).await? else {
+        let Some((token, user, client)) = self.store.access_of(&hash, now).await? else {
             return Ok(None);
         };
         if user.status != UserStatus::Active || !client.admits(&user) {
@@ -971,18 +978,20 @@ impl Oidc<'_> {
         let mut client_id = p.client_id.clone().filter(|c| !c.is_empty());
         if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
             let keys = self.store.signing_keys().await?;
-            let claims: HintClaims = jwt::verify_ignoring_expiry(&keys, self.issuer, hint)
-                .ok_or(LogoutError::Invalid(
-                    "The app sent a logout request that gatehouse cannot check (its id_token_hint is not an ID token from this gatehouse). You are still logged in.",
-                ))?;
-            let aud = claims.aud.first().unwrap_or_default().to_owned();
-            if client_id.as_deref().is_some_and(|c| c != aud) {
-                return Err(LogoutError::Invalid(
-                    "The app's logout request names two different apps (client_id and the ID token). You are still logged in.",
-                ));
+            // A hint we cannot check (forged, or signed by a key deleted
+            // since) counts as none: the user is asked.
+            if let Some(claims) =
+                jwt::verify_ignoring_expiry::<HintClaims>(&keys, self.issuer, hint)
+            {
+                let aud = claims.aud.first().unwrap_or_default().to_owned();
+                if client_id.as_deref().is_some_and(|c| c != aud) {
+                    return Err(LogoutError::Invalid(
+                        "The app's logout request names two different apps (client_id and the ID token). You are still logged in.",
+                    ));
+                }
+                client_id = Some(aud);
+                hinted = claims.sub.parse().ok().map(UserId);
             }
-            client_id = Some(aud);
-            hinted = claims.sub.parse().ok().map(UserId);
         }
         let client = match client_id {
             Some(id) => self.store.client(&id).await?,
@@ -1063,6 +1072,10 @@ fn parse_prompt(raw: Option<&str>) -> Option<Prompt> {
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> Url {
     // Registered URIs were parsed when they were added.
     let mut url = Url::parse(base).unwrap_or_else(|_| Url::parse("about:blank").expect("a URL"));
+    if pairs.is_empty() {
+        // Not even a `?`: the registered URI as it is.
+        return url;
+    }
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in pairs {

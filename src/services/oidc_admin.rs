@@ -259,6 +259,35 @@ impl Admin<'_> {
                 )));
             }
         }
+        // The names as they will be: checked before anything changes.
+        for (i, d) in declared.iter().enumerate() {
+            let key = OidcClient::name_key(&d.name);
+            if declared[..i]
+                .iter()
+                .any(|o| OidcClient::name_key(&o.name) == key)
+            {
+                return Err(refused(format!(
+                    "the config file declares the name {:?} twice",
+                    d.name
+                )));
+            }
+        }
+        let known: Vec<GroupName> = self
+            .store
+            .groups()
+            .await?
+            .into_iter()
+            .map(|(g, _)| g.name)
+            .collect();
+        for d in declared {
+            for g in d.groups.iter().filter(|g| !known.contains(g)) {
+                tracing::warn!(
+                    client = %d.id,
+                    group = %g,
+                    "the config file's [[oidc_client]] names a group that does not exist: nobody may use the app until it does (`gatehouse group add`)"
+                );
+            }
+        }
         let mut synced = Synced::default();
         for s in stored.iter().filter(|s| s.declared) {
             if !declared.iter().any(|d| d.id == s.id) && self.store.delete_client(&s.id).await? {

@@ -353,8 +353,8 @@ pub trait OidcStore {
     async fn client(&self, id: &str) -> StoreResult<Option<OidcClient>>;
     /// Every app, by name.
     async fn clients(&self) -> StoreResult<Vec<OidcClient>>;
-    /// Replaces a client's record (a new secret); false when there is no
-    /// such client.
+    /// Replaces a client's record (a new secret, a new name); false when
+    /// there is no such client or another one has that name.
     async fn update_client(&self, client: OidcClient) -> StoreResult<bool>;
     /// Deletes an app with its grants and tokens (one transaction); false
     /// when there is no such client.
@@ -383,6 +383,13 @@ pub trait OidcStore {
         kind: TokenKind,
         now: Timestamp,
     ) -> StoreResult<Option<OidcToken>>;
+    /// A live access token with its account and its app, read together
+    /// (userinfo): None when any of them is missing.
+    async fn access_of(
+        &self,
+        hash: &[u8; 32],
+        now: Timestamp,
+    ) -> StoreResult<Option<(OidcToken, crate::domain::User, OidcClient)>>;
     /// Spends a live code or refresh token and stores `issue` in the same
     /// transaction; a second use revokes every token of its family.
     async fn spend_token(

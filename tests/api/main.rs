@@ -19,6 +19,7 @@ mod lockout;
 mod login;
 mod mail;
 mod oidc;
+mod oidc_apache;
 mod oidc_browser;
 mod packaging;
 mod postgres;

@@ -141,7 +141,7 @@ fn unescape(text: &str) -> String {
 }
 
 /// The `name`/`value` of each hidden input of a page.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
     html.split("<input")
         .skip(1)
         .filter(|tag| tag.contains(r#"type="hidden""#))
@@ -1156,15 +1156,22 @@ async fn rp_initiated_logout_needs_our_id_token_and_a_registered_address() {
         url
     };
 
-    // alg=none with our claims: refused, still logged in.
+    // alg=none with our claims: not a hint at all: the user is asked.
     let body = hint.split('.').nth(1).unwrap();
     let unsigned = format!("{}.{body}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#));
     let r = browser
-        .get(logout(&[("id_token_hint", &unsigned)]).as_str())
+        .get(
+            logout(&[
+                ("id_token_hint", &unsigned),
+                ("post_logout_redirect_uri", "http://app.test/bye"),
+            ])
+            .as_str(),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Log out of gatehouse?"));
     assert_eq!(
         browser
             .get(app.url("/account"))
@@ -1232,7 +1239,7 @@ async fn rp_initiated_logout_needs_our_id_token_and_a_registered_address() {
     let mut fields = hidden_fields(&html);
     fields.push(("confirm".into(), "1".into()));
     let r = browser
-        .post(app.url("/oidc/logout"))
+        .post(app.url("/oidc/logout/confirm"))
         .form(&fields)
         .send()
         .await

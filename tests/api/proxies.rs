@@ -45,7 +45,7 @@ impl Upstream {
 }
 
 /// A port nobody listens on now (nginx and Caddy take no port 0).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -55,7 +55,7 @@ fn free_port() -> u16 {
 
 /// Waits until something accepts connections on `port` (a proxy we
 /// started says nothing when it is ready), at most 10 s.
-async fn until_listening(port: u16, child: &mut Child, log: &Path) {
+pub async fn until_listening(port: u16, child: &mut Child, log: &Path) {
     for _ in 0..500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -108,7 +108,7 @@ fn snippet(kind: &str, upstream: SocketAddr, gatehouse_addr: SocketAddr, port: u
     run.stdout()
 }
 
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

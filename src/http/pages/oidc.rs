@@ -86,7 +86,7 @@ pub fn logout_confirm(csrf: &str, app: Option<&str>, params: &LogoutParams) -> M
                 @else { "An app asks to log you out of gatehouse. " }
                 "You will be logged out here and must log in again for every app that uses gatehouse."
             }
-            form.stack method="post" action="/oidc/logout" id="oidc-logout-form" {
+            form.stack method="post" action="/oidc/logout/confirm" id="oidc-logout-form" {
                 input type="hidden" name="csrf" value=(csrf);
                 (hidden(params))
                 button.button.primary.wide type="submit" name="confirm" value="1" { "Log out" }

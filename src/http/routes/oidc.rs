@@ -83,15 +83,15 @@ pub async fn authorize_get(
 }
 
 /// `POST /oidc/authorize`: the same request as a form (OIDC Core
-/// §3.1.2.1); it changes nothing a GET would not, so it carries no CSRF
-/// token (an app's page posts it).
+/// §3.1.2.1), answered with a redirect to it as a GET: an app's page
+/// posts it cross-site, where the browser leaves out the session cookie
+/// (`SameSite=Lax`), and the GET carries it.
 pub async fn authorize_post(
     State(state): State<AppState>,
-    Extension(browser): Extension<Browser>,
-    MaybeUser(me): MaybeUser,
     AppForm(params): AppForm<AuthorizeParams>,
 ) -> Response {
-    authorize(&state, &browser, me.as_ref(), params).await
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    Redirect::to(&format!("{}{AUTHORIZE_PATH}?{query}", state.issuer)).into_response()
 }
 
 /// The address of this authorization request (to come back to after the
@@ -317,6 +317,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, To
     Ok(Some(BasicCredentials {
         id: unescape(id),
         secret: unescape(secret),
+        raw_secret: secret.to_owned(),
     }))
 }
 
@@ -497,6 +498,17 @@ pub async fn logout_get(
     logout(&state, &browser, me, params, false).await
 }
 
+/// `POST /oidc/logout`: an app's logout request as a form
+/// (RP-Initiated Logout §2), answered with a redirect to it as a GET, for
+/// the same reason as the authorization request's.
+pub async fn logout_post(
+    State(state): State<AppState>,
+    AppForm(params): AppForm<LogoutParams>,
+) -> Response {
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    Redirect::to(&format!("{}/oidc/logout?{query}", state.issuer)).into_response()
+}
+
 #[derive(Deserialize)]
 pub struct LogoutConfirm {
     #[serde(default)]
@@ -505,8 +517,9 @@ pub struct LogoutConfirm {
     params: LogoutParams,
 }
 
-/// `POST /oidc/logout`: the confirmation page's form (CSRF-checked).
-pub async fn logout_post(
+/// `POST /oidc/logout/confirm`: the "Log out of gatehouse?" page's form
+/// (CSRF-checked).
+pub async fn logout_confirm(
     State(state): State<AppState>,
     Extension(browser): Extension<Browser>,
     MaybeUser(me): MaybeUser,

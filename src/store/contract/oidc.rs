@@ -83,6 +83,13 @@ pub async fn oidc_clients_are_unique_by_name_and_removed_with_their_grants_and_t
     assert!(store.update_client(changed.clone()).await.unwrap());
     assert_eq!(store.client("a").await.unwrap(), Some(changed));
     assert!(!store.update_client(client("zz", "Nobody")).await.unwrap());
+    assert!(
+        !store.update_client(client("c", "GRAFANA")).await.unwrap(),
+        "a rename onto another's name is refused"
+    );
+    assert_eq!(store.client("c").await.unwrap().unwrap().name, "Alpha");
+    assert!(store.update_client(client("c", "Beta")).await.unwrap());
+    assert!(store.update_client(client("c", "Alpha")).await.unwrap());
 
     store
         .set_grant(OidcGrant {
@@ -206,6 +213,18 @@ pub async fn revoking_a_refresh_token_ends_its_family_for_its_own_client_only(st
         ])
         .await
         .unwrap();
+    // Userinfo's read: a live access token with its account and app.
+    let (t, u, c) = store.access_of(&[1; 32], at(1)).await.unwrap().unwrap();
+    assert_eq!((t.family, u.id, c.id.as_str()), (1, alice.id, "a"));
+    assert!(
+        store.access_of(&[2; 32], at(1)).await.unwrap().is_none(),
+        "a refresh token is not an access token"
+    );
+    assert!(
+        store.access_of(&[1; 32], at(60)).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.access_of(&[9; 32], at(1)).await.unwrap().is_none());
     assert_eq!(store.revoke_token(&[2; 32], "b").await.unwrap(), 0);
     assert!(
         live(store, 2, TokenKind::Refresh).await,

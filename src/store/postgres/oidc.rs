@@ -116,7 +116,8 @@ impl OidcStore for PgStore {
     async fn update_client(&self, client: OidcClient) -> StoreResult<bool> {
         let n = self
             .execute(
-                "UPDATE oidc_clients SET record = $2, name_key = $3 WHERE id = $1",
+                "UPDATE oidc_clients SET record = $2, name_key = $3 WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM oidc_clients o WHERE o.name_key = $3 AND o.id <> $1)",
                 &[
                     &client.id,
                     &encode_text(&client),
@@ -263,6 +264,28 @@ impl OidcStore for PgStore {
             )
             .await?;
         Ok(row.map(|r| token_of_row(&r)).transpose()?)
+    }
+
+    async fn access_of(
+        &self,
+        hash: &[u8; 32],
+        now: Timestamp,
+    ) -> StoreResult<Option<(OidcToken, crate::domain::User, OidcClient)>> {
+        let row = self
+            .query_opt(
+                "SELECT t.record, u.record, c.record FROM oidc_tokens t \
+                 JOIN users u ON u.id = t.user_id JOIN oidc_clients c ON c.id = t.client_id \
+                 WHERE t.hash = $1 AND t.kind = $2 AND t.expires_at > $3",
+                &[&&hash[..], &kind_str(TokenKind::Access), &ms(now)],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let token = token_of_row(&row)?;
+        let user = super::users::user_of(row.get(1))?;
+        let client: OidcClient = decode(row.get::<_, &str>(2).as_bytes(), "OpenID client")?;
+        Ok(Some((token, user, client)))
     }
 
     async fn spend_token(

@@ -172,6 +172,14 @@ impl OidcStore for RedbStore {
             if clients.get(client.id.as_str())?.is_none() {
                 return Ok(false);
             }
+            let key = OidcClient::name_key(&client.name);
+            for row in clients.iter()? {
+                let (id, v) = row?;
+                let other: OidcClient = decode(v.value(), "OpenID client")?;
+                if id.value() != client.id && OidcClient::name_key(&other.name) == key {
+                    return Ok(false);
+                }
+            }
             clients.insert(client.id.as_str(), encode(&client).as_slice())?;
             Ok(true)
         })
@@ -306,6 +314,30 @@ impl OidcStore for RedbStore {
             .map(|v| decode(v.value(), "OpenID token"))
             .transpose()?;
         Ok(token.filter(|t| t.kind == kind && t.is_live(now)))
+    }
+
+    async fn access_of(
+        &self,
+        hash: &[u8; 32],
+        now: Timestamp,
+    ) -> StoreResult<Option<(OidcToken, crate::domain::User, OidcClient)>> {
+        let txn = self.read()?;
+        let Some(found) = txn.open_table(OIDC_TOKENS)?.get(*hash)? else {
+            return Ok(None);
+        };
+        let token: OidcToken = decode(found.value(), "OpenID token")?;
+        if token.kind != TokenKind::Access || !token.is_live(now) {
+            return Ok(None);
+        }
+        let Some(user) = txn.open_table(super::USERS)?.get(token.user.0)? else {
+            return Ok(None);
+        };
+        let user: crate::domain::User = decode(user.value(), "user")?;
+        let Some(client) = txn.open_table(OIDC_CLIENTS)?.get(token.client.as_str())? else {
+            return Ok(None);
+        };
+        let client: OidcClient = decode(client.value(), "OpenID client")?;
+        Ok(Some((token, user, client)))
     }
 
     async fn spend_token(
