@@ -437,6 +437,15 @@ async fn a_confidential_app_logs_a_user_in_reads_userinfo_and_rotates_refresh_to
     assert_eq!(info.preferred_username().unwrap().as_str(), "ann");
     assert_eq!(info.additional_claims().groups, vec!["dev", "ops"]);
 
+    // Userinfo by POST with only the header (RFC 6750 §2.1).
+    let r = rp_http()
+        .post(app.url("/oidc/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
     // Refresh: a new pair each time; the old refresh token is spent.
     let first_refresh = tokens
         .refresh_token()
@@ -779,6 +788,23 @@ async fn unknown_clients_and_unregistered_redirects_get_a_page_never_a_redirect(
     let r = browser.get(&twice).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none());
+
+    // A POSTed request becomes the same request as a GET.
+    let r = rp_http()
+        .post(app.url("/oidc/authorize"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("client_id", id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("state", "p"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/oidc/authorize");
+    assert_eq!(param(&to, "state").as_deref(), Some("p"));
 
     // With a registered redirect, mistakes go back there as errors.
     let cases: [(&[(&str, &str)], &str); 5] = [
@@ -1460,7 +1486,8 @@ async fn a_rotated_key_signs_after_an_hour_and_the_old_one_goes_when_its_tokens_
 #[tokio::test]
 async fn apps_declared_in_the_config_file_log_in_and_follow_the_file() {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let secret = "declared-secret-0123456789-abcdefghijklmnop";
+    // `+` and `/`: a client that does not form-encode Basic still works.
+    let secret = "declared+secret/0123456789-abcdefghijklmnop";
     std::fs::write(dir.path().join("grafana.secret"), format!("{secret}\n")).unwrap();
     let config = dir.path().join("gatehouse.toml");
     let write = |text: &str| std::fs::write(&config, text).unwrap();
@@ -1487,6 +1514,27 @@ async fn apps_declared_in_the_config_file_log_in_and_follow_the_file() {
         .request_async(&rp_http())
         .await
         .expect("the declared id and secret work");
+
+    for basic in [
+        secret.to_string(),
+        secret.replace('+', "%2B").replace('/', "%2F"),
+    ] {
+        let (status, _, body) = token_post(
+            &app,
+            Some(("grafana", &basic)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("redirect_uri", CALLBACK),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{basic}"
+        );
+    }
 
     // The file is its source: the CLI leaves it alone.
     let remove = cli(&app, &["oidc", "client", "remove", "grafana"]).await;
