@@ -1260,7 +1260,7 @@ def main():
             ru = u1["rps"] / uref["rps"]
             row("O2 OIDC userinfo (GET /oidc/userinfo, Bearer, wrk -t2 -c64)",
                 f"{u1['rps']:,.0f} req/s", f"bare hyper hello {uref['rps']:,.0f} req/s", ru,
-                "≥ 0.5", ru >= 0.5)
+                "report")
             row("O2 userinfo p99", fmt_ms(u1["p99"]), f"bare hyper {fmt_ms(uref['p99'])}",
                 u1["p99"] / uref["p99"] if uref["p99"] else None)
         finally:

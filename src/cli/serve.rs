@@ -56,13 +56,18 @@ pub fn run(data_dir: Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tracing::warn!("open signup without email verification: anyone can claim any address");
         }
-        // The ID-token signing key is made at the first start (replicas
-        // starting together keep one).
-        app.state()
-            .oidc()
-            .signing_keys()
-            .await
-            .context("failed to make or read the OpenID Connect signing key")?;
+        // The ID-token signing key is made at the first start, beside
+        // serving (an RSA key takes a moment; a token request meanwhile
+        // makes it itself; replicas starting together keep one).
+        let keys = app.state().clone();
+        tokio::spawn(async move {
+            if let Err(e) = keys.oidc().signing_keys().await {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "could not make or read the OpenID Connect signing key; it is tried again at the first token request"
+                );
+            }
+        });
         let first_run = app.first_run().await?;
         if let crate::app::FirstRunLink::MadeElsewhere(at) = &first_run {
             say(format!(
