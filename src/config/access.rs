@@ -83,13 +83,17 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<AccessRules> {
     let Some(path) = path else {
         return Ok(AccessRules::default());
     };
-    let text = std::fs::read_to_string(path).with_context(|| {
+    parse(&read_text(path)?, path)
+}
+
+/// The config file's text, for the tables that SIGHUP reads again.
+pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read the config file {}; check --config",
             path.display()
         )
-    })?;
-    parse(&text, path)
+    })
 }
 
 fn rule_of(raw: RawRule) -> Result<AccessRule, String> {

@@ -179,13 +179,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<OidcClient>> {
     let Some(path) = path else {
         return Ok(Vec::new());
     };
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the config file {}; check --config",
-            path.display()
-        )
-    })?;
-    parse(&text, path)
+    parse(&super::access::read_text(path)?, path)
 }
 
 #[cfg(test)]

@@ -506,18 +506,23 @@ impl Admin<'_> {
         ))
     }
 
-    /// Refuses names that are no group, before anything is made.
-    async fn require_groups(&self, names: &[GroupName]) -> AdminResult<()> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        let known: Vec<GroupName> = self
+    /// The names of every group.
+    pub(super) async fn group_names(&self) -> AdminResult<Vec<GroupName>> {
+        Ok(self
             .store
             .groups()
             .await?
             .into_iter()
             .map(|(g, _)| g.name)
-            .collect();
+            .collect())
+    }
+
+    /// Refuses names that are no group, before anything is made.
+    pub(super) async fn require_groups(&self, names: &[GroupName]) -> AdminResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let known = self.group_names().await?;
         match names.iter().find(|n| !known.contains(n)) {
             Some(missing) => Err(Self::no_group(missing)),
             None => Ok(()),

@@ -64,18 +64,7 @@ impl Admin<'_> {
         {
             check_redirect_uri(uri).map_err(refused)?;
         }
-        let known: Vec<GroupName> = self
-            .store
-            .groups()
-            .await?
-            .into_iter()
-            .map(|(g, _)| g.name)
-            .collect();
-        if let Some(missing) = new.groups.iter().find(|g| !known.contains(g)) {
-            return Err(refused(format!(
-                "there is no group {missing}; create it first with `gatehouse group add {missing}`, or see `gatehouse group list`"
-            )));
-        }
+        self.require_groups(&new.groups).await?;
         let secret = (!new.public).then(random_token::<32>);
         let mut groups = new.groups;
         groups.sort();
@@ -272,13 +261,7 @@ impl Admin<'_> {
                 )));
             }
         }
-        let known: Vec<GroupName> = self
-            .store
-            .groups()
-            .await?
-            .into_iter()
-            .map(|(g, _)| g.name)
-            .collect();
+        let known = self.group_names().await?;
         for d in declared {
             for g in d.groups.iter().filter(|g| !known.contains(g)) {
                 tracing::warn!(

@@ -2,6 +2,7 @@
 //! against a stopped one; audit, backup, config explain, healthcheck.
 
 use crate::cli::gatehouse;
+use crate::support::cli::cli;
 use crate::support::{PASSWORD, spawn_app, spawn_in, spawn_with};
 use reqwest::StatusCode;
 use std::process::Output;
@@ -35,17 +36,6 @@ async fn commands_work_while_the_server_runs_and_take_effect_at_once() {
     assert!(out(&add).contains("created user amy <amy@example.com>"));
     // The running server sees the account at once.
     app.login_ok("amy", PASSWORD).await;
-}
-
-async fn cli(app: &crate::support::TestApp, args: &[&str]) -> crate::support::cli::Run {
-    let dir = app.dir.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        gatehouse(&dir, &refs, None)
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test]

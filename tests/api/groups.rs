@@ -2,21 +2,10 @@
 //! through the running server's socket and on a stopped database, carried
 //! by invitations, shown on the Account page and in `user show`, audited.
 
-use crate::support::cli::Run;
+use crate::support::cli::cli;
 use crate::support::cli::gatehouse;
-use crate::support::{PASSWORD, TestApp, spawn_app, spawn_with};
+use crate::support::{PASSWORD, spawn_app, spawn_with};
 use gatehouse::config::SignupMode;
-
-async fn cli(app: &TestApp, args: &[&str]) -> Run {
-    let dir = app.dir.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        gatehouse(&dir, &refs, None)
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn groups_are_made_filled_and_shown_through_the_running_server() {

@@ -94,3 +94,16 @@ pub fn gatehouse(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
         output: child.wait_with_output().unwrap(),
     }
 }
+
+/// An admin command against a running test app's data directory (through
+/// its admin socket, or its database), off the async threads.
+pub async fn cli(app: &super::TestApp, args: &[&str]) -> Run {
+    let dir = app.dir.path().to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        gatehouse(&dir, &refs, None)
+    })
+    .await
+    .unwrap()
+}
