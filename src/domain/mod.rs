@@ -17,6 +17,7 @@ pub mod mail;
 pub mod oidc;
 mod password;
 pub mod return_to;
+pub mod second_factor;
 pub mod session;
 pub mod token;
 mod user;

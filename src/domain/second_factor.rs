@@ -1,0 +1,277 @@
+//! Second factors as pure rules (issue 15): authenticator-app codes (TOTP,
+//! RFC 6238: 6 digits, 30-second steps, one step of clock skew either way,
+//! each step accepted once) and recovery codes (ten, single use, kept as
+//! SHA-256 hashes). The TOTP arithmetic is totp-rs's; what a code may do
+//! (skew, replay) is decided here, so every backend applies the same rule
+//! inside its own transaction.
+
+use crate::clock::Timestamp;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Digits of a code, as every authenticator app shows them.
+pub const TOTP_DIGITS: usize = 6;
+/// Seconds a code is valid for (RFC 6238's default, what apps assume).
+pub const TOTP_STEP: u64 = 30;
+/// Steps accepted before and after the current one (clock skew).
+pub const TOTP_SKEW: u16 = 1;
+/// Bytes of a new secret: 160 bits, RFC 4226 §4's recommendation.
+const SECRET_BYTES: usize = 20;
+
+/// How many recovery codes an enrolment gives.
+pub const RECOVERY_CODES: usize = 10;
+/// Characters of a recovery code (base32: 80 bits, beyond any search of
+/// its fast hash), shown in groups of four.
+const RECOVERY_CHARS: usize = 16;
+
+/// The shared secret of an authenticator app: never in a log or a debug
+/// print; shown once, at enrolment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpSecret(Vec<u8>);
+
+impl fmt::Debug for TotpSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpSecret(<redacted>)")
+    }
+}
+
+impl Serialize for TotpSecret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for TotpSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a typed code is, against a secret and the last accepted step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TotpCheck {
+    /// Right, and newer than any accepted before: remember this step.
+    Accepted { step: u64 },
+    /// Right, but its step (or a later one) was accepted already: a code
+    /// seen twice (RFC 6238 §5.2).
+    Replayed,
+    /// Not a code of this secret now (or not six digits).
+    Wrong,
+}
+
+impl TotpSecret {
+    pub fn generate() -> Self {
+        Self(crate::crypto::random_bytes::<SECRET_BYTES>().to_vec())
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    fn totp(&self, issuer: &str, account: &str) -> Option<totp_rs::Totp> {
+        totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_digits(TOTP_DIGITS as u8)
+            .with_step_duration(TOTP_STEP)
+            .with_skew(TOTP_SKEW)
+            .with_secret(self.0.clone())
+            .with_issuer(Some(issuer))
+            .with_account_name(account)
+            .build()
+            .ok()
+    }
+
+    /// The secret as an app's "enter a key" field takes it (base32).
+    pub fn base32(&self) -> String {
+        totp_rs::Secret::from(self.0.clone()).to_base32()
+    }
+
+    /// The `otpauth://totp/…` URI a QR code carries.
+    pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
+        self.totp(issuer, account)
+            .and_then(|t| t.to_url().ok())
+            .unwrap_or_default()
+    }
+
+    /// The code of this secret at `now` (for tests and the enrolment
+    /// page's check, never shown).
+    pub fn code_at(&self, now: Timestamp) -> String {
+        self.totp("gatehouse", "account")
+            .map(|t| t.generate(seconds(now)).to_string())
+            .unwrap_or_default()
+    }
+
+    /// Judges `typed` at `now`: six digits (spaces ignored) that match the
+    /// current step or one either side, newer than `last_step`.
+    pub fn check(&self, typed: &str, now: Timestamp, last_step: Option<u64>) -> TotpCheck {
+        let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() != TOTP_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return TotpCheck::Wrong;
+        }
+        let Some(totp) = self.totp("gatehouse", "account") else {
+            return TotpCheck::Wrong;
+        };
+        match totp.check(&code, seconds(now)) {
+            Some(step) if last_step.is_some_and(|last| step <= last) => TotpCheck::Replayed,
+            Some(step) => TotpCheck::Accepted { step },
+            None => TotpCheck::Wrong,
+        }
+    }
+}
+
+fn seconds(now: Timestamp) -> u64 {
+    u64::try_from(now.as_millis() / 1000).unwrap_or(0)
+}
+
+/// New recovery codes: what the user is shown once (`abcd-efgh-…`), and
+/// what is kept (the SHA-256 of each, normalised).
+pub fn generate_recovery_codes() -> (Vec<String>, Vec<[u8; 32]>) {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut shown = Vec::with_capacity(RECOVERY_CODES);
+    let mut kept = Vec::with_capacity(RECOVERY_CODES);
+    for _ in 0..RECOVERY_CODES {
+        let bytes = crate::crypto::random_bytes::<RECOVERY_CHARS>();
+        let raw: String = bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(b & 31)] as char)
+            .collect();
+        kept.push(recovery_hash(&raw).expect("a code we made is well formed"));
+        let grouped: Vec<&str> = (0..RECOVERY_CHARS)
+            .step_by(4)
+            .map(|i| &raw[i..i + 4])
+            .collect();
+        shown.push(grouped.join("-"));
+    }
+    (shown, kept)
+}
+
+/// The hash a typed recovery code is kept and compared under: dashes and
+/// spaces dropped, lower case. None: not the shape of a recovery code.
+pub fn recovery_hash(typed: &str) -> Option<[u8; 32]> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
+    (code.len() == RECOVERY_CHARS && code.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| crate::crypto::sha256(code.as_bytes()))
+}
+
+/// Which of the unused `kept` codes `typed` is, compared in constant time
+/// against each.
+pub fn find_recovery_code(kept: &[[u8; 32]], typed: &str) -> Option<usize> {
+    use subtle::ConstantTimeEq;
+    let hash = recovery_hash(typed)?;
+    let mut found = None;
+    for (i, k) in kept.iter().enumerate() {
+        if bool::from(k.ct_eq(&hash)) {
+            found = Some(i);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rfc_secret() -> TotpSecret {
+        // RFC 6238 appendix B's SHA-1 seed.
+        TotpSecret::from_bytes(b"12345678901234567890".to_vec())
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    #[test]
+    fn codes_are_rfc_6238s_last_six_digits() {
+        for (t, code) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_111_111_111, "050471"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+        ] {
+            assert_eq!(rfc_secret().code_at(at(t)), code, "T={t}");
+            assert!(matches!(
+                rfc_secret().check(code, at(t), None),
+                TotpCheck::Accepted { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn one_step_of_skew_is_accepted_and_a_code_only_once() {
+        let s = TotpSecret::generate();
+        let now = at(1_767_225_615);
+        let code = s.code_at(now);
+        let TotpCheck::Accepted { step } = s.check(&code, now, None) else {
+            panic!("the current code")
+        };
+        assert_eq!(s.check(&code, now, Some(step)), TotpCheck::Replayed);
+        assert_eq!(
+            s.check(&s.code_at(at(1_767_225_615 - 30)), now, Some(step)),
+            TotpCheck::Replayed,
+            "an older step after a newer one"
+        );
+        assert!(matches!(
+            s.check(&code, at(1_767_225_615 + 30), None),
+            TotpCheck::Accepted { .. }
+        ));
+        assert_eq!(
+            s.check(&code, at(1_767_225_615 + 90), None),
+            TotpCheck::Wrong
+        );
+        let spaced = format!("{} {}", &code[..3], &code[3..]);
+        assert!(matches!(
+            s.check(&spaced, now, None),
+            TotpCheck::Accepted { .. }
+        ));
+        for bad in ["", "12345", "1234567", "abcdef"] {
+            assert_eq!(s.check(bad, now, None), TotpCheck::Wrong, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_secret_is_shown_as_base32_and_in_the_otpauth_uri_only() {
+        let s = rfc_secret();
+        assert_eq!(s.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        let uri = s.otpauth_uri("gatehouse", "ann@example.com");
+        assert!(
+            uri.starts_with("otpauth://totp/gatehouse:ann%40example.com?"),
+            "{uri}"
+        );
+        assert!(
+            uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+                && uri.contains("issuer=gatehouse")
+        );
+        assert_eq!(format!("{s:?}"), "TotpSecret(<redacted>)");
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<TotpSecret>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn recovery_codes_are_ten_distinct_and_found_by_their_hash() {
+        let (shown, kept) = generate_recovery_codes();
+        assert_eq!((shown.len(), kept.len()), (10, 10));
+        let mut unique = kept.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 10);
+        assert_eq!(shown[0].len(), 19, "four groups of four");
+        assert_eq!(find_recovery_code(&kept, &shown[3]), Some(3));
+        assert_eq!(
+            find_recovery_code(&kept, &shown[3].to_uppercase().replace('-', " ")),
+            Some(3)
+        );
+        assert_eq!(find_recovery_code(&kept, "aaaa-bbbb-cccc-dddd"), None);
+        assert_eq!(find_recovery_code(&kept, "short"), None);
+    }
+}
