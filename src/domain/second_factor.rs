@@ -125,6 +125,94 @@ impl TotpSecret {
     }
 }
 
+/// An authenticator app of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpFactor {
+    pub secret: TotpSecret,
+    pub added_at: Timestamp,
+    /// Set once the user typed a right code at enrolment: only then does
+    /// it guard the login.
+    #[serde(default)]
+    pub confirmed_at: Option<Timestamp>,
+    /// The newest step accepted: no code of it or before works again.
+    #[serde(default)]
+    pub last_step: Option<u64>,
+}
+
+/// What an account has as its second factor, kept apart from the account
+/// record (which every session check reads): changed only inside a
+/// store transaction through the rules below.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactors {
+    #[serde(default)]
+    pub totp: Option<TotpFactor>,
+    /// The SHA-256 of each unused recovery code.
+    #[serde(default)]
+    pub recovery: Vec<[u8; 32]>,
+    #[serde(default)]
+    pub recovery_made_at: Option<Timestamp>,
+}
+
+/// What a recovery code did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryUse {
+    /// It was one of the unused codes; it is used up now.
+    Used {
+        remaining: usize,
+    },
+    Wrong,
+}
+
+impl SecondFactors {
+    /// Does a login need a second step?
+    pub fn is_enrolled(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+    }
+
+    /// Checks a code of the confirmed app and, if accepted, remembers its
+    /// step (the caller stores the result in the same transaction).
+    pub fn accept_totp(&mut self, typed: &str, now: Timestamp) -> TotpCheck {
+        match self.totp.as_mut() {
+            Some(t) if t.confirmed_at.is_some() => {
+                let check = t.secret.check(typed, now, t.last_step);
+                if let TotpCheck::Accepted { step } = check {
+                    t.last_step = Some(step);
+                }
+                check
+            }
+            _ => TotpCheck::Wrong,
+        }
+    }
+
+    /// Enrolment's last step: the first right code confirms the app.
+    pub fn confirm_totp(&mut self, typed: &str, now: Timestamp) -> TotpCheck {
+        match self.totp.as_mut() {
+            Some(t) if t.confirmed_at.is_none() => {
+                let check = t.secret.check(typed, now, t.last_step);
+                if let TotpCheck::Accepted { step } = check {
+                    t.last_step = Some(step);
+                    t.confirmed_at = Some(now);
+                }
+                check
+            }
+            _ => TotpCheck::Wrong,
+        }
+    }
+
+    /// Uses up a recovery code.
+    pub fn use_recovery(&mut self, typed: &str) -> RecoveryUse {
+        match find_recovery_code(&self.recovery, typed) {
+            Some(i) => {
+                self.recovery.remove(i);
+                RecoveryUse::Used {
+                    remaining: self.recovery.len(),
+                }
+            }
+            None => RecoveryUse::Wrong,
+        }
+    }
+}
+
 fn seconds(now: Timestamp) -> u64 {
     u64::try_from(now.as_millis() / 1000).unwrap_or(0)
 }
@@ -255,6 +343,68 @@ mod tests {
         assert_eq!(format!("{s:?}"), "TotpSecret(<redacted>)");
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<TotpSecret>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn an_app_guards_the_login_once_confirmed_and_each_code_works_once() {
+        let now = at(1_767_225_615);
+        let secret = TotpSecret::generate();
+        let mut f = SecondFactors {
+            totp: Some(TotpFactor {
+                secret: secret.clone(),
+                added_at: now,
+                confirmed_at: None,
+                last_step: None,
+            }),
+            ..Default::default()
+        };
+        assert!(!f.is_enrolled(), "not before a right code");
+        assert_eq!(f.accept_totp(&secret.code_at(now), now), TotpCheck::Wrong);
+        assert_eq!(f.confirm_totp("000000", now), TotpCheck::Wrong);
+        assert!(matches!(
+            f.confirm_totp(&secret.code_at(now), now),
+            TotpCheck::Accepted { .. }
+        ));
+        assert!(f.is_enrolled());
+        assert_eq!(
+            f.accept_totp(&secret.code_at(now), now),
+            TotpCheck::Replayed,
+            "the confirming code is spent"
+        );
+        let later = at(1_767_225_615 + 30);
+        assert!(matches!(
+            f.accept_totp(&secret.code_at(later), later),
+            TotpCheck::Accepted { .. }
+        ));
+        assert_eq!(
+            f.accept_totp(&secret.code_at(later), later),
+            TotpCheck::Replayed
+        );
+        assert_eq!(
+            f.confirm_totp(&secret.code_at(later), later),
+            TotpCheck::Wrong,
+            "confirmed once"
+        );
+    }
+
+    #[test]
+    fn a_recovery_code_is_used_up() {
+        let (shown, kept) = generate_recovery_codes();
+        let mut f = SecondFactors {
+            recovery: kept,
+            ..Default::default()
+        };
+        assert_eq!(
+            f.use_recovery(&shown[0]),
+            RecoveryUse::Used { remaining: 9 }
+        );
+        assert_eq!(f.use_recovery(&shown[0]), RecoveryUse::Wrong);
+        assert_eq!(
+            f.use_recovery(&shown[9]),
+            RecoveryUse::Used { remaining: 8 }
+        );
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<SecondFactors>(&json).unwrap(), f);
     }
 
     #[test]
