@@ -163,7 +163,81 @@ pub enum RecoveryUse {
     Wrong,
 }
 
+/// One change to an account's second factors, applied by a store inside
+/// one transaction (`SecondFactors::apply`), so that two logins racing with
+/// one code cannot both pass.
+#[derive(Clone, Debug)]
+pub enum FactorChange {
+    /// A new app, not yet confirmed (replaces one not confirmed).
+    AddTotp(TotpFactor),
+    RemoveTotp,
+    ConfirmTotp {
+        typed: String,
+        now: Timestamp,
+    },
+    AcceptTotp {
+        typed: String,
+        now: Timestamp,
+    },
+    /// New recovery codes (the old ones stop working).
+    SetRecovery {
+        hashes: Vec<[u8; 32]>,
+        now: Timestamp,
+    },
+    UseRecovery {
+        typed: String,
+    },
+    /// Every factor gone (an admin's reset for a lost device).
+    Clear,
+}
+
+/// What a change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactorOutcome {
+    Done,
+    /// `AddTotp` when a confirmed app exists: remove it first.
+    AlreadyEnrolled,
+    Totp(TotpCheck),
+    Recovery(RecoveryUse),
+}
+
 impl SecondFactors {
+    /// Applies `change`; the caller stores the result in the same
+    /// transaction.
+    pub fn apply(&mut self, change: FactorChange) -> FactorOutcome {
+        match change {
+            FactorChange::AddTotp(factor) => {
+                if self.is_enrolled() {
+                    return FactorOutcome::AlreadyEnrolled;
+                }
+                self.totp = Some(factor);
+                FactorOutcome::Done
+            }
+            FactorChange::RemoveTotp => {
+                self.totp = None;
+                FactorOutcome::Done
+            }
+            FactorChange::ConfirmTotp { typed, now } => {
+                FactorOutcome::Totp(self.confirm_totp(&typed, now))
+            }
+            FactorChange::AcceptTotp { typed, now } => {
+                FactorOutcome::Totp(self.accept_totp(&typed, now))
+            }
+            FactorChange::SetRecovery { hashes, now } => {
+                self.recovery = hashes;
+                self.recovery_made_at = Some(now);
+                FactorOutcome::Done
+            }
+            FactorChange::UseRecovery { typed } => {
+                FactorOutcome::Recovery(self.use_recovery(&typed))
+            }
+            FactorChange::Clear => {
+                *self = Self::default();
+                FactorOutcome::Done
+            }
+        }
+    }
+
     /// Does a login need a second step?
     pub fn is_enrolled(&self) -> bool {
         self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 mod oidc;
 pub use oidc::*;
+mod second_factors;
+pub use second_factors::*;
 
 /// Generates one `#[tokio::test]` per contract for a backend. `$open` is
 /// an async fn returning `(guard, store)`: the guard (a temp dir, a
@@ -60,6 +62,7 @@ macro_rules! contract_suite {
             an_accounts_app_tokens_end_with_its_sessions_and_its_grants_with_it,
             grants_are_remembered_per_user_and_app_and_revoked_with_their_tokens,
             the_first_signing_key_is_made_once,
+            second_factors_change_in_one_transaction_and_go_with_the_account,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {$(

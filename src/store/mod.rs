@@ -23,6 +23,7 @@ pub mod contract;
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, FailureOutcome, LockoutPolicy, LockoutState};
 use crate::domain::oidc::{OidcClient, OidcGrant, OidcToken, SigningKey, TokenKind};
+use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
     AuditEvent, Consent, EmailAddress, Group, GroupName, Invitation, InviteProblem, LoginAttempt,
@@ -411,6 +412,20 @@ pub trait OidcStore {
     async fn purge_tokens_oidc(&self, now: Timestamp) -> StoreResult<usize>;
 }
 
+/// An account's second factors (issue 15), apart from the account record.
+#[async_trait]
+pub trait SecondFactorStore {
+    /// What the account has (nothing: the default).
+    async fn second_factors(&self, user: UserId) -> StoreResult<SecondFactors>;
+    /// Applies one change in one transaction (`SecondFactors::apply`);
+    /// None when there is no such account.
+    async fn change_second_factors(
+        &self,
+        user: UserId,
+        change: FactorChange,
+    ) -> StoreResult<Option<FactorOutcome>>;
+}
+
 /// Everything gatehouse keeps.
 pub trait Store:
     UserStore
@@ -421,6 +436,7 @@ pub trait Store:
     + MailStore
     + AuditStore
     + OidcStore
+    + SecondFactorStore
     + Send
     + Sync
     + 'static

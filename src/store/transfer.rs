@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub oidc_grants: Vec<OidcGrant>,
     /// (hash of the code or token, record).
     pub oidc_tokens: Vec<([u8; 32], OidcToken)>,
+    /// Each account's second factors (only those with any).
+    pub second_factors: Vec<(UserId, crate::domain::second_factor::SecondFactors)>,
 }
 
 /// One table of a snapshot: how many rows, and the SHA-256 of their JSON
@@ -90,6 +92,7 @@ impl Snapshot {
             oidc_keys: Vec::new(),
             oidc_grants: Vec::new(),
             oidc_tokens: Vec::new(),
+            second_factors: Vec::new(),
         }
     }
 
@@ -109,6 +112,7 @@ impl Snapshot {
         self.oidc_grants
             .sort_by(|a, b| (a.user.0, &a.client).cmp(&(b.user.0, &b.client)));
         self.oidc_tokens.sort_by_key(|(h, _)| *h);
+        self.second_factors.sort_by_key(|(u, _)| u.0);
         self
     }
 
@@ -151,6 +155,7 @@ impl Snapshot {
             sum("signing keys", &self.oidc_keys),
             sum("OpenID grants", &self.oidc_grants),
             sum("OpenID codes and tokens", &oidc_tokens),
+            sum("second factors", &self.second_factors),
         ]
     }
 

@@ -412,4 +412,15 @@ pub async fn fill_every_table(store: &dyn Store) {
         )])
         .await
         .unwrap();
+    let (_, kept) = crate::domain::second_factor::generate_recovery_codes();
+    store
+        .change_second_factors(
+            alice.id,
+            crate::domain::second_factor::FactorChange::SetRecovery {
+                hashes: kept,
+                now: at(0),
+            },
+        )
+        .await
+        .unwrap();
 }

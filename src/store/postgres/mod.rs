@@ -23,6 +23,7 @@ mod invites;
 mod lockout;
 mod mail;
 mod oidc;
+mod second_factors;
 mod sessions;
 mod transfer;
 mod users;

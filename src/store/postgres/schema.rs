@@ -25,6 +25,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "OpenID Connect clients, keys, grants and tokens",
         include_str!("migrations/0003_openid_connect.sql"),
     ),
+    (
+        4,
+        "second factors",
+        include_str!("migrations/0004_second_factors.sql"),
+    ),
 ];
 
 /// The schema this binary reads and writes.

@@ -144,6 +144,15 @@ impl Transfer for PgStore {
                     decode(text(&r, 1).as_bytes(), "OpenID token")?,
                 ));
             }
+            for r in t
+                .query("SELECT user_id, record FROM second_factors", &[])
+                .await?
+            {
+                s.second_factors.push((
+                    UserId(id_u64(r.get(0))),
+                    decode(text(&r, 1).as_bytes(), "second factors")?,
+                ));
+            }
             t.commit().await?;
             Ok(s.sorted())
         }
@@ -154,7 +163,7 @@ impl Transfer for PgStore {
     async fn import(&self, s: &Snapshot) -> StoreResult<()> {
         let result: StoreResult<()> = transaction!(self, |t| {
             t.batch_execute(
-                "TRUNCATE oidc_tokens, oidc_grants, oidc_clients, oidc_keys, group_members, \
+                "TRUNCATE second_factors, oidc_tokens, oidc_grants, oidc_clients, oidc_keys, group_members, \
                  tokens, sessions, user_groups, users, logins, lockouts, invites, outbox, audit",
             )
             .await?;
@@ -334,6 +343,13 @@ impl Transfer for PgStore {
             }
             for (hash, token) in &s.oidc_tokens {
                 super::oidc::insert_token(&t, hash, token).await?;
+            }
+            for (user, factors) in &s.second_factors {
+                t.execute(
+                    "INSERT INTO second_factors (user_id, record) VALUES ($1, $2)",
+                    &[&id_i64(user.0), &encode_text(factors)],
+                )
+                .await?;
             }
             anyhow::Ok(())
         });

@@ -86,6 +86,7 @@ pub(super) fn copy(db: &Database, to: &Path) -> anyhow::Result<BackupStats> {
         stats.other += copy_table(&from, &txn, OIDC_CLIENTS)?;
         stats.other += copy_table(&from, &txn, OIDC_KEYS)?;
         stats.other += copy_table(&from, &txn, OIDC_GRANTS)?;
+        stats.other += copy_table(&from, &txn, super::second_factors::SECOND_FACTORS)?;
         stats.other += copy_table(&from, &txn, OIDC_TOKENS)?;
         stats.other += copy_multimap(&from, &txn, OIDC_TOKENS_BY_USER)?;
         stats.other += copy_multimap(&from, &txn, OIDC_TOKENS_BY_FAMILY)?;

@@ -14,6 +14,7 @@ pub(crate) use invites::kept_first_run;
 mod lockout;
 mod mail;
 mod oidc;
+mod second_factors;
 mod sessions;
 mod transfer;
 mod users;
@@ -358,6 +359,7 @@ fn init_schema(db: &Database, path: &Path) -> anyhow::Result<[u8; 32]> {
     txn.open_table(GROUPS)?;
     txn.open_multimap_table(GROUP_MEMBERS)?;
     oidc::create_tables(&txn)?;
+    second_factors::create_tables(&txn)?;
     txn.commit()?;
     Ok(key)
 }

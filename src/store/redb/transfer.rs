@@ -41,7 +41,8 @@ fn clear(txn: &WriteTransaction) -> anyhow::Result<()> {
         OIDC_CLIENTS,
         OIDC_KEYS,
         OIDC_GRANTS,
-        OIDC_TOKENS
+        OIDC_TOKENS,
+        super::second_factors::SECOND_FACTORS
     );
     for table in [OIDC_TOKENS_BY_USER, OIDC_TOKENS_BY_FAMILY] {
         let mut index = txn.open_multimap_table(table)?;
@@ -170,6 +171,15 @@ impl Transfer for RedbStore {
                 .oidc_tokens
                 .push((k.value(), decode(v.value(), "OpenID token")?));
         }
+        for row in txn
+            .open_table(super::second_factors::SECOND_FACTORS)?
+            .iter()?
+        {
+            let (k, v) = row?;
+            snapshot
+                .second_factors
+                .push((UserId(k.value()), decode(v.value(), "second factors")?));
+        }
         Ok(snapshot.sorted())
     }
 
@@ -257,6 +267,10 @@ impl Transfer for RedbStore {
             }
             for (h, t) in &s.oidc_tokens {
                 super::oidc::insert_token(txn, h, t)?;
+            }
+            let mut factors = txn.open_table(super::second_factors::SECOND_FACTORS)?;
+            for (u, f) in &s.second_factors {
+                factors.insert(u.0, encode(f).as_slice())?;
             }
             Ok(())
         })

@@ -72,6 +72,7 @@ impl UserStore for RedbStore {
                 .remove(user.username.key().as_str())?;
             super::sessions::remove_user_sessions(txn, id, None)?;
             super::oidc::remove_user_grants(txn, id)?;
+            super::second_factors::remove_user_factors(txn, id)?;
             super::groups::leave_all(txn, &user)?;
             let mut by_user = txn.open_table(super::TOKENS_BY_USER)?;
             let mut tokens = txn.open_table(super::TOKENS)?;
