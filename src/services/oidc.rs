@@ -183,7 +183,6 @@ pub enum TokenError {
     /// 401 with `WWW-Authenticate`.
     InvalidClient(&'static str),
     InvalidGrant(&'static str),
-    UnauthorizedClient(&'static str),
     UnsupportedGrantType,
     InvalidScope(&'static str),
     Store(StoreError),
@@ -203,7 +202,6 @@ impl TokenError {
             Self::InvalidRequest(d) => ("invalid_request", d),
             Self::InvalidClient(d) => ("invalid_client", d),
             Self::InvalidGrant(d) => ("invalid_grant", d),
-            Self::UnauthorizedClient(d) => ("unauthorized_client", d),
             Self::UnsupportedGrantType => (
                 "unsupported_grant_type",
                 "gatehouse supports the grant types authorization_code and refresh_token",
