@@ -1,6 +1,6 @@
 //! The signing bound for `make bench` (O1): how many ID tokens per second
 //! this machine can sign at all, the way the token endpoint signs one
-//! (`auth::jwt::KeyCache::sign`, RS256 with a 2048-bit key, claims of
+//! (`auth::jwt::sign`, RS256 with a 2048-bit key, claims of
 //! the same shape), on as many plain OS threads as there are cores. Each
 //! code exchange signs one ID token, so this bounds the token endpoint.
 //!
@@ -8,7 +8,7 @@
 //!
 //! Prints one JSON line: the sum of the threads' rates.
 
-use gatehouse::auth::jwt::{KeyCache, generate_key};
+use gatehouse::auth::jwt::{generate_key, sign};
 use gatehouse::clock::Timestamp;
 use std::time::{Duration, Instant};
 
@@ -34,10 +34,9 @@ fn main() {
         .map(|_| {
             let (key, claims) = (key.clone(), claims.clone());
             std::thread::spawn(move || {
-                let cache = KeyCache::default();
                 let (mut done, mut last) = (0u64, started);
                 while Instant::now() < deadline {
-                    cache.sign(&key, &claims).expect("signed");
+                    sign(&key, &claims).expect("signed");
                     done += 1;
                     last = Instant::now();
                 }

@@ -81,7 +81,6 @@ pub struct Inner {
     pub started: Instant,
     /// The OpenID Connect issuer: the base URL without its trailing slash.
     pub issuer: String,
-    pub oidc_keys: crate::auth::jwt::KeyCache,
     /// The access rules in force (`access_rules`; SIGHUP replaces them).
     access: RwLock<Arc<AccessRules>>,
 }
@@ -168,7 +167,6 @@ impl AppState {
             clock: &self.clock,
             policy: self.config.oidc,
             issuer: &self.issuer,
-            keys: &self.oidc_keys,
         }
     }
 
@@ -381,7 +379,6 @@ impl App {
             clock,
             links: Links::new(base_url.clone()),
             issuer: base_url.as_str().trim_end_matches('/').to_owned(),
-            oidc_keys: Default::default(),
             // The login pages named for cookie domains are ours too.
             allowed_hosts: AllowedHosts::new(
                 base_url.host_str().unwrap_or_default(),

@@ -13,8 +13,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 pub const ALG: &str = "RS256";
 
@@ -46,31 +44,13 @@ pub fn generate_key(now: Timestamp, signs_from: Timestamp) -> anyhow::Result<Sig
     })
 }
 
-/// Signing keys as jsonwebtoken holds them, by `kid`.
-#[derive(Default, Clone)]
-pub struct KeyCache {
-    signing: Arc<Mutex<HashMap<String, Arc<EncodingKey>>>>,
-}
-
-impl KeyCache {
-    fn encoding_key(&self, key: &SigningKey) -> Arc<EncodingKey> {
-        let mut map = self.signing.lock().unwrap_or_else(|p| p.into_inner());
-        // A key that does not parse fails at signing (below): jsonwebtoken
-        // keeps the DER and parses it when it signs.
-        Arc::clone(
-            map.entry(key.kid.clone())
-                .or_insert_with(|| Arc::new(EncodingKey::from_rsa_der(&key.private.0))),
-        )
-    }
-
-    /// Signs `claims` with `key` (RS256, its `kid` in the header).
-    pub fn sign<T: Serialize>(&self, key: &SigningKey, claims: &T) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
-        let encoding = self.encoding_key(key);
-        jsonwebtoken::encode(&header, claims, &encoding)
-            .with_context(|| format!("failed to sign with the key {}", key.kid))
-    }
+/// Signs `claims` with `key` (RS256, its `kid` in the header).
+/// jsonwebtoken keeps the DER and parses it as it signs: nothing to cache.
+pub fn sign<T: Serialize>(key: &SigningKey, claims: &T) -> anyhow::Result<String> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&key.private.0))
+        .with_context(|| format!("failed to sign with the key {}", key.kid))
 }
 
 /// The claims of a JWT that one of `keys` signed with RS256 and whose
@@ -134,10 +114,7 @@ mod tests {
     #[test]
     fn a_signed_token_verifies_with_its_key_only() {
         let (a, b) = (key(), key());
-        let cache = KeyCache::default();
-        let token = cache
-            .sign(&a, &json!({"iss": "https://gate", "sub": "1", "exp": 1}))
-            .unwrap();
+        let token = sign(&a, &json!({"iss": "https://gate", "sub": "1", "exp": 1})).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::RS256);
         assert_eq!(header.kid.as_deref(), Some(a.kid.as_str()));

@@ -13,7 +13,7 @@
 //! code, single use for `CODE_LIFETIME`, bound to the client, the
 //! redirect URI and the PKCE challenge.
 
-use crate::auth::jwt::{self, KeyCache};
+use crate::auth::jwt;
 use crate::clock::{Clock, Timestamp};
 use crate::crypto::{random_token, sha256};
 use crate::domain::oidc::{
@@ -33,7 +33,6 @@ pub struct Oidc<'a> {
     pub policy: OidcPolicy,
     /// The issuer identifier: the base URL without its trailing slash.
     pub issuer: &'a str,
-    pub keys: &'a KeyCache,
 }
 
 /// The paths of the endpoints, under the issuer.
@@ -155,7 +154,9 @@ pub enum Step {
 }
 
 /// A token request's parameters as sent (RFC 6749 §4.1.3, §6).
-#[derive(Clone, Debug, Default, Deserialize)]
+/// No `Debug`: it carries the client secret, the code, the verifier or
+/// the refresh token, which must never reach a log.
+#[derive(Clone, Default, Deserialize)]
 pub struct TokenParams {
     pub grant_type: Option<String>,
     pub code: Option<String>,
@@ -216,7 +217,8 @@ impl TokenError {
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
-#[derive(Debug, Serialize)]
+/// No `Debug`: the tokens in it must never reach a log.
+#[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -936,7 +938,7 @@ impl Oidc<'_> {
             at_hash: Some(jwt::at_hash(access)),
             profile: profile_claims(user, scopes),
         };
-        self.keys.sign(key, &claims).map_err(TokenError::Internal)
+        jwt::sign(key, &claims).map_err(TokenError::Internal)
     }
 
     /// The userinfo endpoint (OIDC Core §5.3): the claims of a live

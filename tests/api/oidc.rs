@@ -260,6 +260,12 @@ pub async fn sign_in(
         .expect("the code exchange works")
 }
 
+/// The Account page's HTML, as the browser sees it.
+async fn account_page(app: &TestApp, browser: &reqwest::Client) -> String {
+    let r = browser.get(app.url("/account")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
 /// Is the browser logged in at gatehouse (the Account page answers)?
 async fn logged_in(app: &TestApp, browser: &reqwest::Client) -> bool {
     let status = browser
@@ -1019,14 +1025,7 @@ async fn consent_can_be_denied_is_remembered_and_can_be_revoked_on_the_account_p
     );
 
     // The Account page lists the app; Revoke ends its tokens.
-    let account = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = account_page(&app, &browser).await;
     assert!(account.contains("Vikunja"), "{account}");
     let csrf = crate::support::csrf_from(&account);
     let r = browser
@@ -1117,14 +1116,7 @@ async fn tokens_end_with_logout_everywhere_and_with_rfc7009_revocation() {
 
     // Log out everywhere ends the app's tokens too.
     let tokens = login().await;
-    let account = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = account_page(&app, &browser).await;
     let csrf = crate::support::csrf_from(&account);
     browser
         .post(app.url("/account/sessions/end-all"))
