@@ -725,6 +725,7 @@ pub async fn purge_expired(state: &AppState) -> anyhow::Result<(usize, usize)> {
             "removed expired OpenID Connect codes and tokens"
         );
     }
+    store.purge_pending(now).await?;
     let keys = state.oidc().purge_keys().await?;
     if keys > 0 {
         tracing::info!(keys, "removed signing keys no ID token needs any more");

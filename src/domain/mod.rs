@@ -16,6 +16,7 @@ mod login_id;
 pub mod mail;
 pub mod oidc;
 mod password;
+pub mod pending;
 pub mod return_to;
 pub mod second_factor;
 pub mod session;

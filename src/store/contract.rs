@@ -63,6 +63,7 @@ macro_rules! contract_suite {
             grants_are_remembered_per_user_and_app_and_revoked_with_their_tokens,
             the_first_signing_key_is_made_once,
             second_factors_change_in_one_transaction_and_go_with_the_account,
+            half_logins_are_taken_once_expire_and_go_with_the_account,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {$(

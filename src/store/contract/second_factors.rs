@@ -6,6 +6,8 @@ use crate::domain::second_factor::{
     FactorChange, FactorOutcome, RecoveryUse, TotpCheck, TotpFactor, TotpSecret,
     generate_recovery_codes,
 };
+use crate::domain::pending::{PendingCounter, PendingLogin, PendingStep};
+use crate::domain::session::SessionToken;
 use crate::store::Store;
 
 pub async fn second_factors_change_in_one_transaction_and_go_with_the_account(store: &dyn Store) {
@@ -92,4 +94,50 @@ pub async fn second_factors_change_in_one_transaction_and_go_with_the_account(st
         store.second_factors(bob.id).await.unwrap(),
         Default::default()
     );
+}
+
+fn half_login(user: UserId, expires: i64) -> PendingLogin {
+    PendingLogin {
+        user,
+        step: PendingStep::Verify,
+        created_at: at(0),
+        expires_at: at(expires),
+        password_fingerprint: [7; 32],
+        counter: PendingCounter {
+            key: "id:bo".into(),
+            account_key: Some("account:1".into()),
+            typed: "bo".into(),
+        },
+        reset_lockouts: vec!["id:bo".into()],
+        new_password_hash: None,
+        rd: Some("https://app.example.com/".into()),
+        tries: 0,
+    }
+}
+
+pub async fn half_logins_are_taken_once_expire_and_go_with_the_account(store: &dyn Store) {
+    let bo = add(store, "bo@example.com", "bobo").await;
+    let cy = add(store, "cy@example.com", "cyril").await;
+    let key = SessionToken::generate().key();
+    let mut p = half_login(bo.id, 300);
+    store.put_pending(&key, &p).await.unwrap();
+    assert_eq!(store.pending(&key).await.unwrap(), Some(p.clone()));
+    // A wrong try is kept by replacing the record.
+    assert!(p.count_try());
+    store.put_pending(&key, &p).await.unwrap();
+    assert_eq!(store.pending(&key).await.unwrap().unwrap().tries, 1);
+    // Taken once: a second request racing finds nothing.
+    assert_eq!(store.take_pending(&key).await.unwrap(), Some(p));
+    assert_eq!(store.take_pending(&key).await.unwrap(), None);
+    assert_eq!(store.pending(&key).await.unwrap(), None);
+    // Expired ones are purged; live ones stay.
+    let (old, live) = (SessionToken::generate().key(), SessionToken::generate().key());
+    store.put_pending(&old, &half_login(cy.id, 60)).await.unwrap();
+    store.put_pending(&live, &half_login(cy.id, 600)).await.unwrap();
+    assert_eq!(store.purge_pending(at(120)).await.unwrap(), 1);
+    assert!(store.pending(&old).await.unwrap().is_none());
+    assert!(store.pending(&live).await.unwrap().is_some());
+    // Gone with the account.
+    assert!(store.delete_user(cy.id).await.unwrap());
+    assert!(store.pending(&live).await.unwrap().is_none());
 }

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "second factors",
         include_str!("migrations/0004_second_factors.sql"),
     ),
+    (
+        5,
+        "half-logins waiting for a second step",
+        include_str!("migrations/0005_pending_logins.sql"),
+    ),
 ];
 
 /// The schema this binary reads and writes.

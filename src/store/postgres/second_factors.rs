@@ -1,8 +1,11 @@
 //! An account's second factors in SQL: one row per account, changed only
 //! by `SecondFactors::apply` under the account's row lock.
 
-use super::{PgStore, id_i64, transaction};
+use super::{PgStore, id_i64, ms, transaction};
+use crate::clock::Timestamp;
 use crate::domain::UserId;
+use crate::domain::pending::PendingLogin;
+use crate::domain::session::SessionKey;
 use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::store::record::{decode, encode_text};
 use crate::store::{SecondFactorStore, StoreResult};
@@ -67,5 +70,58 @@ impl SecondFactorStore for PgStore {
             }
             anyhow::Ok(outcome)
         })
+    }
+
+    async fn put_pending(&self, key: &SessionKey, pending: &PendingLogin) -> StoreResult<()> {
+        // An account deleted meanwhile: nothing to keep (the foreign key
+        // refuses the row), and its second step finds nothing.
+        self.execute(
+            "INSERT INTO pending_logins (key, user_id, expires_at, record) \
+             SELECT $1, id, $3, $4 FROM users WHERE id = $2 \
+             ON CONFLICT (key) DO UPDATE SET user_id = EXCLUDED.user_id, \
+             expires_at = EXCLUDED.expires_at, record = EXCLUDED.record",
+            &[
+                &key.0.as_slice(),
+                &id_i64(pending.user.0),
+                &ms(pending.expires_at),
+                &encode_text(pending),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>> {
+        let row = self
+            .query_opt(
+                "SELECT record FROM pending_logins WHERE key = $1",
+                &[&key.0.as_slice()],
+            )
+            .await?;
+        Ok(row
+            .map(|r| decode(r.get::<_, &str>(0).as_bytes(), "half-login"))
+            .transpose()?)
+    }
+
+    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>> {
+        let row = self
+            .query_opt(
+                "DELETE FROM pending_logins WHERE key = $1 RETURNING record",
+                &[&key.0.as_slice()],
+            )
+            .await?;
+        Ok(row
+            .map(|r| decode(r.get::<_, &str>(0).as_bytes(), "half-login"))
+            .transpose()?)
+    }
+
+    async fn purge_pending(&self, now: Timestamp) -> StoreResult<usize> {
+        let n = self
+            .execute(
+                "DELETE FROM pending_logins WHERE expires_at <= $1",
+                &[&ms(now)],
+            )
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
