@@ -114,6 +114,7 @@ impl AppState {
             mail: &self.mail_requests,
             metrics: &self.metrics,
             session_cap: self.config.max_sessions_per_user,
+            two_factor: &self.config.two_factor,
         }
     }
 

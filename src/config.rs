@@ -27,7 +27,7 @@ use crate::store::postgres::Database;
 pub use access::{load as load_access, parse as parse_access};
 use anyhow::{Context, bail};
 use kinds::FileValue;
-pub use kinds::{CookieDomains, HostList, Kind, MetricsListen, MinLength, OnOff};
+pub use kinds::{CookieDomains, GroupList, HostList, Kind, MetricsListen, MinLength, OnOff};
 pub use oidc_clients::{load as load_oidc_clients, parse as parse_oidc_clients};
 use serde::Deserialize;
 pub use settings::Setting;
@@ -161,6 +161,12 @@ settings! {
         refresh_token_lifetime <- oidc_refresh_token_lifetime: Duration = "30d", "DURATION",
             "How long a refresh token works (from its issue; each use issues a new one)";
     }
+    two_factor: TwoFactorPolicy {
+        require <- require_2fa: Require2fa = "off", "off|admins|all",
+            "Who must have a second factor (an authenticator app): off, admins or all; without one they enrol right after the password";
+        groups <- require_2fa_groups: GroupList = (Vec::new(), "none"), "GROUP,...",
+            "Groups whose members must have a second factor too";
+    }
     database: Option<Database> = (None, "the embedded database in --data-dir"), "URL",
         "A PostgreSQL database shared by several replicas: postgres://USER@HOST:5432/DB?sslmode=verify-full", secret;
     database_password_file: Option<PathBuf> = none, "FILE",
@@ -182,6 +188,34 @@ pub enum SignupMode {
     Invite,
     /// Nobody; admins create accounts with the CLI.
     Closed,
+}
+
+/// Who must have a second factor (`--require-2fa`, SPEC §12).
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Require2fa {
+    #[default]
+    Off,
+    Admins,
+    All,
+}
+
+/// `--require-2fa` and `--require-2fa-groups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TwoFactorPolicy {
+    pub require: Require2fa,
+    pub groups: Vec<crate::domain::GroupName>,
+}
+
+impl TwoFactorPolicy {
+    /// Must `user` have a second factor before it gets a session?
+    pub fn requires(&self, user: &crate::domain::User) -> bool {
+        match self.require {
+            Require2fa::All => true,
+            Require2fa::Admins if user.is_admin() => true,
+            _ => user.groups.iter().any(|g| self.groups.contains(g)),
+        }
+    }
 }
 
 /// The password rule, as typed (`--password-policy`).

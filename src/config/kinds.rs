@@ -2,7 +2,8 @@
 //! typed (clap's parser), read from the file, turned into what `Config`
 //! keeps and shown by `config explain`.
 
-use super::{PolicyName, SignupMode, short_duration};
+use super::{PolicyName, Require2fa, SignupMode, short_duration};
+use crate::domain::GroupName;
 use crate::domain::PasswordPolicy;
 use crate::domain::access::CookieDomain;
 use crate::http::client::{TrustedProxies, parse_host_list};
@@ -85,6 +86,7 @@ plain_kinds! {
     SocketAddr => from_str::<SocketAddr>(), |v| v.to_string();
     Url => from_str::<Url>(), |v| v.to_string();
     SignupMode => EnumValueParser::<SignupMode>::new(), |v| format!("{v:?}").to_lowercase();
+    Require2fa => EnumValueParser::<Require2fa>::new(), |v| format!("{v:?}").to_lowercase();
 }
 
 /// `--flag`, `--flag=false`; `true/false/yes/no/on/off/1/0`.
@@ -345,6 +347,38 @@ impl Kind for HostList {
             "-".into()
         } else {
             value.join(",")
+        }
+    }
+}
+
+/// Group names, comma-separated (`--require-2fa-groups ops,finance`); in
+/// the file a list or one string.
+#[derive(Debug)]
+pub struct GroupList;
+
+impl Kind for GroupList {
+    type Typed = String;
+    type Value = Vec<GroupName>;
+    fn parser() -> impl TypedValueParser<Value = String> {
+        StringValueParser::new()
+    }
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        list_or_string(d)
+    }
+    fn value(typed: String, flag: &str) -> anyhow::Result<Vec<GroupName>> {
+        typed
+            .split(',')
+            .filter(|g| !g.trim().is_empty())
+            .map(|g| {
+                GroupName::parse(g).map_err(|e| anyhow::anyhow!("{flag}: {:?}: {e}", g.trim()))
+            })
+            .collect()
+    }
+    fn show(value: &Vec<GroupName>) -> String {
+        if value.is_empty() {
+            "-".into()
+        } else {
+            value.iter().map(GroupName::as_str).collect::<Vec<_>>().join(",")
         }
     }
 }

@@ -22,6 +22,9 @@ pub enum AuditKind {
     ResetDone,
     PasswordChanged,
     SessionRevoked,
+    /// An account's second factors: added, removed, a recovery code used,
+    /// new recovery codes, a reset by an admin (`detail` says which).
+    SecondFactor,
     /// Anything an admin did with the CLI (`detail` says what).
     Admin,
 }
@@ -41,6 +44,7 @@ impl AuditKind {
             Self::ResetDone => "reset_done",
             Self::PasswordChanged => "password_changed",
             Self::SessionRevoked => "session_revoked",
+            Self::SecondFactor => "second_factor",
             Self::Admin => "admin",
         }
     }

@@ -16,6 +16,9 @@
 //! browser then takes them only over https, for this host exactly, with
 //! `Path=/` and no `Domain`, so neither a sub-domain nor a plain-http page
 //! on the network can set or shadow them (ASVS 3.3.1).
+//! - `gatehouse_pending`: a half-login's random key (HttpOnly,
+//!   SameSite=Strict, five minutes): the password was right, the second
+//!   step is next (`services::second_step`). The server keeps the state.
 //! - `gatehouse_sidebar`: `collapsed` when the sidebar is narrow, read by
 //!   the server so the page is rendered at the right width (no flash); set
 //!   by the page's script, so not HttpOnly, and it holds nothing secret.
@@ -40,6 +43,25 @@ const HOST_SESSION: &str = "__Host-gatehouse_session";
 /// only over https.
 const SECURE_SESSION: &str = "__Secure-gatehouse_session";
 const HOST_CSRF: &str = "__Host-gatehouse_csrf";
+pub const PENDING: &str = "gatehouse_pending";
+const HOST_PENDING: &str = "__Host-gatehouse_pending";
+
+/// The half-login cookie's name here: `__Host-` prefixed when Secure.
+pub fn pending_name(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        HOST_PENDING
+    } else {
+        PENDING
+    }
+}
+
+/// The half-login cookie: as long as the half-login lives.
+pub fn pending(value: String, state: &AppState) -> Cookie<'static> {
+    let mut c = base(pending_name(state), value, state.secure_cookies());
+    c.set_same_site(SameSite::Strict);
+    c.set_max_age(to_cookie_age(crate::domain::pending::PENDING_LIFETIME));
+    c
+}
 
 /// The session cookie's name here: `__Host-` prefixed when Secure.
 pub fn session_name(state: &AppState) -> &'static str {
@@ -112,6 +134,8 @@ pub struct Browser {
     pub session: Option<String>,
     /// The raw device cookie, if any (`AppState::devices` verifies it).
     pub device: Option<String>,
+    /// The raw half-login cookie, if any.
+    pub pending: Option<String>,
     /// The host the request came to (lower case, no port): which cookie
     /// domain the session cookie gets.
     pub host: String,
@@ -119,6 +143,14 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The key of the browser's half-login, if its cookie is well formed.
+    pub fn pending_key(&self) -> Option<crate::domain::session::SessionKey> {
+        self.pending
+            .as_deref()
+            .and_then(crate::domain::session::SessionToken::from_cookie)
+            .map(|t| t.key())
+    }
+
     /// The token for this browser's forms (giving it a secret if needed).
     pub fn csrf_token(&self, state: &AppState) -> String {
         let secret = match &self.secret {
@@ -214,6 +246,7 @@ pub async fn with_browser(state: &AppState, mut request: Request, next: Next) ->
         fresh: Arc::clone(&fresh),
         session: jar.get(session_name(state)).map(|c| c.value().to_owned()),
         device: jar.get(device_name(state)).map(|c| c.value().to_owned()),
+        pending: jar.get(pending_name(state)).map(|c| c.value().to_owned()),
         host,
         sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
     });

@@ -69,6 +69,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/logout", post(routes::logout::submit))
         .route(
+            "/login/second-factor",
+            get(routes::second_factor::verify_page).post(routes::second_factor::verify_submit),
+        )
+        .route(
+            "/login/enrol",
+            get(routes::second_factor::enrol_page).post(routes::second_factor::enrol_submit),
+        )
+        .route("/login/cancel", post(routes::second_factor::cancel))
+        .route(
             "/signup",
             get(routes::signup::page).post(routes::signup::submit),
         )

@@ -138,6 +138,52 @@ pub fn lock_notice(
     }
 }
 
+/// An account's second factors changed (`MailRequest::FactorNotice`).
+pub fn factor_notice(
+    to: &EmailAddress,
+    username: &str,
+    notice: &crate::mail::requests::FactorNotice,
+    account_page: &str,
+) -> Mail {
+    use crate::mail::requests::FactorNotice;
+    let (subject, what) = match notice {
+        FactorNotice::RecoveryCodeUsed { remaining, ip } => (
+            "A recovery code of your account was used",
+            format!(
+                "A recovery code was used to log in to your account, from the address {ip}. It works no more: {remaining} unused {} left. If this was you, and your authenticator app is lost, set up a new one on your Account page (new recovery codes come with it).",
+                if *remaining == 1 { "code is" } else { "codes are" }
+            ),
+        ),
+        FactorNotice::ResetByAdmin => (
+            "Your second factors were removed by an administrator",
+            "An administrator removed the authenticator app and the recovery codes of your account, as asked for a lost device. Your password alone logs you in now: set up a second factor again on your Account page.".to_string(),
+        ),
+        FactorNotice::Added { what } => (
+            "A second factor was added to your account",
+            format!("{what} was added to your account: logins now ask for it after the password."),
+        ),
+        FactorNotice::Removed { what } => (
+            "A second factor was removed from your account",
+            format!("{what} was removed from your account."),
+        ),
+    };
+    let not_you = "If this was not you, someone knows your password: change it on your Account page now, and tell your administrator.";
+    Mail {
+        to: to.clone(),
+        subject: subject.into(),
+        text: format!("Hello {username},\n\n{what}\n\n{not_you}\n\n{account_page}\n"),
+        html: page(
+            subject,
+            html! {
+                p { "Hello " (username) "," }
+                p { (what) }
+                p { (not_you) }
+                (button(account_page, "Open your account"))
+            },
+        ),
+    }
+}
+
 pub fn test(to: &EmailAddress, base_url: &str) -> Mail {
     Mail {
         to: to.clone(),

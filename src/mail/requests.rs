@@ -22,6 +22,19 @@ pub enum MailRequest {
         ip: String,
         until: Timestamp,
     },
+    /// Something happened to an account's second factors: its owner is
+    /// told (a recovery code used, factors reset by an admin, added or
+    /// removed), so that a change that was not theirs does not go unseen.
+    FactorNotice { user: UserId, notice: FactorNotice },
+}
+
+/// What `MailRequest::FactorNotice` tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FactorNotice {
+    RecoveryCodeUsed { remaining: usize, ip: String },
+    ResetByAdmin,
+    Added { what: &'static str },
+    Removed { what: &'static str },
 }
 
 /// The sending side, held in `AppState`.

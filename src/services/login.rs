@@ -20,15 +20,25 @@
 //!                       │  (the account newly locked: one lock notice)
 //!                       └─ right ─> locked meanwhile? ─> Locked
 //!                                   not active? ─> Unverified | Disabled
-//!                                   ─> re-hash, new session, reset the
-//!                                      counters, one transaction ─>
-//!                                      Success, with a new device cookie
+//!                                   ─> re-hash ─> a second factor, or
+//!                                      one required (`--require-2fa`)?
+//!                                      ├─yes─> a half-login, kept by the
+//!                                      │  server ─> SecondStep (the
+//!                                      │  session comes after the code:
+//!                                      │  `services::second_step`)
+//!                                      └─no──> new session, reset the
+//!                                         counters, one transaction ─>
+//!                                         Success, with a new device cookie
 //! ```
 
 use crate::auth::device::Device;
 use crate::auth::password::Passwords;
 use crate::auth::session::SessionCache;
 use crate::clock::{Clock, Timestamp};
+use crate::config::TwoFactorPolicy;
+use crate::domain::pending::{
+    PENDING_LIFETIME, PendingCounter, PendingLogin, PendingStep, password_fingerprint,
+};
 use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, account_lockout_key};
 use crate::domain::session::{Session, SessionKey, SessionToken};
 use crate::domain::{
@@ -51,6 +61,8 @@ pub struct Login<'a> {
     pub metrics: &'a Metrics,
     /// `--max-sessions-per-user`: a new login beyond it ends the oldest.
     pub session_cap: usize,
+    /// `--require-2fa`: who enrols before a session.
+    pub two_factor: &'a TwoFactorPolicy,
 }
 
 /// One try, parsed.
@@ -64,6 +76,9 @@ pub struct LoginRequest {
     /// The browser's device cookie, if it holds a valid one (of any
     /// account: it counts only for the account it names).
     pub device: Option<Device>,
+    /// Where the browser goes after (checked by `return_to`): kept with a
+    /// half-login.
+    pub rd: Option<String>,
 }
 
 /// How the try ended.
@@ -75,6 +90,12 @@ pub enum Outcome {
         token: SessionToken,
         device: Device,
     },
+    /// The right password; the session comes after the second step
+    /// (`token` goes into the half-login cookie).
+    SecondStep {
+        token: SessionToken,
+        step: PendingStep,
+    },
     /// Wrong password or unknown ID: the same answer for both.
     Incorrect,
     /// The ID is locked until `until` (by this failure, or before it).
@@ -85,6 +106,17 @@ pub enum Outcome {
     Disabled,
     /// The hashing queue is full: try again shortly.
     Busy,
+}
+
+/// What a login whose every step is done needs (`Login::complete`).
+pub(crate) struct Completion {
+    pub reset_lockouts: Vec<String>,
+    pub new_password_hash: Option<String>,
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub replaces: Option<SessionKey>,
+    /// The second step it took, for the audit (`None`: the password alone).
+    pub how: Option<&'static str>,
 }
 
 /// Which counter a try is judged by, and its failure counted on.
@@ -163,7 +195,7 @@ impl Login<'_> {
         Ok((self.gate(&key, now).await? == Gate::Open).then_some(key))
     }
 
-    async fn gate(&self, key: &str, now: Timestamp) -> StoreResult<Gate> {
+    pub(crate) async fn gate(&self, key: &str, now: Timestamp) -> StoreResult<Gate> {
         Ok(self.lockout.gate(&self.store.lockout(key).await?, now))
     }
 
@@ -174,6 +206,18 @@ impl Login<'_> {
         counter: Counter,
         now: Timestamp,
     ) -> StoreResult<Outcome> {
+        let pending_counter = PendingCounter {
+            key: match &counter {
+                Counter::Device(k) | Counter::Id { key: k, .. } | Counter::Silent { key: k } => {
+                    k.clone()
+                }
+            },
+            account_key: match &counter {
+                Counter::Id { account, .. } => account.clone(),
+                _ => None,
+            },
+            typed: req.id.to_string(),
+        };
         let reset_lockouts = match counter {
             // The owner's device: its own counter only. A guesser's lock
             // on the names stays, or each of the owner's logins would give
@@ -210,9 +254,57 @@ impl Login<'_> {
         else {
             return Ok(Outcome::Busy);
         };
+        let step = if self.store.second_factors(user.id).await?.is_enrolled() {
+            Some(PendingStep::Verify)
+        } else if self.two_factor.requires(&user) {
+            Some(PendingStep::Enrol)
+        } else {
+            None
+        };
+        if let Some(step) = step {
+            let token = SessionToken::generate();
+            let pending = PendingLogin {
+                user: user.id,
+                step,
+                created_at: now,
+                expires_at: now.plus(PENDING_LIFETIME),
+                password_fingerprint: password_fingerprint(&user.password_hash),
+                counter: pending_counter,
+                reset_lockouts,
+                new_password_hash,
+                rd: req.rd,
+                tries: 0,
+            };
+            self.store.put_pending(&token.key(), &pending).await?;
+            tracing::info!(user = %user.id, ip = %req.ip, "password right; a second step is asked");
+            return Ok(Outcome::SecondStep { token, step });
+        }
+        let done = Completion {
+            reset_lockouts,
+            new_password_hash,
+            ip: req.ip,
+            user_agent: req.user_agent,
+            replaces: req.replaces,
+            how: None,
+        };
+        let token = self.complete(&user, done).await?;
+        Ok(Outcome::Success {
+            device: Device::new(user.id),
+            user: Box::new(user),
+            token,
+        })
+    }
+
+    /// The session of a login whose every step is done, with its counters
+    /// reset, in one transaction.
+    pub(crate) async fn complete(&self, user: &User, done: Completion) -> StoreResult<SessionToken> {
+        let now = self.clock.now();
         let token = SessionToken::generate();
-        let ip = req.ip.to_string();
-        let replaces = req.replaces;
+        let ip = done.ip.to_string();
+        let mut audit = AuditEvent::new(now, AuditKind::LoginOk, "self")
+            .user(user.id)
+            .ip(done.ip);
+        audit.detail = done.how.map(String::from);
         self.store
             .complete_login(CompletedLogin {
                 user: user.id,
@@ -222,28 +314,22 @@ impl Login<'_> {
                     created_at: now,
                     last_seen: now,
                     ip: ip.clone(),
-                    user_agent: req.user_agent,
+                    user_agent: done.user_agent,
                 },
-                replaces: req.replaces,
+                replaces: done.replaces,
                 session_cap: self.session_cap,
-                reset_lockouts,
+                reset_lockouts: done.reset_lockouts,
                 login: LoginRecord { at: now, ip },
-                new_password_hash,
-                audit: AuditEvent::new(now, AuditKind::LoginOk, "self")
-                    .user(user.id)
-                    .ip(req.ip),
+                new_password_hash: done.new_password_hash,
+                audit,
             })
             .await?;
-        if let Some(old) = replaces {
+        if let Some(old) = done.replaces {
             self.sessions.forget(&old);
         }
-        tracing::info!(user = %user.id, ip = %req.ip, "login succeeded");
+        tracing::info!(user = %user.id, ip = %done.ip, "login succeeded");
         self.metrics.login(LoginOutcome::Ok);
-        Ok(Outcome::Success {
-            device: Device::new(user.id),
-            user: Box::new(user),
-            token,
-        })
+        Ok(token)
     }
 
     async fn fail(
@@ -267,13 +353,28 @@ impl Login<'_> {
             ip: req.ip.to_string(),
             at: now,
         };
+        Ok(match self.count_failure(failure, req.ip).await? {
+            Some(until) => Outcome::Locked { until, now },
+            None => Outcome::Incorrect,
+        })
+    }
+
+    /// Counts a failed try (a wrong password or a wrong code) on its
+    /// counters, in one write; tells a real owner of a newly locked
+    /// account. `Some(until)`: the ID (or device) is locked now.
+    pub(crate) async fn count_failure(
+        &self,
+        failure: FailedLogin,
+        ip: IpAddr,
+    ) -> StoreResult<Option<Timestamp>> {
+        let (typed, known) = (failure.typed.clone(), failure.user);
         let outcome = self.store.record_failure(self.lockout, failure).await?;
-        tracing::info!(ip = %req.ip, "login failed");
+        tracing::info!(ip = %ip, "login failed");
         self.metrics.login(LoginOutcome::Failed);
         if let AfterFailure::NowLocked { until } = outcome.id {
             self.metrics.lock_set();
             // The admin needs the ID to lift the lock (`user unlock`).
-            tracing::warn!(id = %req.id, ip = %req.ip, until = %until, "an ID was locked after repeated failed logins");
+            tracing::warn!(id = %typed, ip = %ip, until = %until, "an ID was locked after repeated failed logins");
         }
         // The owner of a real account is told once per lock of the
         // account, whatever name is guessed at (off the request path: an
@@ -281,15 +382,13 @@ impl Login<'_> {
         if let (Some(AfterFailure::NowLocked { until }), Some(user)) = (outcome.account, known) {
             self.mail.submit(MailRequest::LockNotice {
                 user,
-                ip: req.ip.to_string(),
+                ip: ip.to_string(),
                 until,
             });
         }
         Ok(match outcome.id {
-            AfterFailure::NowLocked { until } | AfterFailure::StillLocked { until } => {
-                Outcome::Locked { until, now }
-            }
-            AfterFailure::Counted { .. } => Outcome::Incorrect,
+            AfterFailure::NowLocked { until } | AfterFailure::StillLocked { until } => Some(until),
+            AfterFailure::Counted { .. } => None,
         })
     }
 
@@ -327,6 +426,7 @@ mod tests {
             mail: &kit.mail,
             metrics: &kit.metrics,
             session_cap: 10,
+            two_factor: &kit.two_factor,
         }
     }
 
@@ -338,6 +438,7 @@ mod tests {
             user_agent: "test".into(),
             replaces: None,
             device: None,
+            rd: None,
         }
     }
 

@@ -115,6 +115,17 @@ impl MailRequestHandler {
                 }
                 _ => None,
             },
+            MailRequest::FactorNotice { user, notice } => {
+                let Some(user) = self.store.user(user).await? else {
+                    return Ok(None);
+                };
+                let account = self.links.account();
+                let mail =
+                    messages::factor_notice(&user.email, user.username.as_str(), &notice, &account);
+                self.store.enqueue_mail(mail, self.clock.now()).await?;
+                self.outbox.wake();
+                None
+            }
             MailRequest::LockNotice { user, ip, until } => {
                 // The notice carries no token: it points to the forgot
                 // page, so it cancels no reset link the owner asked for.

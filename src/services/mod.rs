@@ -12,6 +12,7 @@ pub mod mail_requests;
 pub mod oidc;
 pub mod oidc_admin;
 pub mod recovery;
+pub mod second_step;
 pub mod signup;
 pub mod verification;
 
@@ -65,6 +66,13 @@ impl Links {
             .map_or_else(|_| self.base.to_string(), String::from)
     }
 
+    /// The Account page (through the login when logged out).
+    pub fn account(&self) -> String {
+        self.base
+            .join("account")
+            .map_or_else(|_| self.base.to_string(), String::from)
+    }
+
     /// The login page, for mails that point there.
     pub fn login_from_mail(&self) -> String {
         self.link("login", "from", "mail")
@@ -113,6 +121,7 @@ pub(crate) mod testkit {
         pub outbox: Outbox,
         pub links: super::Links,
         pub lockout: LockoutPolicy,
+        pub two_factor: crate::config::TwoFactorPolicy,
     }
 
     impl Kit {
@@ -138,6 +147,7 @@ pub(crate) mod testkit {
                     duration: Duration::from_secs(20 * 60),
                     max_duration: Duration::from_secs(24 * 3600),
                 },
+                two_factor: crate::config::TwoFactorPolicy::default(),
             }
         }
 

@@ -10,5 +10,6 @@ pub mod layout;
 pub mod login;
 pub mod oidc;
 pub mod recovery;
+pub mod second_factor;
 pub mod signup;
 pub mod summary;

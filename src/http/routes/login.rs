@@ -12,6 +12,7 @@ use crate::http::error::{AppError, retry_after_secs};
 use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
 use crate::http::pages::recovery;
+use crate::domain::pending::PendingStep;
 use crate::services::login::{LoginRequest, Outcome};
 use axum::Extension;
 use axum::extract::State;
@@ -31,6 +32,8 @@ pub struct LoginQuery {
     signed_up: Option<String>,
     reset: Option<String>,
     verified: Option<String>,
+    /// A half-login ended before its second step.
+    expired: Option<String>,
     /// Where the browser came from (a protected app): back there after.
     rd: Option<String>,
     /// Ask for the password although a session exists (an app's
@@ -57,7 +60,11 @@ pub async fn page(
         }
         .into_response();
     }
-    let notice = if q.reset.is_some() {
+    let notice = if q.expired.is_some() {
+        Some(Notice::Error(
+            "Your login was not finished in time, or too many codes were wrong. Log in again.".into(),
+        ))
+    } else if q.reset.is_some() {
         Some(Notice::Info("Your password was changed, and every session of your account was ended. Log in with the new password.".into()))
     } else if q.everywhere.is_some() {
         Some(Notice::Info(
@@ -186,17 +193,21 @@ async fn submit_checked(
             .device
             .as_deref()
             .and_then(|v| state.devices.verify(v)),
+        rd: rd.map(|u| u.to_string()),
     };
     Ok(match state.login().login(request).await? {
         Outcome::Success { token, device, .. } => {
-            // A new session, CSRF secret and device cookie at every login.
-            let jar = CookieJar::new()
-                .add(cookies::session(token.to_cookie(), state, browser))
-                .add(cookies::csrf(random_token::<32>(), state))
-                .add(cookies::device(state.devices.sign(&device), state));
             // Back to the app that sent the browser here, if it may go
             // there (a page of ours asks for consent on the way).
             let to = rd.map_or("/", |u| u.as_str());
+            (logged_in(state, browser, &token, &device), Redirect::to(to)).into_response()
+        }
+        Outcome::SecondStep { token, step } => {
+            let jar = CookieJar::new().add(cookies::pending(token.to_cookie(), state));
+            let to = match step {
+                PendingStep::Verify => "/login/second-factor",
+                PendingStep::Enrol => "/login/enrol",
+            };
             (jar, Redirect::to(to)).into_response()
         }
         Outcome::Incorrect => bad(StatusCode::UNAUTHORIZED, INCORRECT),
@@ -213,6 +224,37 @@ async fn submit_checked(
         ),
         Outcome::Busy => return Err(AppError::Busy),
     })
+}
+
+/// The cookies of a new login: a new session, CSRF secret and device
+/// cookie at every login; a half-login's cookie goes.
+pub fn logged_in(
+    state: &AppState,
+    browser: &Browser,
+    token: &SessionToken,
+    device: &crate::auth::device::Device,
+) -> CookieJar {
+    let mut jar = CookieJar::new()
+        .add(cookies::session(token.to_cookie(), state, browser))
+        .add(cookies::csrf(random_token::<32>(), state))
+        .add(cookies::device(state.devices.sign(device), state));
+    if browser.pending.is_some() {
+        jar = jar.add(cookies::removal(cookies::pending_name(state), state));
+    }
+    jar
+}
+
+/// A page that posts a form whose answer may redirect to `rd` (a
+/// protected app, an app's OpenID callback): the browser's CSP
+/// `form-action` must allow that target.
+pub async fn with_form_targets(state: &AppState, mut response: Response, rd: Option<&Url>) -> Response {
+    if let Some(to) = rd {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            crate::http::csp_with_form_target(to),
+        );
+    }
+    crate::http::routes::oidc::allow_form_targets(state, response, rd).await
 }
 
 /// With `--endpoint-editable`, an endpoint other than ours sends the browser
@@ -242,7 +284,7 @@ fn other_endpoint(state: &AppState, typed: &str) -> Option<Result<Url, &'static 
     )
 }
 
-fn locked(
+pub fn locked(
     state: &AppState,
     browser: &Browser,
     id: &str,

@@ -9,6 +9,7 @@ pub mod login;
 pub mod logout;
 pub mod oidc;
 pub mod recovery;
+pub mod second_factor;
 pub mod session;
 pub mod signup;
 pub mod summary;
