@@ -77,6 +77,9 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// An account's second factors (authenticator app, recovery codes).
+    #[command(name = "2fa", subcommand)]
+    TwoFactor(TwoFactorCommand),
     /// End an account's sessions now: it must log in again. With --all,
     /// every account's.
     Logout {
@@ -86,6 +89,17 @@ pub enum UserCommand {
         /// Every session of every account.
         #[arg(long)]
         all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TwoFactorCommand {
+    /// Remove an account's authenticator app and recovery codes, for a
+    /// lost device: its password alone logs in again (or the policy asks it
+    /// to set up a new one). Audited; the owner is mailed.
+    Reset {
+        /// Email address or username.
+        id: String,
     },
 }
 
@@ -113,6 +127,18 @@ pub async fn exec(ctx: &Ctx<'_>, cmd: UserCommand, out: &mut Out) -> anyhow::Res
         UserCommand::SetPassword { id, .. } => set_password(ctx, &id, out).await,
         UserCommand::Lock { id, duration } => lock(ctx, &id, duration, out).await,
         UserCommand::Unlock { id } => unlock(ctx, &id, out).await,
+        UserCommand::TwoFactor(TwoFactorCommand::Reset { id }) => {
+            let user = find(ctx, &id).await?;
+            out.line(if admin.reset_second_factors(&user).await? {
+                format!(
+                    "removed the second factors of {}; its owner is mailed, and its next login needs only the password (or sets up a new factor, if --require-2fa asks for one)",
+                    name(&user)
+                )
+            } else {
+                format!("{} has no second factor; nothing to do", name(&user))
+            });
+            Ok(())
+        }
         UserCommand::Verify { id } => verify(ctx, &id, out).await,
         UserCommand::Disable { id } => {
             let user = find(ctx, &id).await?;

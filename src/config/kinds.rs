@@ -378,7 +378,11 @@ impl Kind for GroupList {
         if value.is_empty() {
             "-".into()
         } else {
-            value.iter().map(GroupName::as_str).collect::<Vec<_>>().join(",")
+            value
+                .iter()
+                .map(GroupName::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
         }
     }
 }

@@ -87,6 +87,19 @@ impl TotpSecret {
             .ok()
     }
 
+    /// A secret as an app's "enter a key" field shows it (base32; spaces
+    /// and case ignored), as a test or a script reads it off the page.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        totp_rs::Secret::try_from_base32(text)
+            .ok()
+            .map(|s| Self(s.as_bytes().to_vec()))
+    }
+
     /// The secret as an app's "enter a key" field takes it (base32).
     pub fn base32(&self) -> String {
         totp_rs::Secret::from(self.0.clone()).to_base32()

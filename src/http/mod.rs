@@ -111,6 +111,19 @@ pub fn router(state: AppState) -> Router {
             post(routes::account::logout_everywhere),
         )
         .route("/account/apps/revoke", post(routes::account::revoke_app))
+        .route(
+            "/account/2fa/app",
+            get(routes::factors::app_page).post(routes::factors::start_app),
+        )
+        .route(
+            "/account/2fa/app/confirm",
+            post(routes::factors::confirm_app),
+        )
+        .route(
+            "/account/2fa/recovery",
+            post(routes::factors::new_recovery_codes),
+        )
+        .route("/account/2fa/remove", post(routes::factors::remove_app))
         // OpenID Connect (docs/oidc.md).
         .route(
             "/.well-known/openid-configuration",

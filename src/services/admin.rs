@@ -127,6 +127,42 @@ impl Admin<'_> {
         Ok(self.store.audit(vec![event]).await?)
     }
 
+    /// Removes every second factor of `user` (a lost device): audited,
+    /// its owner mailed. False: it had none.
+    pub async fn reset_second_factors(&self, user: &User) -> AdminResult<bool> {
+        let had = self.store.second_factors(user.id).await?;
+        if had == crate::domain::second_factor::SecondFactors::default() {
+            return Ok(false);
+        }
+        self.store
+            .change_second_factors(user.id, crate::domain::second_factor::FactorChange::Clear)
+            .await?;
+        let now = self.clock.now();
+        crate::services::factors::record_factor_event(
+            self.store,
+            now,
+            user.id,
+            &self.actor,
+            "second factors reset by an admin",
+            None,
+        )
+        .await;
+        crate::services::factors::tell_owner(
+            self.store,
+            &self.links,
+            user,
+            &crate::mail::requests::FactorNotice::ResetByAdmin,
+            now,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Does `user` have a second factor on?
+    pub async fn has_second_factor(&self, user: &User) -> AdminResult<bool> {
+        Ok(self.store.second_factors(user.id).await?.is_enrolled())
+    }
+
     /// An instance must keep an active administrator.
     async fn refuse_if_last_admin(&self, user: &User, what: &str) -> AdminResult<()> {
         if user.role != Role::Admin || user.status != UserStatus::Active {

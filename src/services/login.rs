@@ -36,10 +36,10 @@ use crate::auth::password::Passwords;
 use crate::auth::session::SessionCache;
 use crate::clock::{Clock, Timestamp};
 use crate::config::TwoFactorPolicy;
+use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, account_lockout_key};
 use crate::domain::pending::{
     PENDING_LIFETIME, PendingCounter, PendingLogin, PendingStep, password_fingerprint,
 };
-use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, account_lockout_key};
 use crate::domain::session::{Session, SessionKey, SessionToken};
 use crate::domain::{
     AuditEvent, AuditKind, EmailAddress, LoginId, LoginRecord, Password, User, UserStatus,
@@ -297,7 +297,11 @@ impl Login<'_> {
 
     /// The session of a login whose every step is done, with its counters
     /// reset, in one transaction.
-    pub(crate) async fn complete(&self, user: &User, done: Completion) -> StoreResult<SessionToken> {
+    pub(crate) async fn complete(
+        &self,
+        user: &User,
+        done: Completion,
+    ) -> StoreResult<SessionToken> {
         let now = self.clock.now();
         let token = SessionToken::generate();
         let ip = done.ip.to_string();

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod factors;
 pub mod login;
 pub mod mail_requests;
 pub mod oidc;

@@ -141,7 +141,10 @@ impl Login<'_> {
         };
         // Failures elsewhere (or at this step) may have locked its
         // counters meanwhile: a locked ID is refused, as at the password.
-        let keys = [Some(&pending.counter.key), pending.counter.account_key.as_ref()];
+        let keys = [
+            Some(&pending.counter.key),
+            pending.counter.account_key.as_ref(),
+        ];
         for key in keys.into_iter().flatten() {
             if let Gate::Locked { until } = self.gate(key, now).await? {
                 self.store.take_pending(&req.pending).await?;

@@ -23,8 +23,8 @@ pub mod contract;
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, FailureOutcome, LockoutPolicy, LockoutState};
 use crate::domain::oidc::{OidcClient, OidcGrant, OidcToken, SigningKey, TokenKind};
-use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::domain::pending::PendingLogin;
+use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
     AuditEvent, Consent, EmailAddress, Group, GroupName, Invitation, InviteProblem, LoginAttempt,

@@ -26,6 +26,7 @@ mod postgres;
 mod proxies;
 mod replicas;
 mod screenshots;
+mod second_factor;
 mod sessions;
 mod signup;
 mod smtp;

@@ -25,6 +25,9 @@ pub struct AccountView<'a> {
     /// A message after an action ("Your password was changed…").
     pub notice: Option<&'a str>,
     pub password_errors: &'a [String],
+    pub factors: &'a crate::services::factors::FactorStatus,
+    /// A message about the second factor forms (a wrong password…).
+    pub factor_error: Option<&'a str>,
 }
 
 pub fn content(v: &AccountView<'_>) -> Markup {
@@ -64,6 +67,7 @@ pub fn content(v: &AccountView<'_>) -> Markup {
                 button.button.primary type="submit" { "Change password" }
             }
         }
+        (second_factor(v))
         section aria-labelledby="sessions-heading" {
             h2 id="sessions-heading" { "Where you are logged in" }
             div.table-wrap tabindex="0" role="region" aria-label="Sessions table" {
@@ -180,6 +184,48 @@ pub fn browser_name(ua: &str) -> String {
         (Some(b), None) => b.to_string(),
         (None, Some(o)) => format!("A browser on {o}"),
         (None, None) => "Unknown browser".to_string(),
+    }
+}
+
+fn second_factor(v: &AccountView<'_>) -> Markup {
+    let f = v.factors;
+    let invalid = v.factor_error.map(|_| "true");
+    let described = v.factor_error.map(|_| "factor-error");
+    html! {
+        section aria-labelledby="factor-heading" id="second-factor" {
+            h2 id="factor-heading" { "Second factor" }
+            @if let Some(e) = v.factor_error {
+                p.notice.error role="alert" id="factor-error" { (e) }
+            }
+            @if let Some(on) = f.app_on {
+                dl.facts {
+                    dt { "Authenticator app" } dd id="app-status" { "on since " time datetime=(on) { (on) } }
+                    dt { "Recovery codes" } dd id="recovery-status" { (f.recovery_left) " unused" }
+                }
+                p.hint { "Each login asks for a code of the app after the password. A recovery code works instead, once each." }
+                form.stack.narrow method="post" action="/account/2fa/recovery" id="recovery-form" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    div.field {
+                        label for="recovery-password" { "Password" }
+                        input id="recovery-password" name="password" type="password" autocomplete="current-password" required
+                            aria-invalid=[invalid] aria-describedby=[described];
+                    }
+                    div.actions {
+                        button.button.secondary type="submit" { "New recovery codes" }
+                        button.button.danger type="submit" formaction="/account/2fa/remove" id="remove-app" { "Remove the app" }
+                    }
+                    p.hint { "New codes replace the old ones. Removing the app leaves the password alone to log you in." }
+                }
+            } @else {
+                p { "Off: your password alone logs you in. An authenticator app on your phone (or your password manager) adds a code to each login, so that a stolen password is not enough." }
+                form method="post" action="/account/2fa/app" id="start-app-form" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    button.button.primary type="submit" {
+                        @if f.app_waiting.is_some() { "Continue setting up the app" } @else { "Set up an authenticator app" }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub struct AccountQuery {
     changed: Option<String>,
     ended: Option<String>,
     revoked: Option<String>,
+    factor_removed: Option<String>,
 }
 
 pub async fn page(
@@ -37,10 +38,14 @@ pub async fn page(
         Some("That session was ended.")
     } else if q.revoked.is_some() {
         Some("The app's access was revoked: it must ask you again before it can use your account.")
+    } else if q.factor_removed.is_some() {
+        Some(
+            "The authenticator app and the recovery codes were removed: your password alone logs you in now.",
+        )
     } else {
         None
     };
-    render(&state, &browser, &me, notice, &[], StatusCode::OK).await
+    render(&state, &browser, &me, notice, &[], StatusCode::OK, None).await
 }
 
 fn hex(key: &SessionKey) -> String {
@@ -58,14 +63,16 @@ fn parse_hex(text: &str) -> Option<SessionKey> {
     Some(SessionKey(out))
 }
 
-async fn render(
+pub async fn render(
     state: &AppState,
     browser: &Browser,
     me: &Authenticated,
     notice: Option<&str>,
     password_errors: &[String],
     status: StatusCode,
+    factor_error: Option<&str>,
 ) -> Result<Response, AppError> {
+    let factors = state.account().factors(me.user.id).await?;
     let overview = state.account().overview(me.user.id).await?;
     let rows: Vec<_> = overview
         .sessions
@@ -88,6 +95,8 @@ async fn render(
         policy: state.config.password_policy,
         notice,
         password_errors,
+        factors: &factors,
+        factor_error,
     };
     let page = super::shell_page(
         state,
@@ -156,7 +165,7 @@ pub async fn change_password(
             StatusCode::BAD_REQUEST
         }
     };
-    render(&state, &browser, &me, None, &errors, status).await
+    render(&state, &browser, &me, None, &errors, status, None).await
 }
 
 #[derive(Deserialize)]

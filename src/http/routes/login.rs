@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
+use crate::domain::pending::PendingStep;
 use crate::domain::session::SessionToken;
 use crate::domain::{LoginId, Password};
 use crate::http::cookies::{self, Browser};
@@ -12,7 +13,6 @@ use crate::http::error::{AppError, retry_after_secs};
 use crate::http::extract::{ClientIp, Form, MaybeUser, Query, user_agent};
 use crate::http::pages::login::{self, LoginView, Notice};
 use crate::http::pages::recovery;
-use crate::domain::pending::PendingStep;
 use crate::services::login::{LoginRequest, Outcome};
 use axum::Extension;
 use axum::extract::State;
@@ -62,7 +62,8 @@ pub async fn page(
     }
     let notice = if q.expired.is_some() {
         Some(Notice::Error(
-            "Your login was not finished in time, or too many codes were wrong. Log in again.".into(),
+            "Your login was not finished in time, or too many codes were wrong. Log in again."
+                .into(),
         ))
     } else if q.reset.is_some() {
         Some(Notice::Info("Your password was changed, and every session of your account was ended. Log in with the new password.".into()))
@@ -247,7 +248,11 @@ pub fn logged_in(
 /// A page that posts a form whose answer may redirect to `rd` (a
 /// protected app, an app's OpenID callback): the browser's CSP
 /// `form-action` must allow that target.
-pub async fn with_form_targets(state: &AppState, mut response: Response, rd: Option<&Url>) -> Response {
+pub async fn with_form_targets(
+    state: &AppState,
+    mut response: Response,
+    rd: Option<&Url>,
+) -> Response {
     if let Some(to) = rd {
         response.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,

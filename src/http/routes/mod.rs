@@ -4,6 +4,7 @@ pub mod account;
 pub mod authz;
 pub mod consent;
 pub mod documents;
+pub mod factors;
 pub mod health;
 pub mod login;
 pub mod logout;

@@ -174,9 +174,15 @@ async fn submit(
         }
         StepOutcome::Wrong { replayed } => {
             let msg = match (enrolling, replayed) {
-                (true, _) => "That code is not the one the app shows now. Check that the app's clock is right, and type the newest code.",
-                (false, true) => "That code was used already. Wait for the next code in your app, then type it.",
-                (false, false) => "That code is wrong. Type the 6-digit code your app shows now, or one of your recovery codes.",
+                (true, _) => {
+                    "That code is not the one the app shows now. Check that the app's clock is right, and type the newest code."
+                }
+                (false, true) => {
+                    "That code was used already. Wait for the next code in your app, then type it."
+                }
+                (false, false) => {
+                    "That code is wrong. Type the 6-digit code your app shows now, or one of your recovery codes."
+                }
             };
             if enrolling {
                 return enrol_form(state, browser, Some(msg), StatusCode::UNAUTHORIZED).await;
@@ -190,10 +196,8 @@ async fn submit(
         StepOutcome::Expired => return Ok(start_over(state)),
         StepOutcome::Locked { until, now } => {
             let mut page = locked(state, browser, "", now, until, rd.as_deref());
-            let removal = cookies::set_cookie_header(&cookies::removal(
-                cookies::pending_name(state),
-                state,
-            ));
+            let removal =
+                cookies::set_cookie_header(&cookies::removal(cookies::pending_name(state), state));
             page.headers_mut()
                 .append(axum::http::header::SET_COOKIE, removal);
             page

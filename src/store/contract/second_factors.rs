@@ -2,11 +2,11 @@
 
 use super::{add, at};
 use crate::domain::UserId;
+use crate::domain::pending::{PendingCounter, PendingLogin, PendingStep};
 use crate::domain::second_factor::{
     FactorChange, FactorOutcome, RecoveryUse, TotpCheck, TotpFactor, TotpSecret,
     generate_recovery_codes,
 };
-use crate::domain::pending::{PendingCounter, PendingLogin, PendingStep};
 use crate::domain::session::SessionToken;
 use crate::store::Store;
 
@@ -131,9 +131,18 @@ pub async fn half_logins_are_taken_once_expire_and_go_with_the_account(store: &d
     assert_eq!(store.take_pending(&key).await.unwrap(), None);
     assert_eq!(store.pending(&key).await.unwrap(), None);
     // Expired ones are purged; live ones stay.
-    let (old, live) = (SessionToken::generate().key(), SessionToken::generate().key());
-    store.put_pending(&old, &half_login(cy.id, 60)).await.unwrap();
-    store.put_pending(&live, &half_login(cy.id, 600)).await.unwrap();
+    let (old, live) = (
+        SessionToken::generate().key(),
+        SessionToken::generate().key(),
+    );
+    store
+        .put_pending(&old, &half_login(cy.id, 60))
+        .await
+        .unwrap();
+    store
+        .put_pending(&live, &half_login(cy.id, 600))
+        .await
+        .unwrap();
     assert_eq!(store.purge_pending(at(120)).await.unwrap(), 1);
     assert!(store.pending(&old).await.unwrap().is_none());
     assert!(store.pending(&live).await.unwrap().is_some());

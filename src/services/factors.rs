@@ -1,0 +1,256 @@
+//! The Account page's second factors (issue 15): set up an authenticator
+//! app (shown until its first right code, never after), new recovery
+//! codes, remove the app; and the admin's reset for a lost device. What
+//! takes the protection away (removing the app, new codes) asks for the
+//! password again, under the same per-account limit as a password change.
+
+use crate::clock::Timestamp;
+use crate::domain::second_factor::{
+    FactorChange, FactorOutcome, SecondFactors, TotpCheck, TotpFactor, TotpSecret,
+    generate_recovery_codes,
+};
+use crate::domain::{AuditEvent, AuditKind, Password, User, UserId};
+use crate::mail::messages;
+use crate::mail::requests::FactorNotice;
+use crate::services::account::Account;
+use crate::store::{Store, StoreResult};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// What the Account page shows.
+pub struct FactorStatus {
+    /// When the app was turned on.
+    pub app_on: Option<Timestamp>,
+    /// An app set up but not confirmed: its secret can still be shown.
+    pub app_waiting: Option<TotpSecret>,
+    pub recovery_left: usize,
+}
+
+impl From<SecondFactors> for FactorStatus {
+    fn from(f: SecondFactors) -> Self {
+        let recovery_left = f.recovery.len();
+        match f.totp {
+            Some(t) if t.confirmed_at.is_some() => Self {
+                app_on: t.confirmed_at,
+                app_waiting: None,
+                recovery_left,
+            },
+            Some(t) => Self {
+                app_on: None,
+                app_waiting: Some(t.secret),
+                recovery_left,
+            },
+            None => Self {
+                app_on: None,
+                app_waiting: None,
+                recovery_left,
+            },
+        }
+    }
+}
+
+/// Why a change was not made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FactorProblem {
+    /// The app is on already: remove it first.
+    AlreadyOn,
+    /// No app is waiting for its first code (set one up again).
+    NothingWaiting,
+    WrongCode,
+    WrongPassword,
+    TooManyTries {
+        wait: Duration,
+    },
+    /// The hashing queue is full.
+    Busy,
+}
+
+impl Account<'_> {
+    pub async fn factors(&self, user: UserId) -> StoreResult<FactorStatus> {
+        Ok(self.store.second_factors(user).await?.into())
+    }
+
+    /// A new app waiting for its first code (one waiting is replaced).
+    pub async fn start_app(&self, me: &User) -> StoreResult<Result<TotpSecret, FactorProblem>> {
+        let secret = TotpSecret::generate();
+        let factor = TotpFactor {
+            secret: secret.clone(),
+            added_at: self.clock.now(),
+            confirmed_at: None,
+            last_step: None,
+        };
+        Ok(
+            match self
+                .store
+                .change_second_factors(me.id, FactorChange::AddTotp(factor))
+                .await?
+            {
+                Some(FactorOutcome::Done) => Ok(secret),
+                _ => Err(FactorProblem::AlreadyOn),
+            },
+        )
+    }
+
+    /// The first right code turns the waiting app on; new recovery codes
+    /// come with it (shown once: returned here).
+    pub async fn confirm_app(
+        &self,
+        me: &User,
+        typed: &str,
+        ip: IpAddr,
+    ) -> StoreResult<Result<Vec<String>, FactorProblem>> {
+        let status = self.factors(me.id).await?;
+        if status.app_waiting.is_none() {
+            return Ok(Err(if status.app_on.is_some() {
+                FactorProblem::AlreadyOn
+            } else {
+                FactorProblem::NothingWaiting
+            }));
+        }
+        let now = self.clock.now();
+        let typed: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+        let outcome = self
+            .store
+            .change_second_factors(me.id, FactorChange::ConfirmTotp { typed, now })
+            .await?;
+        if !matches!(
+            outcome,
+            Some(FactorOutcome::Totp(TotpCheck::Accepted { .. }))
+        ) {
+            return Ok(Err(FactorProblem::WrongCode));
+        }
+        let (shown, hashes) = generate_recovery_codes();
+        self.store
+            .change_second_factors(me.id, FactorChange::SetRecovery { hashes, now })
+            .await?;
+        self.factor_event(me.id, "self", "authenticator app added", Some(ip))
+            .await;
+        self.tell(
+            me,
+            &FactorNotice::Added {
+                what: "An authenticator app",
+            },
+        )
+        .await?;
+        Ok(Ok(shown))
+    }
+
+    /// New recovery codes (the old ones stop working), after the password.
+    pub async fn new_recovery_codes(
+        &self,
+        me: &User,
+        password: Option<Password>,
+        ip: IpAddr,
+    ) -> StoreResult<Result<Vec<String>, FactorProblem>> {
+        if let Err(problem) = self.recheck_password(me, password).await {
+            return Ok(Err(problem));
+        }
+        let (shown, hashes) = generate_recovery_codes();
+        let now = self.clock.now();
+        self.store
+            .change_second_factors(me.id, FactorChange::SetRecovery { hashes, now })
+            .await?;
+        self.factor_event(me.id, "self", "new recovery codes", Some(ip))
+            .await;
+        Ok(Ok(shown))
+    }
+
+    /// Removes the app and the recovery codes, after the password: the
+    /// password alone logs in again.
+    pub async fn remove_app(
+        &self,
+        me: &User,
+        password: Option<Password>,
+        ip: IpAddr,
+    ) -> StoreResult<Result<(), FactorProblem>> {
+        if let Err(problem) = self.recheck_password(me, password).await {
+            return Ok(Err(problem));
+        }
+        self.store
+            .change_second_factors(me.id, FactorChange::Clear)
+            .await?;
+        self.factor_event(
+            me.id,
+            "self",
+            "authenticator app and recovery codes removed",
+            Some(ip),
+        )
+        .await;
+        self.tell(
+            me,
+            &FactorNotice::Removed {
+                what: "The authenticator app (and the recovery codes)",
+            },
+        )
+        .await?;
+        Ok(Ok(()))
+    }
+
+    async fn recheck_password(
+        &self,
+        me: &User,
+        password: Option<Password>,
+    ) -> Result<(), FactorProblem> {
+        // A stolen session must not become a way to guess the password.
+        if let Err(wait) = self.password_change_limiter.check(me.id) {
+            return Err(FactorProblem::TooManyTries { wait });
+        }
+        let Some(password) = password else {
+            return Err(FactorProblem::WrongPassword);
+        };
+        match self
+            .passwords
+            .verify(&password, Some(me.password_hash.clone()))
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FactorProblem::WrongPassword),
+            Err(_) => Err(FactorProblem::Busy),
+        }
+    }
+
+    async fn factor_event(&self, user: UserId, actor: &str, detail: &str, ip: Option<IpAddr>) {
+        record_factor_event(self.store, self.clock.now(), user, actor, detail, ip).await;
+    }
+
+    async fn tell(&self, me: &User, notice: &FactorNotice) -> StoreResult<()> {
+        tell_owner(self.store, self.links, me, notice, self.clock.now()).await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}
+
+pub(crate) async fn record_factor_event(
+    store: &dyn Store,
+    at: Timestamp,
+    user: UserId,
+    actor: &str,
+    detail: &str,
+    ip: Option<IpAddr>,
+) {
+    let mut event = AuditEvent::new(at, AuditKind::SecondFactor, actor)
+        .user(user)
+        .detail(detail);
+    if let Some(ip) = ip {
+        event = event.ip(ip);
+    }
+    crate::services::record(store, event).await;
+}
+
+/// Queues the owner's notice of a change to its factors.
+pub(crate) async fn tell_owner(
+    store: &dyn Store,
+    links: &crate::services::Links,
+    user: &User,
+    notice: &FactorNotice,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mail = messages::factor_notice(
+        &user.email,
+        user.username.as_str(),
+        notice,
+        &links.account(),
+    );
+    store.enqueue_mail(mail, now).await?;
+    Ok(())
+}
