@@ -1,8 +1,9 @@
-//! A login between its password and its second step (issue 15): kept by
-//! the server, under the SHA-256 of a random cookie the browser holds, for
-//! a few minutes. The browser holds only the random value: it cannot make
-//! or change a half-login, and a stolen password alone never makes one
-//! into a session.
+//! What a browser is in the middle of (issue 15), kept by the server under
+//! the SHA-256 of a random value the browser holds (a cookie, or its
+//! session), for a few minutes: a login between its password and its
+//! second step, or a passkey ceremony and its challenge. The browser
+//! holds only the random value: it cannot make or change the state, and a
+//! stolen password alone never makes a half-login into a session.
 
 use crate::clock::Timestamp;
 use crate::domain::UserId;
@@ -58,6 +59,52 @@ pub struct PendingLogin {
     /// Wrong second steps so far.
     #[serde(default)]
     pub tries: u32,
+    /// The passkey challenge of this second step, once asked for.
+    #[serde(default)]
+    pub passkey_state: Option<String>,
+}
+
+/// One kept state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pending {
+    Login(PendingLogin),
+    /// A passkey ceremony (its challenge sent): registering one on the
+    /// Account page (`user` set), or logging in with one (no account known
+    /// yet).
+    Passkey(PasskeyCeremony),
+}
+
+/// A WebAuthn challenge waiting for its answer, as webauthn-rs keeps it
+/// (`state`, its JSON: the challenge must be kept by the server, and in
+/// the database so that any replica can check the answer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyCeremony {
+    pub user: Option<UserId>,
+    pub expires_at: Timestamp,
+    pub state: String,
+    /// Where the browser goes after a login (checked by `return_to`).
+    #[serde(default)]
+    pub rd: Option<String>,
+}
+
+impl Pending {
+    pub fn user(&self) -> Option<UserId> {
+        match self {
+            Self::Login(p) => Some(p.user),
+            Self::Passkey(c) => c.user,
+        }
+    }
+
+    pub fn expires_at(&self) -> Timestamp {
+        match self {
+            Self::Login(p) => p.expires_at,
+            Self::Passkey(c) => c.expires_at,
+        }
+    }
+
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at()
+    }
 }
 
 impl PendingLogin {

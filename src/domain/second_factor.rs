@@ -3,7 +3,8 @@
 //! each step accepted once) and recovery codes (ten, single use, kept as
 //! SHA-256 hashes). The TOTP arithmetic is totp-rs's; what a code may do
 //! (skew, replay) is decided here, so every backend applies the same rule
-//! inside its own transaction.
+//! inside its own transaction. Passkeys (WebAuthn) are webauthn-rs's
+//! `Passkey`, kept here with a name; the ceremony is `auth::passkeys`.
 
 use crate::clock::Timestamp;
 use base64::Engine;
@@ -152,6 +153,52 @@ pub struct TotpFactor {
     pub last_step: Option<u64>,
 }
 
+/// Characters of a passkey's name.
+pub const PASSKEY_NAME_CHARS: usize = 64;
+/// Passkeys one account may have.
+pub const MAX_PASSKEYS: usize = 20;
+
+/// A passkey of an account: webauthn-rs's record (public key, credential
+/// ID, counter) with the owner's name for it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PasskeyFactor {
+    /// Its number on the account (the forms name it so).
+    pub id: u32,
+    pub name: String,
+    pub added_at: Timestamp,
+    #[serde(default)]
+    pub last_used: Option<Timestamp>,
+    pub key: webauthn_rs::prelude::Passkey,
+}
+
+impl PartialEq for PasskeyFactor {
+    fn eq(&self, other: &Self) -> bool {
+        // webauthn-rs's record has no equality; its JSON does.
+        self.id == other.id
+            && self.name == other.name
+            && self.added_at == other.added_at
+            && self.last_used == other.last_used
+            && serde_json::to_string(&self.key).ok() == serde_json::to_string(&other.key).ok()
+    }
+}
+impl Eq for PasskeyFactor {}
+
+/// A passkey's name as typed: trimmed, at most 64 characters, not empty
+/// (a default is made from the time).
+pub fn passkey_name(typed: &str, fallback: &str) -> String {
+    let name: String = typed
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(PASSKEY_NAME_CHARS)
+        .collect();
+    if name.is_empty() {
+        fallback.to_string()
+    } else {
+        name
+    }
+}
+
 /// What an account has as its second factor, kept apart from the account
 /// record (which every session check reads): changed only inside a
 /// store transaction through the rules below.
@@ -164,6 +211,12 @@ pub struct SecondFactors {
     pub recovery: Vec<[u8; 32]>,
     #[serde(default)]
     pub recovery_made_at: Option<Timestamp>,
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyFactor>,
+    /// The random half of the account's WebAuthn user handle (the other
+    /// half is its ID): a passkey that names it names the account.
+    #[serde(default)]
+    pub webauthn_user: Option<u64>,
 }
 
 /// What a recovery code did.
@@ -202,6 +255,24 @@ pub enum FactorChange {
     },
     /// Every factor gone (an admin's reset for a lost device).
     Clear,
+    /// The account's WebAuthn user handle: this random half unless it has
+    /// one already.
+    EnsureWebauthnUser(u64),
+    /// A new passkey (its `id` is given here); refused when the
+    /// credential is there already or the account has the most it may.
+    AddPasskey(PasskeyFactor),
+    RemovePasskey {
+        id: u32,
+    },
+    RenamePasskey {
+        id: u32,
+        name: String,
+    },
+    /// A passkey proved the owner: its counter and last use updated.
+    UsePasskey {
+        result: webauthn_rs::prelude::AuthenticationResult,
+        now: Timestamp,
+    },
 }
 
 /// What a change did.
@@ -212,6 +283,12 @@ pub enum FactorOutcome {
     AlreadyEnrolled,
     Totp(TotpCheck),
     Recovery(RecoveryUse),
+    /// The handle's random half (`EnsureWebauthnUser`).
+    WebauthnUser(u64),
+    /// `AddPasskey` refused: that credential is there, or too many.
+    PasskeyRefused,
+    /// A passkey change named none of the account's.
+    NoSuchPasskey,
 }
 
 impl SecondFactors {
@@ -220,7 +297,7 @@ impl SecondFactors {
     pub fn apply(&mut self, change: FactorChange) -> FactorOutcome {
         match change {
             FactorChange::AddTotp(factor) => {
-                if self.is_enrolled() {
+                if self.has_app() {
                     return FactorOutcome::AlreadyEnrolled;
                 }
                 self.totp = Some(factor);
@@ -228,6 +305,7 @@ impl SecondFactors {
             }
             FactorChange::RemoveTotp => {
                 self.totp = None;
+                self.drop_recovery_if_unguarded();
                 FactorOutcome::Done
             }
             FactorChange::ConfirmTotp { typed, now } => {
@@ -245,15 +323,85 @@ impl SecondFactors {
                 FactorOutcome::Recovery(self.use_recovery(&typed))
             }
             FactorChange::Clear => {
+                // The handle stays: passkeys made for it elsewhere still
+                // name this account, not a stranger.
+                let handle = self.webauthn_user;
                 *self = Self::default();
+                self.webauthn_user = handle;
                 FactorOutcome::Done
+            }
+            FactorChange::EnsureWebauthnUser(random) => {
+                FactorOutcome::WebauthnUser(*self.webauthn_user.get_or_insert(random))
+            }
+            FactorChange::AddPasskey(mut passkey) => {
+                let id = passkey.key.cred_id();
+                if self.passkeys.len() >= MAX_PASSKEYS
+                    || self.passkeys.iter().any(|p| p.key.cred_id() == id)
+                {
+                    return FactorOutcome::PasskeyRefused;
+                }
+                passkey.id = self.passkeys.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+                self.passkeys.push(passkey);
+                FactorOutcome::Done
+            }
+            FactorChange::RemovePasskey { id } => {
+                let before = self.passkeys.len();
+                self.passkeys.retain(|p| p.id != id);
+                if self.passkeys.len() == before {
+                    return FactorOutcome::NoSuchPasskey;
+                }
+                self.drop_recovery_if_unguarded();
+                FactorOutcome::Done
+            }
+            FactorChange::RenamePasskey { id, name } => {
+                match self.passkeys.iter_mut().find(|p| p.id == id) {
+                    Some(p) => {
+                        p.name = name;
+                        FactorOutcome::Done
+                    }
+                    None => FactorOutcome::NoSuchPasskey,
+                }
+            }
+            FactorChange::UsePasskey { result, now } => {
+                match self
+                    .passkeys
+                    .iter_mut()
+                    .find(|p| p.key.cred_id() == result.cred_id())
+                {
+                    Some(p) => {
+                        p.key.update_credential(&result);
+                        p.last_used = Some(now);
+                        FactorOutcome::Done
+                    }
+                    None => FactorOutcome::NoSuchPasskey,
+                }
             }
         }
     }
 
+    /// Recovery codes stand in for a factor: with none left, they go.
+    fn drop_recovery_if_unguarded(&mut self) {
+        if !self.is_enrolled() {
+            self.recovery.clear();
+            self.recovery_made_at = None;
+        }
+    }
+
+    /// A confirmed app.
+    pub fn has_app(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+    }
+
+    /// The passkey of this credential ID, if it is one of the account's.
+    pub fn passkey(&self, cred_id: &[u8]) -> Option<&PasskeyFactor> {
+        self.passkeys
+            .iter()
+            .find(|p| p.key.cred_id().as_slice() == cred_id)
+    }
+
     /// Does a login need a second step?
     pub fn is_enrolled(&self) -> bool {
-        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+        self.has_app() || !self.passkeys.is_empty()
     }
 
     /// Checks a code of the confirmed app and, if accepted, remembers its

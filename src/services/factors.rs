@@ -167,19 +167,19 @@ impl Account<'_> {
             return Ok(Err(problem));
         }
         self.store
-            .change_second_factors(me.id, FactorChange::Clear)
+            .change_second_factors(me.id, FactorChange::RemoveTotp)
             .await?;
         self.factor_event(
             me.id,
             "self",
-            "authenticator app and recovery codes removed",
+            "authenticator app removed",
             Some(ip),
         )
         .await;
         self.tell(
             me,
             &FactorNotice::Removed {
-                what: "The authenticator app (and the recovery codes)",
+                what: "The authenticator app",
             },
         )
         .await?;

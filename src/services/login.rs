@@ -38,7 +38,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::TwoFactorPolicy;
 use crate::domain::lockout::{AfterFailure, FailedLogin, Gate, LockoutPolicy, account_lockout_key};
 use crate::domain::pending::{
-    PENDING_LIFETIME, PendingCounter, PendingLogin, PendingStep, password_fingerprint,
+    PENDING_LIFETIME, Pending, PendingCounter, PendingLogin, PendingStep, password_fingerprint,
 };
 use crate::domain::session::{Session, SessionKey, SessionToken};
 use crate::domain::{
@@ -274,8 +274,11 @@ impl Login<'_> {
                 new_password_hash,
                 rd: req.rd,
                 tries: 0,
+                passkey_state: None,
             };
-            self.store.put_pending(&token.key(), &pending).await?;
+            self.store
+                .put_pending(&token.key(), &Pending::Login(pending))
+                .await?;
             tracing::info!(user = %user.id, ip = %req.ip, "password right; a second step is asked");
             return Ok(Outcome::SecondStep { token, step });
         }

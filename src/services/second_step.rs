@@ -18,7 +18,7 @@
 use crate::auth::device::Device;
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, Gate};
-use crate::domain::pending::{PendingLogin, PendingStep, password_fingerprint};
+use crate::domain::pending::{Pending, PendingLogin, PendingStep, password_fingerprint};
 use crate::domain::second_factor::{
     FactorChange, FactorOutcome, RecoveryUse, TotpCheck, TotpFactor, TotpSecret,
     generate_recovery_codes,
@@ -72,7 +72,7 @@ impl Login<'_> {
     /// The browser's live half-login and its account, or None (expired,
     /// its account gone, not active or its password changed meanwhile).
     pub async fn half_login(&self, key: &SessionKey) -> StoreResult<Option<(PendingLogin, User)>> {
-        let Some(pending) = self.store.pending(key).await? else {
+        let Some(Pending::Login(pending)) = self.store.pending(key).await? else {
             return Ok(None);
         };
         let user = self.store.user(pending.user).await?;
@@ -248,7 +248,9 @@ impl Login<'_> {
             }
         }
         if pending.count_try() {
-            self.store.put_pending(&req.pending, &pending).await?;
+            self.store
+                .put_pending(&req.pending, &Pending::Login(pending))
+                .await?;
             Ok(StepOutcome::Wrong { replayed })
         } else {
             self.store.take_pending(&req.pending).await?;

@@ -23,7 +23,7 @@ pub mod contract;
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, FailureOutcome, LockoutPolicy, LockoutState};
 use crate::domain::oidc::{OidcClient, OidcGrant, OidcToken, SigningKey, TokenKind};
-use crate::domain::pending::PendingLogin;
+use crate::domain::pending::Pending;
 use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::domain::session::{Session, SessionKey, SessionPolicy};
 use crate::domain::{
@@ -425,14 +425,15 @@ pub trait SecondFactorStore {
         user: UserId,
         change: FactorChange,
     ) -> StoreResult<Option<FactorOutcome>>;
-    /// Keeps a half-login under `key` (replacing one there).
-    async fn put_pending(&self, key: &SessionKey, pending: &PendingLogin) -> StoreResult<()>;
-    /// The half-login under `key`, live or not (`PendingLogin::is_live`).
-    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>>;
-    /// Removes the half-login under `key` and returns it: of two requests
+    /// Keeps a half-login or a passkey challenge under `key` (replacing
+    /// one there); nothing when its account is gone.
+    async fn put_pending(&self, key: &SessionKey, pending: &Pending) -> StoreResult<()>;
+    /// What is kept under `key`, live or not (`Pending::is_live`).
+    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<Pending>>;
+    /// Removes what is kept under `key` and returns it: of two requests
     /// racing, one gets it.
-    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>>;
-    /// Deletes half-logins expired before `now`; returns how many.
+    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<Pending>>;
+    /// Deletes what expired before `now`; returns how many.
     async fn purge_pending(&self, now: Timestamp) -> StoreResult<usize>;
 }
 

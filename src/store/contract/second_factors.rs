@@ -2,7 +2,7 @@
 
 use super::{add, at};
 use crate::domain::UserId;
-use crate::domain::pending::{PendingCounter, PendingLogin, PendingStep};
+use crate::domain::pending::{PasskeyCeremony, Pending, PendingCounter, PendingLogin, PendingStep};
 use crate::domain::second_factor::{
     FactorChange, FactorOutcome, RecoveryUse, TotpCheck, TotpFactor, TotpSecret,
     generate_recovery_codes,
@@ -96,8 +96,8 @@ pub async fn second_factors_change_in_one_transaction_and_go_with_the_account(st
     );
 }
 
-fn half_login(user: UserId, expires: i64) -> PendingLogin {
-    PendingLogin {
+fn half_login(user: UserId, expires: i64) -> Pending {
+    Pending::Login(PendingLogin {
         user,
         step: PendingStep::Verify,
         created_at: at(0),
@@ -112,7 +112,8 @@ fn half_login(user: UserId, expires: i64) -> PendingLogin {
         new_password_hash: None,
         rd: Some("https://app.example.com/".into()),
         tries: 0,
-    }
+        passkey_state: None,
+    })
 }
 
 pub async fn half_logins_are_taken_once_expire_and_go_with_the_account(store: &dyn Store) {
@@ -123,9 +124,12 @@ pub async fn half_logins_are_taken_once_expire_and_go_with_the_account(store: &d
     store.put_pending(&key, &p).await.unwrap();
     assert_eq!(store.pending(&key).await.unwrap(), Some(p.clone()));
     // A wrong try is kept by replacing the record.
-    assert!(p.count_try());
+    let Pending::Login(login) = &mut p else {
+        unreachable!()
+    };
+    assert!(login.count_try());
     store.put_pending(&key, &p).await.unwrap();
-    assert_eq!(store.pending(&key).await.unwrap().unwrap().tries, 1);
+    assert_eq!(store.pending(&key).await.unwrap(), Some(p.clone()));
     // Taken once: a second request racing finds nothing.
     assert_eq!(store.take_pending(&key).await.unwrap(), Some(p));
     assert_eq!(store.take_pending(&key).await.unwrap(), None);
@@ -146,7 +150,20 @@ pub async fn half_logins_are_taken_once_expire_and_go_with_the_account(store: &d
     assert_eq!(store.purge_pending(at(120)).await.unwrap(), 1);
     assert!(store.pending(&old).await.unwrap().is_none());
     assert!(store.pending(&live).await.unwrap().is_some());
-    // Gone with the account.
+    // A passkey login's challenge has no account yet.
+    let ceremony = Pending::Passkey(PasskeyCeremony {
+        user: None,
+        expires_at: at(600),
+        state: "{}".into(),
+        rd: None,
+    });
+    let anonymous = SessionToken::generate().key();
+    store.put_pending(&anonymous, &ceremony).await.unwrap();
+    assert_eq!(store.pending(&anonymous).await.unwrap(), Some(ceremony));
+    // Gone with the account; nothing kept for an account that is gone.
     assert!(store.delete_user(cy.id).await.unwrap());
     assert!(store.pending(&live).await.unwrap().is_none());
+    store.put_pending(&old, &half_login(cy.id, 600)).await.unwrap();
+    assert!(store.pending(&old).await.unwrap().is_none());
+    assert!(store.pending(&anonymous).await.unwrap().is_some());
 }

@@ -32,7 +32,7 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
     (
         5,
-        "half-logins waiting for a second step",
+        "half-logins and passkey challenges",
         include_str!("migrations/0005_pending_logins.sql"),
     ),
 ];

@@ -4,7 +4,7 @@
 use super::{PgStore, id_i64, ms, transaction};
 use crate::clock::Timestamp;
 use crate::domain::UserId;
-use crate::domain::pending::PendingLogin;
+use crate::domain::pending::Pending;
 use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::domain::session::SessionKey;
 use crate::store::record::{decode, encode_text};
@@ -72,18 +72,19 @@ impl SecondFactorStore for PgStore {
         })
     }
 
-    async fn put_pending(&self, key: &SessionKey, pending: &PendingLogin) -> StoreResult<()> {
+    async fn put_pending(&self, key: &SessionKey, pending: &Pending) -> StoreResult<()> {
         // An account deleted meanwhile: nothing to keep (the foreign key
-        // refuses the row), and its second step finds nothing.
+        // would refuse the row), and its next step finds nothing.
         self.execute(
             "INSERT INTO pending_logins (key, user_id, expires_at, record) \
-             SELECT $1, id, $3, $4 FROM users WHERE id = $2 \
+             SELECT $1, $2, $3, $4 \
+             WHERE $2::BIGINT IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $2) \
              ON CONFLICT (key) DO UPDATE SET user_id = EXCLUDED.user_id, \
              expires_at = EXCLUDED.expires_at, record = EXCLUDED.record",
             &[
                 &key.0.as_slice(),
-                &id_i64(pending.user.0),
-                &ms(pending.expires_at),
+                &pending.user().map(|u| id_i64(u.0)),
+                &ms(pending.expires_at()),
                 &encode_text(pending),
             ],
         )
@@ -91,7 +92,7 @@ impl SecondFactorStore for PgStore {
         Ok(())
     }
 
-    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>> {
+    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<Pending>> {
         let row = self
             .query_opt(
                 "SELECT record FROM pending_logins WHERE key = $1",
@@ -103,7 +104,7 @@ impl SecondFactorStore for PgStore {
             .transpose()?)
     }
 
-    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>> {
+    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<Pending>> {
         let row = self
             .query_opt(
                 "DELETE FROM pending_logins WHERE key = $1 RETURNING record",

@@ -4,7 +4,7 @@
 use super::{RedbStore, USERS, decode, encode};
 use crate::clock::Timestamp;
 use crate::domain::UserId;
-use crate::domain::pending::PendingLogin;
+use crate::domain::pending::Pending;
 use crate::domain::second_factor::{FactorChange, FactorOutcome, SecondFactors};
 use crate::domain::session::SessionKey;
 use crate::store::{SecondFactorStore, StoreResult};
@@ -27,7 +27,7 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> anyhow::Result<()> {
 pub(super) fn remove_user_factors(txn: &WriteTransaction, user: UserId) -> anyhow::Result<()> {
     txn.open_table(SECOND_FACTORS)?.remove(user.0)?;
     let mut pending = txn.open_table(PENDING_LOGINS)?;
-    let theirs = keys_where(&pending, |p| p.user == user)?;
+    let theirs = keys_where(&pending, |p| p.user() == Some(user))?;
     for key in theirs {
         pending.remove(key)?;
     }
@@ -38,12 +38,12 @@ pub(super) fn remove_user_factors(txn: &WriteTransaction, user: UserId) -> anyho
 /// the last few minutes' logins).
 fn keys_where(
     table: &impl ReadableTable<[u8; 32], &'static [u8]>,
-    keep: impl Fn(&PendingLogin) -> bool,
+    keep: impl Fn(&Pending) -> bool,
 ) -> anyhow::Result<Vec<[u8; 32]>> {
     let mut out = Vec::new();
     for row in table.iter()? {
         let (k, v) = row?;
-        let p: PendingLogin = decode(v.value(), "half-login")?;
+        let p: Pending = decode(v.value(), "half-login")?;
         if keep(&p) {
             out.push(k.value());
         }
@@ -87,21 +87,26 @@ impl SecondFactorStore for RedbStore {
         })
     }
 
-    async fn put_pending(&self, key: &SessionKey, pending: &PendingLogin) -> StoreResult<()> {
+    async fn put_pending(&self, key: &SessionKey, pending: &Pending) -> StoreResult<()> {
         self.write(|txn| {
+            if let Some(user) = pending.user()
+                && txn.open_table(USERS)?.get(user.0)?.is_none()
+            {
+                return Ok(());
+            }
             txn.open_table(PENDING_LOGINS)?
                 .insert(key.0, encode(pending).as_slice())?;
             Ok(())
         })
     }
 
-    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>> {
+    async fn pending(&self, key: &SessionKey) -> StoreResult<Option<Pending>> {
         let txn = self.read()?;
         let found = txn.open_table(PENDING_LOGINS)?.get(key.0)?;
         Ok(found.map(|v| decode(v.value(), "half-login")).transpose()?)
     }
 
-    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<PendingLogin>> {
+    async fn take_pending(&self, key: &SessionKey) -> StoreResult<Option<Pending>> {
         self.write(|txn| {
             let removed = txn
                 .open_table(PENDING_LOGINS)?
