@@ -58,6 +58,8 @@ pub struct Inner {
     pub passwords: Passwords,
     /// Signs and checks device cookies.
     pub devices: DeviceKey,
+    /// WebAuthn for the base URL (off when its host is an IP address).
+    pub passkeys: crate::auth::passkeys::Passkeys,
     pub sessions: SessionCache,
     pub login_limiter: ClientLimiter,
     pub signup_limiter: ClientLimiter,
@@ -115,6 +117,7 @@ impl AppState {
             metrics: &self.metrics,
             session_cap: self.config.max_sessions_per_user,
             two_factor: &self.config.two_factor,
+            passkeys: &self.passkeys,
         }
     }
 
@@ -159,6 +162,7 @@ impl AppState {
             outbox: &self.outbox,
             links: &self.links,
             password_change_limiter: &self.password_change_limiter,
+            passkeys: &self.passkeys,
         }
     }
 
@@ -347,6 +351,7 @@ impl App {
             passwords: Passwords::new(key, config.bcrypt_cost, pool),
             csrf: CsrfKey::derive(&key),
             devices: DeviceKey::derive(&key),
+            passkeys: crate::auth::passkeys::Passkeys::new(&base_url),
             login_limiter: ClientLimiter::new(config.login_rate_per_minute, clock.clone()),
             signup_limiter: ClientLimiter::new(config.signup_rate_per_minute, clock.clone()),
             signup_global_limiter: KeyedLimiter::new(

@@ -6,6 +6,7 @@
 pub mod csrf;
 pub mod device;
 pub mod jwt;
+pub mod passkeys;
 pub mod password;
 pub mod pool;
 pub mod ratelimit;

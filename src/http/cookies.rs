@@ -19,6 +19,8 @@
 //! - `gatehouse_pending`: a half-login's random key (HttpOnly,
 //!   SameSite=Strict, five minutes): the password was right, the second
 //!   step is next (`services::second_step`). The server keeps the state.
+//! - `gatehouse_passkey`: the random key of a "log in with a passkey"
+//!   challenge (HttpOnly, SameSite=Strict, five minutes).
 //! - `gatehouse_sidebar`: `collapsed` when the sidebar is narrow, read by
 //!   the server so the page is rendered at the right width (no flash); set
 //!   by the page's script, so not HttpOnly, and it holds nothing secret.
@@ -53,6 +55,26 @@ pub fn pending_name(state: &AppState) -> &'static str {
     } else {
         PENDING
     }
+}
+
+pub const PASSKEY: &str = "gatehouse_passkey";
+const HOST_PASSKEY: &str = "__Host-gatehouse_passkey";
+
+/// The passkey-login cookie's name here: `__Host-` prefixed when Secure.
+pub fn passkey_name(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        HOST_PASSKEY
+    } else {
+        PASSKEY
+    }
+}
+
+/// The passkey-login cookie: as long as its challenge lives.
+pub fn passkey(value: String, state: &AppState) -> Cookie<'static> {
+    let mut c = base(passkey_name(state), value, state.secure_cookies());
+    c.set_same_site(SameSite::Strict);
+    c.set_max_age(to_cookie_age(crate::domain::pending::PENDING_LIFETIME));
+    c
 }
 
 /// The half-login cookie: as long as the half-login lives.
@@ -136,6 +158,8 @@ pub struct Browser {
     pub device: Option<String>,
     /// The raw half-login cookie, if any.
     pub pending: Option<String>,
+    /// The raw passkey-login cookie, if any.
+    pub passkey: Option<String>,
     /// The host the request came to (lower case, no port): which cookie
     /// domain the session cookie gets.
     pub host: String,
@@ -145,10 +169,17 @@ pub struct Browser {
 impl Browser {
     /// The key of the browser's half-login, if its cookie is well formed.
     pub fn pending_key(&self) -> Option<crate::domain::session::SessionKey> {
-        self.pending
-            .as_deref()
-            .and_then(crate::domain::session::SessionToken::from_cookie)
-            .map(|t| t.key())
+        key_of(self.pending.as_deref())
+    }
+
+    /// The key of the browser's passkey-login challenge, if any.
+    pub fn passkey_key(&self) -> Option<crate::domain::session::SessionKey> {
+        key_of(self.passkey.as_deref())
+    }
+
+    /// The key of the browser's session cookie, if well formed.
+    pub fn session_key(&self) -> Option<crate::domain::session::SessionKey> {
+        key_of(self.session.as_deref())
     }
 
     /// The token for this browser's forms (giving it a secret if needed).
@@ -171,6 +202,12 @@ impl Browser {
                 .verify(s, self.session.as_deref().unwrap_or(""), token)
         })
     }
+}
+
+fn key_of(cookie: Option<&str>) -> Option<crate::domain::session::SessionKey> {
+    cookie
+        .and_then(crate::domain::session::SessionToken::from_cookie)
+        .map(|t| t.key())
 }
 
 fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
@@ -247,6 +284,7 @@ pub async fn with_browser(state: &AppState, mut request: Request, next: Next) ->
         session: jar.get(session_name(state)).map(|c| c.value().to_owned()),
         device: jar.get(device_name(state)).map(|c| c.value().to_owned()),
         pending: jar.get(pending_name(state)).map(|c| c.value().to_owned()),
+        passkey: jar.get(passkey_name(state)).map(|c| c.value().to_owned()),
         host,
         sidebar_collapsed: jar.get(SIDEBAR).is_some_and(|c| c.value() == "collapsed"),
     });

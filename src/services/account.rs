@@ -27,6 +27,7 @@ pub struct Account<'a> {
     pub links: &'a Links,
     /// Tries to change the password per account.
     pub password_change_limiter: &'a KeyedLimiter<UserId>,
+    pub passkeys: &'a crate::auth::passkeys::Passkeys,
 }
 
 /// What the Account and Summary pages show about the account.
@@ -277,6 +278,7 @@ mod tests {
             outbox: &kit.outbox,
             links: &kit.links,
             password_change_limiter: limiter,
+            passkeys: &kit.passkeys,
         }
     }
 

@@ -24,27 +24,21 @@ pub struct FactorStatus {
     /// An app set up but not confirmed: its secret can still be shown.
     pub app_waiting: Option<TotpSecret>,
     pub recovery_left: usize,
+    pub passkeys: usize,
 }
 
 impl From<SecondFactors> for FactorStatus {
     fn from(f: SecondFactors) -> Self {
-        let recovery_left = f.recovery.len();
-        match f.totp {
-            Some(t) if t.confirmed_at.is_some() => Self {
-                app_on: t.confirmed_at,
-                app_waiting: None,
-                recovery_left,
-            },
-            Some(t) => Self {
-                app_on: None,
-                app_waiting: Some(t.secret),
-                recovery_left,
-            },
-            None => Self {
-                app_on: None,
-                app_waiting: None,
-                recovery_left,
-            },
+        let (app_on, app_waiting) = match f.totp {
+            Some(t) if t.confirmed_at.is_some() => (t.confirmed_at, None),
+            Some(t) => (None, Some(t.secret)),
+            None => (None, None),
+        };
+        Self {
+            app_on,
+            app_waiting,
+            recovery_left: f.recovery.len(),
+            passkeys: f.passkeys.len(),
         }
     }
 }
@@ -119,10 +113,15 @@ impl Account<'_> {
         ) {
             return Ok(Err(FactorProblem::WrongCode));
         }
-        let (shown, hashes) = generate_recovery_codes();
-        self.store
-            .change_second_factors(me.id, FactorChange::SetRecovery { hashes, now })
-            .await?;
+        // The first factor brings recovery codes; a later one keeps them.
+        let mut shown = Vec::new();
+        if self.store.second_factors(me.id).await?.recovery.is_empty() {
+            let (codes, hashes) = generate_recovery_codes();
+            self.store
+                .change_second_factors(me.id, FactorChange::SetRecovery { hashes, now })
+                .await?;
+            shown = codes;
+        }
         self.factor_event(me.id, "self", "authenticator app added", Some(ip))
             .await;
         self.tell(
@@ -253,4 +252,176 @@ pub(crate) async fn tell_owner(
     );
     store.enqueue_mail(mail, now).await?;
     Ok(())
+}
+
+/// Where a passkey registration's challenge is kept: derived from the
+/// session it belongs to (one at a time per session).
+fn registration_key(session: &crate::domain::session::SessionKey) -> crate::domain::session::SessionKey {
+    let mut input = b"passkey registration ".to_vec();
+    input.extend_from_slice(&session.0);
+    crate::domain::session::SessionKey(crate::crypto::sha256(&input))
+}
+
+/// A passkey as the Account page lists it.
+pub struct PasskeyRow {
+    pub id: u32,
+    pub name: String,
+    pub added_at: Timestamp,
+    pub last_used: Option<Timestamp>,
+}
+
+impl Account<'_> {
+    /// The account's passkeys, oldest first.
+    pub async fn passkeys(&self, user: UserId) -> StoreResult<Vec<PasskeyRow>> {
+        let factors = self.store.second_factors(user).await?;
+        Ok(factors
+            .passkeys
+            .into_iter()
+            .map(|p| PasskeyRow {
+                id: p.id,
+                name: p.name,
+                added_at: p.added_at,
+                last_used: p.last_used,
+            })
+            .collect())
+    }
+
+    /// The challenge of a new passkey for `me` (its others excluded), kept
+    /// for five minutes under the session.
+    pub async fn start_passkey(
+        &self,
+        me: &User,
+        session: &crate::domain::session::SessionKey,
+    ) -> StoreResult<Result<serde_json::Value, crate::auth::passkeys::PasskeyError>> {
+        use crate::domain::pending::{PENDING_LIFETIME, PasskeyCeremony, Pending};
+        let random = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
+        let half = match self
+            .store
+            .change_second_factors(me.id, FactorChange::EnsureWebauthnUser(random))
+            .await?
+        {
+            Some(FactorOutcome::WebauthnUser(half)) => half,
+            _ => return Ok(Err(crate::auth::passkeys::PasskeyError::Refused)),
+        };
+        let factors = self.store.second_factors(me.id).await?;
+        let exclude = factors.passkeys.iter().map(|p| p.key.cred_id().clone()).collect();
+        let challenge = match self.passkeys.start_registration(
+            me.id,
+            half,
+            me.username.as_str(),
+            exclude,
+        ) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let ceremony = Pending::Passkey(PasskeyCeremony {
+            user: Some(me.id),
+            expires_at: self.clock.now().plus(PENDING_LIFETIME),
+            state: challenge.state,
+            rd: None,
+        });
+        self.store
+            .put_pending(&registration_key(session), &ceremony)
+            .await?;
+        Ok(Ok(challenge.options))
+    }
+
+    /// The browser's answer to `start_passkey`: the passkey is added under
+    /// `name`. The first factor of the account brings recovery codes
+    /// (returned, to be shown once).
+    pub async fn finish_passkey(
+        &self,
+        me: &User,
+        session: &crate::domain::session::SessionKey,
+        name: &str,
+        answer: &str,
+        ip: IpAddr,
+    ) -> StoreResult<Result<Vec<String>, String>> {
+        use crate::domain::pending::Pending;
+        use crate::domain::second_factor::{PasskeyFactor, passkey_name};
+        let ceremony = match self.store.take_pending(&registration_key(session)).await? {
+            Some(Pending::Passkey(c)) if c.user == Some(me.id) && c.expires_at > self.clock.now() => c,
+            _ => {
+                return Ok(Err(
+                    "The passkey request timed out. Click \u{201c}Add a passkey\u{201d} again.".into(),
+                ));
+            }
+        };
+        let key = match self.passkeys.finish_registration(answer, &ceremony.state) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let now = self.clock.now();
+        let name = passkey_name(name, &format!("Passkey added {now}"));
+        let passkey = PasskeyFactor {
+            id: 0,
+            name: name.clone(),
+            added_at: now,
+            last_used: None,
+            key,
+        };
+        match self
+            .store
+            .change_second_factors(me.id, FactorChange::AddPasskey(passkey))
+            .await?
+        {
+            Some(FactorOutcome::Done) => {}
+            _ => {
+                return Ok(Err(format!(
+                    "That passkey is on your account already, or it has the most it may ({}). Remove one first.",
+                    crate::domain::second_factor::MAX_PASSKEYS
+                )));
+            }
+        }
+        let mut shown = Vec::new();
+        if self.store.second_factors(me.id).await?.recovery.is_empty() {
+            let (codes, hashes) = generate_recovery_codes();
+            self.store
+                .change_second_factors(me.id, FactorChange::SetRecovery { hashes, now })
+                .await?;
+            shown = codes;
+        }
+        self.factor_event(me.id, "self", &format!("passkey {name:?} added"), Some(ip))
+            .await;
+        self.tell(me, &FactorNotice::Added { what: "A passkey" })
+            .await?;
+        Ok(Ok(shown))
+    }
+
+    /// Renames one of `me`'s passkeys; false: no such passkey.
+    pub async fn rename_passkey(&self, me: &User, id: u32, name: &str) -> StoreResult<bool> {
+        let name = crate::domain::second_factor::passkey_name(name, "Passkey");
+        Ok(matches!(
+            self.store
+                .change_second_factors(me.id, FactorChange::RenamePasskey { id, name })
+                .await?,
+            Some(FactorOutcome::Done)
+        ))
+    }
+
+    /// Removes one of `me`'s passkeys, after the password.
+    pub async fn remove_passkey(
+        &self,
+        me: &User,
+        id: u32,
+        password: Option<Password>,
+        ip: IpAddr,
+    ) -> StoreResult<Result<bool, FactorProblem>> {
+        if let Err(problem) = self.recheck_password(me, password).await {
+            return Ok(Err(problem));
+        }
+        let removed = matches!(
+            self.store
+                .change_second_factors(me.id, FactorChange::RemovePasskey { id })
+                .await?,
+            Some(FactorOutcome::Done)
+        );
+        if removed {
+            self.factor_event(me.id, "self", &format!("passkey {id} removed"), Some(ip))
+                .await;
+            self.tell(me, &FactorNotice::Removed { what: "A passkey" })
+                .await?;
+        }
+        Ok(Ok(removed))
+    }
 }

@@ -63,6 +63,7 @@ pub struct Login<'a> {
     pub session_cap: usize,
     /// `--require-2fa`: who enrols before a session.
     pub two_factor: &'a TwoFactorPolicy,
+    pub passkeys: &'a crate::auth::passkeys::Passkeys,
 }
 
 /// One try, parsed.
@@ -434,6 +435,7 @@ mod tests {
             metrics: &kit.metrics,
             session_cap: 10,
             two_factor: &kit.two_factor,
+            passkeys: &kit.passkeys,
         }
     }
 

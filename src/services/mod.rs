@@ -123,6 +123,7 @@ pub(crate) mod testkit {
         pub links: super::Links,
         pub lockout: LockoutPolicy,
         pub two_factor: crate::config::TwoFactorPolicy,
+        pub passkeys: crate::auth::passkeys::Passkeys,
     }
 
     impl Kit {
@@ -149,6 +150,9 @@ pub(crate) mod testkit {
                     max_duration: Duration::from_secs(24 * 3600),
                 },
                 two_factor: crate::config::TwoFactorPolicy::default(),
+                passkeys: crate::auth::passkeys::Passkeys::new(
+                    &url::Url::parse("http://gate.example/").unwrap(),
+                ),
             }
         }
 

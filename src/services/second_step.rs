@@ -18,7 +18,10 @@
 use crate::auth::device::Device;
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, Gate};
-use crate::domain::pending::{Pending, PendingLogin, PendingStep, password_fingerprint};
+use crate::auth::passkeys::PasskeyError;
+use crate::domain::pending::{
+    PENDING_LIFETIME, PasskeyCeremony, Pending, PendingLogin, PendingStep, password_fingerprint,
+};
 use crate::domain::second_factor::{
     FactorChange, FactorOutcome, RecoveryUse, TotpCheck, TotpFactor, TotpSecret,
     generate_recovery_codes,
@@ -35,6 +38,8 @@ pub struct StepRequest {
     /// The key of the browser's half-login cookie.
     pub pending: SessionKey,
     pub typed: String,
+    /// A passkey's answer (JSON), instead of a typed code.
+    pub passkey: Option<String>,
     pub ip: IpAddr,
     pub user_agent: String,
     /// The session the browser holds now, which a success replaces.
@@ -60,6 +65,32 @@ pub enum StepOutcome {
     Expired,
     /// The ID (or device) is locked now.
     Locked { until: Timestamp, now: Timestamp },
+}
+
+/// A passkey's answer to a login without a password.
+pub struct PasskeyLogin {
+    /// The key of the browser's passkey cookie.
+    pub ceremony: SessionKey,
+    pub answer: String,
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub replaces: Option<SessionKey>,
+}
+
+pub enum PasskeyOutcome {
+    Success {
+        token: SessionToken,
+        device: Device,
+        rd: Option<String>,
+    },
+    /// Not an account's passkey, or its account may not log in: said so.
+    Refused(&'static str),
+    /// No live challenge: try again.
+    Expired,
+    Locked {
+        until: Timestamp,
+        now: Timestamp,
+    },
 }
 
 /// The app being enrolled during a half-login.
@@ -152,14 +183,30 @@ impl Login<'_> {
             }
         }
         let typed: String = req.typed.chars().filter(|c| !c.is_whitespace()).collect();
-        let change = match pending.step {
-            PendingStep::Enrol => FactorChange::ConfirmTotp { typed, now },
-            PendingStep::Verify if is_app_code(&typed) => FactorChange::AcceptTotp { typed, now },
+        let passkey_use = match (&req.passkey, pending.step, &pending.passkey_state) {
+            (Some(answer), PendingStep::Verify, Some(state)) => {
+                match self.passkeys.finish_authentication(answer, state) {
+                    Ok(result) => Some(result),
+                    Err(_) => return self.wrong(&req, pending, user, false).await,
+                }
+            }
+            (Some(_), _, _) => return self.wrong(&req, pending, user, false).await,
+            (None, _, _) => None,
+        };
+        let change = match (passkey_use, pending.step) {
+            (Some(result), _) => FactorChange::UsePasskey { result, now },
+            (None, step) => match step {
+                PendingStep::Enrol => FactorChange::ConfirmTotp { typed, now },
+                PendingStep::Verify if is_app_code(&typed) => {
+                    FactorChange::AcceptTotp { typed, now }
+                }
             PendingStep::Verify => FactorChange::UseRecovery { typed },
+            },
         };
         let outcome = self.store.change_second_factors(user.id, change).await?;
         let (how, recovery_left) = match outcome {
             Some(FactorOutcome::Totp(TotpCheck::Accepted { .. })) => ("authenticator app", None),
+            Some(FactorOutcome::Done) if req.passkey.is_some() => ("passkey", None),
             Some(FactorOutcome::Recovery(RecoveryUse::Used { remaining })) => {
                 ("recovery code", Some(remaining))
             }
@@ -264,6 +311,125 @@ impl Login<'_> {
             .ip(ip)
             .detail(detail);
         crate::services::record(self.store, event).await;
+    }
+
+    /// The challenge for a passkey at the second step (None: no live
+    /// half-login, or the account has no passkey), kept with the
+    /// half-login.
+    pub async fn second_step_passkey(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let Some((mut pending, user)) = self.half_login(key).await? else {
+            return Ok(None);
+        };
+        if pending.step != PendingStep::Verify {
+            return Ok(None);
+        }
+        let factors = self.store.second_factors(user.id).await?;
+        let keys: Vec<_> = factors.passkeys.iter().map(|p| p.key.clone()).collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let Ok(challenge) = self.passkeys.start_authentication(&keys) else {
+            return Ok(None);
+        };
+        pending.passkey_state = Some(challenge.state);
+        self.store.put_pending(key, &Pending::Login(pending)).await?;
+        Ok(Some(challenge.options))
+    }
+
+    /// "Log in with a passkey": a challenge any passkey of this site may
+    /// answer, kept under a new random key (the browser's cookie).
+    pub async fn start_passkey_login(
+        &self,
+        rd: Option<String>,
+        autofill: bool,
+    ) -> StoreResult<Result<(SessionToken, serde_json::Value), PasskeyError>> {
+        let challenge = match self.passkeys.start_discoverable(autofill) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let token = SessionToken::generate();
+        let ceremony = Pending::Passkey(PasskeyCeremony {
+            user: None,
+            expires_at: self.clock.now().plus(PENDING_LIFETIME),
+            state: challenge.state,
+            rd,
+        });
+        self.store.put_pending(&token.key(), &ceremony).await?;
+        Ok(Ok((token, challenge.options)))
+    }
+
+    /// A passkey's answer to `start_passkey_login`: the account its user
+    /// handle names, if that passkey is one of the account's, logs in (the
+    /// passkey verified its user: a second factor in itself).
+    pub async fn passkey_login(&self, req: PasskeyLogin) -> StoreResult<PasskeyOutcome> {
+        let now = self.clock.now();
+        let ceremony = match self.store.take_pending(&req.ceremony).await? {
+            Some(Pending::Passkey(c)) if c.user.is_none() && c.expires_at > now => c,
+            _ => return Ok(PasskeyOutcome::Expired),
+        };
+        let unknown = PasskeyOutcome::Refused(
+            "That passkey is not one of an account here (it may have been removed). Log in with your password.",
+        );
+        let Ok((answer, user_id, half)) = self.passkeys.identify(&req.answer) else {
+            return Ok(unknown);
+        };
+        let Some(user) = self.store.user(user_id).await? else {
+            return Ok(unknown);
+        };
+        let factors = self.store.second_factors(user.id).await?;
+        if factors.webauthn_user != Some(half) {
+            return Ok(unknown);
+        }
+        let Some(passkey) = factors.passkey(answer.get_credential_id()) else {
+            return Ok(unknown);
+        };
+        let Ok(result) = self
+            .passkeys
+            .finish_discoverable(&answer, &ceremony.state, &passkey.key)
+        else {
+            return Ok(unknown);
+        };
+        // An admin's lock holds for every way in.
+        let account = self
+            .store
+            .lockout(&crate::domain::lockout::account_lockout_key(user.id))
+            .await?;
+        if account.by_admin
+            && let Gate::Locked { until } = self.lockout.gate(&account, now)
+        {
+            return Ok(PasskeyOutcome::Locked { until, now });
+        }
+        match user.status {
+            UserStatus::Active => {}
+            UserStatus::Disabled => {
+                return Ok(PasskeyOutcome::Refused(
+                    "This account is disabled. Contact your administrator.",
+                ));
+            }
+            UserStatus::PendingVerification => return Ok(unknown),
+        }
+        self.store
+            .change_second_factors(user.id, FactorChange::UsePasskey { result, now })
+            .await?;
+        let done = Completion {
+            // A passkey proves the owner, but it lifts no guesser's lock
+            // of the password (as the owner's device cookie does not).
+            reset_lockouts: Vec::new(),
+            new_password_hash: None,
+            ip: req.ip,
+            user_agent: req.user_agent,
+            replaces: req.replaces,
+            how: Some("passkey, without a password"),
+        };
+        let token = self.complete(&user, done).await?;
+        Ok(PasskeyOutcome::Success {
+            device: Device::new(user.id),
+            token,
+            rd: ceremony.rd,
+        })
     }
 
     /// Ends the browser's half-login ("Cancel" on the second step).

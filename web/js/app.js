@@ -265,3 +265,136 @@
     el.title = `${d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '')} UTC`;
   }
 })();
+
+// ---- Passkeys (WebAuthn) ----
+// A form with data-passkey asks the server for a challenge (data-start,
+// the form's own fields as the body), hands it to the browser, puts the
+// answer in its hidden field and is sent. Without this script or WebAuthn
+// the forms stay hidden behind their buttons' errors: passwords and codes
+// still work.
+(() => {
+  'use strict';
+  if (!window.PublicKeyCredential || !navigator.credentials) return;
+
+  const fromB64 = (s) => {
+    const b = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+    const out = new Uint8Array(b.length);
+    for (let i = 0; i < b.length; i++) out[i] = b.charCodeAt(i);
+    return out.buffer;
+  };
+  const toB64 = (buf) => {
+    const bytes = new Uint8Array(buf);
+    let s = '';
+    for (const x of bytes) s += String.fromCharCode(x);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  const ids = (list) => (list || []).map((c) => ({ ...c, id: fromB64(c.id) }));
+
+  function creationOptions(json) {
+    const pk = json.publicKey;
+    return {
+      ...pk,
+      challenge: fromB64(pk.challenge),
+      user: { ...pk.user, id: fromB64(pk.user.id) },
+      excludeCredentials: ids(pk.excludeCredentials),
+    };
+  }
+
+  function requestOptions(json) {
+    const pk = json.publicKey;
+    return { ...pk, challenge: fromB64(pk.challenge), allowCredentials: ids(pk.allowCredentials) };
+  }
+
+  function registrationJson(cred) {
+    const r = cred.response;
+    return {
+      id: cred.id,
+      rawId: toB64(cred.rawId),
+      type: cred.type,
+      response: {
+        attestationObject: toB64(r.attestationObject),
+        clientDataJSON: toB64(r.clientDataJSON),
+        transports: r.getTransports ? r.getTransports() : [],
+      },
+      extensions: cred.getClientExtensionResults(),
+    };
+  }
+
+  function assertionJson(cred) {
+    const r = cred.response;
+    return {
+      id: cred.id,
+      rawId: toB64(cred.rawId),
+      type: cred.type,
+      response: {
+        authenticatorData: toB64(r.authenticatorData),
+        clientDataJSON: toB64(r.clientDataJSON),
+        signature: toB64(r.signature),
+        userHandle: r.userHandle ? toB64(r.userHandle) : null,
+      },
+      extensions: cred.getClientExtensionResults(),
+    };
+  }
+
+  async function challenge(form, extra) {
+    const body = new URLSearchParams(new FormData(form));
+    for (const [k, v] of Object.entries(extra || {})) body.set(k, v);
+    const res = await fetch(form.dataset.start, { method: 'POST', body, credentials: 'same-origin' });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(json.error || 'The server could not start the passkey request. Reload the page and try again.');
+    return json;
+  }
+
+  function showError(form, message) {
+    const el = form.querySelector('[data-passkey-error]');
+    if (!el) return;
+    el.textContent = message;
+    el.hidden = false;
+  }
+
+  const failure = (e) => (e && e.name === 'NotAllowedError')
+    ? 'The passkey request was cancelled or timed out. Try again.'
+    : (e && e.name === 'InvalidStateError')
+      ? 'This device keeps a passkey of your account already.'
+      : (e && e.message) || 'The passkey did not answer. Try again.';
+
+  let autofill = null; // the waiting conditional request, if any
+
+  async function run(form, conditional) {
+    const kind = form.dataset.passkey;
+    const field = form.querySelector(kind === 'login' ? 'input[name="passkey"]' : 'input[name="credential"]');
+    if (kind === 'register') {
+      const json = await challenge(form);
+      const cred = await navigator.credentials.create({ publicKey: creationOptions(json) });
+      field.value = JSON.stringify(registrationJson(cred));
+    } else {
+      const json = await challenge(form, conditional ? { autofill: '1' } : {});
+      const request = { publicKey: requestOptions(json) };
+      if (conditional) {
+        autofill = new AbortController();
+        request.mediation = 'conditional';
+        request.signal = autofill.signal;
+      }
+      const cred = await navigator.credentials.get(request);
+      field.value = JSON.stringify(assertionJson(cred));
+    }
+    form.submit();
+  }
+
+  for (const form of document.querySelectorAll('form[data-passkey]')) {
+    form.addEventListener('submit', (event) => {
+      if (form.dataset.ready) return;
+      event.preventDefault();
+      if (autofill) { autofill.abort(); autofill = null; }
+      run(form, false).catch((e) => showError(form, failure(e)));
+    });
+  }
+
+  // Passkeys offered in the ID field's suggestions, where the browser can.
+  const discover = document.querySelector('form[data-passkey="discover"]');
+  if (discover && PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then((ok) => {
+      if (ok) run(discover, true).catch(() => {});
+    });
+  }
+})();

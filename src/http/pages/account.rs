@@ -26,6 +26,9 @@ pub struct AccountView<'a> {
     pub notice: Option<&'a str>,
     pub password_errors: &'a [String],
     pub factors: &'a crate::services::factors::FactorStatus,
+    pub passkeys: &'a [crate::services::factors::PasskeyRow],
+    /// WebAuthn works at this base URL (a host name, not an IP address).
+    pub passkeys_available: bool,
     /// A message about the second factor forms (a wrong password…).
     pub factor_error: Option<&'a str>,
 }
@@ -68,6 +71,7 @@ pub fn content(v: &AccountView<'_>) -> Markup {
             }
         }
         (second_factor(v))
+        (passkeys(v))
         section aria-labelledby="sessions-heading" {
             h2 id="sessions-heading" { "Where you are logged in" }
             div.table-wrap tabindex="0" role="region" aria-label="Sessions table" {
@@ -187,22 +191,98 @@ pub fn browser_name(ua: &str) -> String {
     }
 }
 
+fn passkeys(v: &AccountView<'_>) -> Markup {
+    html! {
+        section aria-labelledby="passkeys-heading" id="passkeys" {
+            h2 id="passkeys-heading" { "Passkeys" }
+            p { "A passkey is kept by your phone, computer or security key, unlocked by its PIN, fingerprint or face. It logs you in without a password (choose “Log in with a passkey”), or as the second step after it." }
+            @if !v.passkeys.is_empty() {
+                div.table-wrap tabindex="0" role="region" aria-label="Passkeys table" {
+                    table.data id="passkeys-table" {
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "Added" } th scope="col" { "Last used" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                        tbody {
+                            @for p in v.passkeys {
+                                tr data-passkey-id=(p.id) {
+                                    td {
+                                        form.inline method="post" action="/account/passkeys/rename" {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="hidden" name="id" value=(p.id);
+                                            label.visually-hidden for={"passkey-name-" (p.id)} { "Name of the passkey" }
+                                            input id={"passkey-name-" (p.id)} name="name" type="text" value=(p.name) maxlength="64" required;
+                                            button.button.link type="submit" { "Rename" }
+                                        }
+                                    }
+                                    td { time datetime=(p.added_at) { (p.added_at) } }
+                                    td { @if let Some(t) = p.last_used { time datetime=(t) { (t) } } @else { "never" } }
+                                    td {
+                                        form.inline method="post" action="/account/passkeys/remove" {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="hidden" name="id" value=(p.id);
+                                            label.visually-hidden for={"passkey-password-" (p.id)} { "Password, to remove this passkey" }
+                                            input id={"passkey-password-" (p.id)} name="password" type="password" autocomplete="current-password" placeholder="Password" required;
+                                            button.button.danger type="submit" { "Remove" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if v.passkeys_available {
+                form.stack.narrow method="post" action="/account/passkeys/add" id="add-passkey-form"
+                    data-passkey="register" data-start="/account/passkeys/start" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    input type="hidden" name="credential" value="";
+                    div.field {
+                        label for="passkey-name" { "Name of the new passkey" }
+                        input id="passkey-name" name="name" type="text" maxlength="64" placeholder="Such as: work laptop" aria-describedby="passkey-hint";
+                        p.hint id="passkey-hint" { "Your browser asks which device keeps it." }
+                    }
+                    p.notice.error role="alert" data-passkey-error hidden {}
+                    button.button.primary type="submit" { "Add a passkey" }
+                }
+            } @else {
+                p.muted { "Passkeys need this server to be reached by a host name (such as login.example.com), not an IP address: ask your administrator." }
+            }
+        }
+    }
+}
+
 fn second_factor(v: &AccountView<'_>) -> Markup {
     let f = v.factors;
     let invalid = v.factor_error.map(|_| "true");
     let described = v.factor_error.map(|_| "factor-error");
+    let guarded = f.app_on.is_some() || f.passkeys > 0;
     html! {
         section aria-labelledby="factor-heading" id="second-factor" {
             h2 id="factor-heading" { "Second factor" }
             @if let Some(e) = v.factor_error {
                 p.notice.error role="alert" id="factor-error" { (e) }
             }
-            @if let Some(on) = f.app_on {
-                dl.facts {
-                    dt { "Authenticator app" } dd id="app-status" { "on since " time datetime=(on) { (on) } }
+            @if guarded {
+                p { "On: each login asks for a code of your app or a passkey after the password. A recovery code works instead, once each." }
+            } @else {
+                p { "Off: your password alone logs you in. An authenticator app on your phone (or your password manager), or a passkey below, adds a second step to each login, so that a stolen password is not enough." }
+            }
+            dl.facts {
+                dt { "Authenticator app" }
+                dd id="app-status" {
+                    @if let Some(on) = f.app_on { "on since " time datetime=(on) { (on) } } @else { "not set up" }
+                }
+                @if guarded {
                     dt { "Recovery codes" } dd id="recovery-status" { (f.recovery_left) " unused" }
                 }
-                p.hint { "Each login asks for a code of the app after the password. A recovery code works instead, once each." }
+            }
+            @if f.app_on.is_none() {
+                form method="post" action="/account/2fa/app" id="start-app-form" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    button.button.secondary type="submit" {
+                        @if f.app_waiting.is_some() { "Continue setting up the app" } @else { "Set up an authenticator app" }
+                    }
+                }
+            }
+            @if guarded {
                 form.stack.narrow method="post" action="/account/2fa/recovery" id="recovery-form" {
                     input type="hidden" name="csrf" value=(v.csrf);
                     div.field {
@@ -212,17 +292,11 @@ fn second_factor(v: &AccountView<'_>) -> Markup {
                     }
                     div.actions {
                         button.button.secondary type="submit" { "New recovery codes" }
-                        button.button.danger type="submit" formaction="/account/2fa/remove" id="remove-app" { "Remove the app" }
+                        @if f.app_on.is_some() {
+                            button.button.danger type="submit" formaction="/account/2fa/remove" id="remove-app" { "Remove the app" }
+                        }
                     }
-                    p.hint { "New codes replace the old ones. Removing the app leaves the password alone to log you in." }
-                }
-            } @else {
-                p { "Off: your password alone logs you in. An authenticator app on your phone (or your password manager) adds a code to each login, so that a stolen password is not enough." }
-                form method="post" action="/account/2fa/app" id="start-app-form" {
-                    input type="hidden" name="csrf" value=(v.csrf);
-                    button.button.primary type="submit" {
-                        @if f.app_waiting.is_some() { "Continue setting up the app" } @else { "Set up an authenticator app" }
-                    }
+                    p.hint { "New codes replace the old ones. With no app and no passkey left, the password alone logs you in again." }
                 }
             }
         }

@@ -30,6 +30,8 @@ pub struct LoginView<'a> {
     pub notice: Option<Notice>,
     /// Where to go back to after logging in (a checked return address).
     pub rd: Option<&'a str>,
+    /// Offer "Log in with a passkey" (WebAuthn works at this base URL).
+    pub passkeys: bool,
 }
 
 pub fn page(view: &LoginView<'_>) -> Markup {
@@ -59,7 +61,8 @@ pub fn page(view: &LoginView<'_>) -> Markup {
                 @if let Some(rd) = view.rd { input type="hidden" name="rd" value=(rd); }
                 div.field {
                     label for="login-id" { "ID" }
-                    input id="login-id" name="id" type="text" autocomplete="username" required
+                    input id="login-id" name="id" type="text"
+                        autocomplete=(if view.passkeys { "username webauthn" } else { "username" }) required
                         autocapitalize="none" spellcheck="false" value=(view.id)
                         aria-describedby=(if has_error { "login-id-hint login-status" } else { "login-id-hint" })
                         aria-invalid=[has_error.then_some("true")]
@@ -88,6 +91,16 @@ pub fn page(view: &LoginView<'_>) -> Markup {
                     }
                 }
                 button.button.primary.wide type="submit" { "Login" }
+            }
+            @if view.passkeys {
+                form.stack method="post" action="/login/passkey" id="passkey-login-form"
+                    data-passkey="discover" data-start="/login/passkey/start" {
+                    input type="hidden" name="csrf" value=(view.csrf);
+                    input type="hidden" name="credential" value="";
+                    @if let Some(rd) = view.rd { input type="hidden" name="rd" value=(rd); }
+                    p.notice.error role="alert" data-passkey-error hidden {}
+                    button.button.secondary.wide type="submit" id="passkey-login" { "Log in with a passkey" }
+                }
             }
             div.auth-links {
                 @if view.signup_open {

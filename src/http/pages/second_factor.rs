@@ -6,7 +6,7 @@ use super::layout;
 use maud::{Markup, PreEscaped, html};
 
 /// The code form after the password.
-pub fn verify(csrf: &str, error: Option<&str>) -> Markup {
+pub fn verify(csrf: &str, error: Option<&str>, passkey: bool) -> Markup {
     layout::bare(
         "Second step",
         html! {
@@ -26,6 +26,15 @@ pub fn verify(csrf: &str, error: Option<&str>) -> Markup {
                     p.hint id="code-hint" { "The 6-digit code your authenticator app shows now, or one of your recovery codes (each works once)." }
                 }
                 button.button.primary.wide type="submit" { "Continue" }
+            }
+            @if passkey {
+                form.stack method="post" action="/login/second-factor" id="passkey-step-form"
+                    data-passkey="login" data-start="/login/second-factor/passkey" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="passkey" value="";
+                    p.notice.error role="alert" data-passkey-error hidden {}
+                    button.button.secondary.wide type="submit" id="use-passkey" { "Use a passkey instead" }
+                }
             }
             (cancel(csrf))
             p.muted { "Lost your device and your recovery codes? Ask your administrator to reset your second factor." }

@@ -24,6 +24,9 @@ pub struct AccountQuery {
     ended: Option<String>,
     revoked: Option<String>,
     factor_removed: Option<String>,
+    passkey_added: Option<String>,
+    passkey_renamed: Option<String>,
+    passkey_removed: Option<String>,
 }
 
 pub async fn page(
@@ -38,9 +41,15 @@ pub async fn page(
         Some("That session was ended.")
     } else if q.revoked.is_some() {
         Some("The app's access was revoked: it must ask you again before it can use your account.")
+    } else if q.passkey_added.is_some() {
+        Some("Your passkey is added: use it to log in, with or without your password.")
+    } else if q.passkey_renamed.is_some() {
+        Some("The passkey's name was changed.")
+    } else if q.passkey_removed.is_some() {
+        Some("The passkey was removed: it logs in no more.")
     } else if q.factor_removed.is_some() {
         Some(
-            "The authenticator app and the recovery codes were removed: your password alone logs you in now.",
+            "The authenticator app was removed: it logs in no more.",
         )
     } else {
         None
@@ -73,6 +82,7 @@ pub async fn render(
     factor_error: Option<&str>,
 ) -> Result<Response, AppError> {
     let factors = state.account().factors(me.user.id).await?;
+    let passkeys = state.account().passkeys(me.user.id).await?;
     let overview = state.account().overview(me.user.id).await?;
     let rows: Vec<_> = overview
         .sessions
@@ -96,6 +106,8 @@ pub async fn render(
         notice,
         password_errors,
         factors: &factors,
+        passkeys: &passkeys,
+        passkeys_available: state.passkeys.available(),
         factor_error,
     };
     let page = super::shell_page(

@@ -127,7 +127,11 @@ fn codes_page(
         title,
         html! {
             h2 { (title) }
-            (pages::recovery_codes(codes))
+            @if codes.is_empty() {
+                p.notice.info role="status" { "Your recovery codes stay as they were." }
+            } @else {
+                (pages::recovery_codes(codes))
+            }
             a.button.primary href="/account" id="continue" { "I have kept them: back to my account" }
         },
     )
@@ -200,4 +204,118 @@ async fn refused(
         ),
     };
     super::account::render(state, browser, me, None, &[], status, Some(&msg)).await
+}
+
+/// `POST /account/passkeys/start`: the challenge of a new passkey, for the
+/// page's script (JSON).
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    PageUser(me): PageUser,
+    Form(EmptyForm {}): Form<EmptyForm>,
+) -> Result<Response, AppError> {
+    Ok(
+        match state.account().start_passkey(&me.user, &me.key).await? {
+            Ok(options) => axum::Json(options).into_response(),
+            Err(e) => (
+                StatusCode::CONFLICT,
+                axum::Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AddPasskeyForm {
+    #[serde(default)]
+    name: String,
+    /// The browser's answer (JSON), filled in by the page's script.
+    #[serde(default)]
+    credential: String,
+}
+
+pub async fn add_passkey(
+    State(state): State<AppState>,
+    Extension(browser): Extension<Browser>,
+    ClientIp(ip): ClientIp,
+    PageUser(me): PageUser,
+    Form(form): Form<AddPasskeyForm>,
+) -> Result<Response, AppError> {
+    let answer: String = form.credential.chars().take(64 * 1024).collect();
+    match state
+        .account()
+        .finish_passkey(&me.user, &me.key, &form.name, &answer, ip)
+        .await?
+    {
+        Ok(codes) if codes.is_empty() => {
+            Ok(Redirect::to("/account?passkey_added=1#second-factor").into_response())
+        }
+        Ok(codes) => Ok(codes_page(&state, &browser, &me, "Your passkey is added", &codes)),
+        Err(msg) => {
+            super::account::render(
+                &state,
+                &browser,
+                &me,
+                None,
+                &[],
+                StatusCode::BAD_REQUEST,
+                Some(&msg),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    id: u32,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn rename_passkey(
+    State(state): State<AppState>,
+    PageUser(me): PageUser,
+    Form(form): Form<RenameForm>,
+) -> Result<Response, AppError> {
+    if !state
+        .account()
+        .rename_passkey(&me.user, form.id, &form.name)
+        .await?
+    {
+        return Err(AppError::BadRequest(
+            "That passkey is not on your account. Reload the page and try again.",
+        ));
+    }
+    Ok(Redirect::to("/account?passkey_renamed=1#second-factor").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RemovePasskeyForm {
+    #[serde(default)]
+    id: u32,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    Extension(browser): Extension<Browser>,
+    ClientIp(ip): ClientIp,
+    PageUser(me): PageUser,
+    Form(form): Form<RemovePasskeyForm>,
+) -> Result<Response, AppError> {
+    let password = Password::parse(form.password).ok();
+    match state
+        .account()
+        .remove_passkey(&me.user, form.id, password, ip)
+        .await?
+    {
+        Ok(true) => Ok(Redirect::to("/account?passkey_removed=1#second-factor").into_response()),
+        Ok(false) => Err(AppError::BadRequest(
+            "That passkey is not on your account. Reload the page and try again.",
+        )),
+        Err(problem) => refused(&state, &browser, &me, problem).await,
+    }
 }

@@ -314,6 +314,16 @@ pub fn locked(
     response
 }
 
+/// The login page with a notice (a passkey login that failed).
+pub fn render_notice(
+    state: &AppState,
+    browser: &Browser,
+    notice: Notice,
+    status: StatusCode,
+) -> Response {
+    render(state, browser, "", Some(notice), status, None)
+}
+
 fn render(
     state: &AppState,
     browser: &Browser,
@@ -333,6 +343,7 @@ fn render(
         password_reset: state.config.password_reset,
         notice,
         rd,
+        passkeys: state.passkeys.available(),
     };
     let mut response = (status, login::page(&view)).into_response();
     if let Some(to) = form_target {

@@ -5,7 +5,6 @@
 //! (`services::second_step`).
 
 use crate::app::AppState;
-use crate::domain::session::SessionToken;
 use crate::http::cookies::{self, Browser};
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Form, user_agent};
@@ -39,7 +38,8 @@ pub async fn verify_page(
     if pending.step != crate::domain::pending::PendingStep::Verify {
         return Ok(Redirect::to("/login/enrol").into_response());
     }
-    let page = pages::verify(&browser.csrf_token(&state), None).into_response();
+    let passkey = has_passkey(&state, pending.user).await?;
+    let page = pages::verify(&browser.csrf_token(&state), None, passkey).into_response();
     Ok(targets(&state, page, pending.rd.as_deref()).await)
 }
 
@@ -47,6 +47,9 @@ pub async fn verify_page(
 pub struct CodeForm {
     #[serde(default)]
     code: String,
+    /// A passkey's answer (JSON), filled in by the page's script.
+    #[serde(default)]
+    passkey: String,
 }
 
 pub async fn verify_submit(
@@ -138,21 +141,19 @@ async fn submit(
         .login_limiter
         .check(ip)
         .map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
-    let rd = state
-        .login()
-        .half_login(&key)
-        .await?
-        .and_then(|(p, _)| p.rd);
+    let half = state.login().half_login(&key).await?;
+    let passkey = match &half {
+        Some((p, _)) => has_passkey(state, p.user).await?,
+        None => false,
+    };
+    let rd = half.and_then(|(p, _)| p.rd);
     let request = StepRequest {
         pending: key,
         typed: form.code.chars().take(64).collect(),
+        passkey: Some(form.passkey).filter(|p| !p.is_empty()),
         ip,
         user_agent: user_agent(headers),
-        replaces: browser
-            .session
-            .as_deref()
-            .and_then(SessionToken::from_cookie)
-            .map(|t| t.key()),
+        replaces: browser.session_key(),
     };
     let response = match state.login().second_step(request).await? {
         StepOutcome::Success {
@@ -181,7 +182,7 @@ async fn submit(
                     "That code was used already. Wait for the next code in your app, then type it."
                 }
                 (false, false) => {
-                    "That code is wrong. Type the 6-digit code your app shows now, or one of your recovery codes."
+                    "That code (or passkey) is wrong. Type the 6-digit code your app shows now, or one of your recovery codes, or use your passkey again."
                 }
             };
             if enrolling {
@@ -189,7 +190,7 @@ async fn submit(
             }
             (
                 StatusCode::UNAUTHORIZED,
-                pages::verify(&browser.csrf_token(state), Some(msg)),
+                pages::verify(&browser.csrf_token(state), Some(msg), passkey),
             )
                 .into_response()
         }
@@ -206,6 +207,10 @@ async fn submit(
     Ok(targets(state, response, rd.as_deref()).await)
 }
 
+async fn has_passkey(state: &AppState, user: crate::domain::UserId) -> Result<bool, AppError> {
+    Ok(state.passkeys.available() && !state.store.second_factors(user).await?.passkeys.is_empty())
+}
+
 /// The name an authenticator app shows above the code: this server's host.
 pub fn totp_issuer(state: &AppState) -> String {
     state.base_url.host_str().unwrap_or("gatehouse").to_string()
@@ -214,4 +219,28 @@ pub fn totp_issuer(state: &AppState) -> String {
 async fn targets(state: &AppState, response: Response, rd: Option<&str>) -> Response {
     let rd = rd.and_then(|r| Url::parse(r).ok());
     with_form_targets(state, response, rd.as_ref()).await
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+/// `POST /login/second-factor/passkey`: the challenge for one of the
+/// account's passkeys, for the page's script (JSON).
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    Extension(browser): Extension<Browser>,
+    Form(EmptyForm {}): Form<EmptyForm>,
+) -> Result<Response, AppError> {
+    let options = match browser.pending_key() {
+        Some(key) => state.login().second_step_passkey(&key).await?,
+        None => None,
+    };
+    Ok(match options {
+        Some(o) => axum::Json(o).into_response(),
+        None => (
+            StatusCode::CONFLICT,
+            axum::Json(serde_json::json!({"error": "No passkey can answer here: log in again, or type a code."})),
+        )
+            .into_response(),
+    })
 }
