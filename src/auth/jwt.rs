@@ -26,8 +26,11 @@ const RSA_BITS: usize = 2048;
 pub fn generate_key(now: Timestamp, signs_from: Timestamp) -> anyhow::Result<SigningKey> {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::traits::PublicKeyParts;
-    let key = rsa::RsaPrivateKey::new(&mut getrandom::rand_core::UnwrapErr(getrandom::SysRng), RSA_BITS)
-        .context("failed to make an RSA key")?;
+    let key = rsa::RsaPrivateKey::new(
+        &mut getrandom::rand_core::UnwrapErr(getrandom::SysRng),
+        RSA_BITS,
+    )
+    .context("failed to make an RSA key")?;
     let der = key
         .to_pkcs1_der()
         .context("failed to encode the RSA key")?

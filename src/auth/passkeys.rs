@@ -13,8 +13,7 @@ use url::Url;
 use webauthn_rs::prelude::{
     AuthenticationResult, CreationChallengeResponse, CredentialID, DiscoverableAuthentication,
     Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn,
-    WebauthnBuilder,
+    RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder,
 };
 
 /// Why a ceremony failed, in words for the page.
@@ -26,7 +25,9 @@ pub enum PasskeyError {
     Unavailable,
     #[error("The passkey's answer could not be read. Try again.")]
     Malformed,
-    #[error("The passkey's answer did not check out (a wrong device, or the request timed out). Try again.")]
+    #[error(
+        "The passkey's answer did not check out (a wrong device, or the request timed out). Try again."
+    )]
     Refused,
 }
 
@@ -156,7 +157,10 @@ impl Passkeys {
     }
 
     /// The account a passkey's answer names, and its handle's random half.
-    pub fn identify(&self, answer: &str) -> Result<(PublicKeyCredential, UserId, u64), PasskeyError> {
+    pub fn identify(
+        &self,
+        answer: &str,
+    ) -> Result<(PublicKeyCredential, UserId, u64), PasskeyError> {
         let answer: PublicKeyCredential =
             serde_json::from_str(answer).map_err(|_| PasskeyError::Malformed)?;
         let (handle, _) = self

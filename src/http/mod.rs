@@ -83,10 +83,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login/passkey/start", post(routes::passkeys::start))
         .route("/login/passkey", post(routes::passkeys::submit))
-        .route("/account/passkeys/start", post(routes::factors::passkey_options))
+        .route(
+            "/account/passkeys/start",
+            post(routes::factors::passkey_options),
+        )
         .route("/account/passkeys/add", post(routes::factors::add_passkey))
-        .route("/account/passkeys/rename", post(routes::factors::rename_passkey))
-        .route("/account/passkeys/remove", post(routes::factors::remove_passkey))
+        .route(
+            "/account/passkeys/rename",
+            post(routes::factors::rename_passkey),
+        )
+        .route(
+            "/account/passkeys/remove",
+            post(routes::factors::remove_passkey),
+        )
         .route(
             "/signup",
             get(routes::signup::page).post(routes::signup::submit),

@@ -168,13 +168,8 @@ impl Account<'_> {
         self.store
             .change_second_factors(me.id, FactorChange::RemoveTotp)
             .await?;
-        self.factor_event(
-            me.id,
-            "self",
-            "authenticator app removed",
-            Some(ip),
-        )
-        .await;
+        self.factor_event(me.id, "self", "authenticator app removed", Some(ip))
+            .await;
         self.tell(
             me,
             &FactorNotice::Removed {
@@ -256,7 +251,9 @@ pub(crate) async fn tell_owner(
 
 /// Where a passkey registration's challenge is kept: derived from the
 /// session it belongs to (one at a time per session).
-fn registration_key(session: &crate::domain::session::SessionKey) -> crate::domain::session::SessionKey {
+fn registration_key(
+    session: &crate::domain::session::SessionKey,
+) -> crate::domain::session::SessionKey {
     let mut input = b"passkey registration ".to_vec();
     input.extend_from_slice(&session.0);
     crate::domain::session::SessionKey(crate::crypto::sha256(&input))
@@ -304,16 +301,19 @@ impl Account<'_> {
             _ => return Ok(Err(crate::auth::passkeys::PasskeyError::Refused)),
         };
         let factors = self.store.second_factors(me.id).await?;
-        let exclude = factors.passkeys.iter().map(|p| p.key.cred_id().clone()).collect();
-        let challenge = match self.passkeys.start_registration(
-            me.id,
-            half,
-            me.username.as_str(),
-            exclude,
-        ) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+        let exclude = factors
+            .passkeys
+            .iter()
+            .map(|p| p.key.cred_id().clone())
+            .collect();
+        let challenge =
+            match self
+                .passkeys
+                .start_registration(me.id, half, me.username.as_str(), exclude)
+            {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            };
         let ceremony = Pending::Passkey(PasskeyCeremony {
             user: Some(me.id),
             expires_at: self.clock.now().plus(PENDING_LIFETIME),
@@ -340,10 +340,15 @@ impl Account<'_> {
         use crate::domain::pending::Pending;
         use crate::domain::second_factor::{PasskeyFactor, passkey_name};
         let ceremony = match self.store.take_pending(&registration_key(session)).await? {
-            Some(Pending::Passkey(c)) if c.user == Some(me.id) && c.expires_at > self.clock.now() => c,
+            Some(Pending::Passkey(c))
+                if c.user == Some(me.id) && c.expires_at > self.clock.now() =>
+            {
+                c
+            }
             _ => {
                 return Ok(Err(
-                    "The passkey request timed out. Click \u{201c}Add a passkey\u{201d} again.".into(),
+                    "The passkey request timed out. Click \u{201c}Add a passkey\u{201d} again."
+                        .into(),
                 ));
             }
         };

@@ -16,9 +16,9 @@
 //! ```
 
 use crate::auth::device::Device;
+use crate::auth::passkeys::PasskeyError;
 use crate::clock::Timestamp;
 use crate::domain::lockout::{FailedLogin, Gate};
-use crate::auth::passkeys::PasskeyError;
 use crate::domain::pending::{
     PENDING_LIFETIME, PasskeyCeremony, Pending, PendingLogin, PendingStep, password_fingerprint,
 };
@@ -200,7 +200,7 @@ impl Login<'_> {
                 PendingStep::Verify if is_app_code(&typed) => {
                     FactorChange::AcceptTotp { typed, now }
                 }
-            PendingStep::Verify => FactorChange::UseRecovery { typed },
+                PendingStep::Verify => FactorChange::UseRecovery { typed },
             },
         };
         let outcome = self.store.change_second_factors(user.id, change).await?;
@@ -335,7 +335,9 @@ impl Login<'_> {
             return Ok(None);
         };
         pending.passkey_state = Some(challenge.state);
-        self.store.put_pending(key, &Pending::Login(pending)).await?;
+        self.store
+            .put_pending(key, &Pending::Login(pending))
+            .await?;
         Ok(Some(challenge.options))
     }
 

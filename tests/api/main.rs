@@ -22,6 +22,7 @@ mod oidc;
 mod oidc_apache;
 mod oidc_browser;
 mod packaging;
+mod passkeys;
 mod postgres;
 mod proxies;
 mod replicas;

@@ -48,9 +48,7 @@ pub async fn page(
     } else if q.passkey_removed.is_some() {
         Some("The passkey was removed: it logs in no more.")
     } else if q.factor_removed.is_some() {
-        Some(
-            "The authenticator app was removed: it logs in no more.",
-        )
+        Some("The authenticator app was removed: it logs in no more.")
     } else {
         None
     };

@@ -250,7 +250,13 @@ pub async fn add_passkey(
         Ok(codes) if codes.is_empty() => {
             Ok(Redirect::to("/account?passkey_added=1#second-factor").into_response())
         }
-        Ok(codes) => Ok(codes_page(&state, &browser, &me, "Your passkey is added", &codes)),
+        Ok(codes) => Ok(codes_page(
+            &state,
+            &browser,
+            &me,
+            "Your passkey is added",
+            &codes,
+        )),
         Err(msg) => {
             super::account::render(
                 &state,

@@ -69,9 +69,8 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<AnswerForm>,
 ) -> Result<Response, AppError> {
-    let error = |msg: &str, status| {
-        render_notice(&state, &browser, Notice::Error(msg.into()), status)
-    };
+    let error =
+        |msg: &str, status| render_notice(&state, &browser, Notice::Error(msg.into()), status);
     let Some(ceremony) = browser.passkey_key() else {
         return Ok(error(
             "The passkey request timed out. Try again.",

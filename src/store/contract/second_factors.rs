@@ -163,7 +163,10 @@ pub async fn half_logins_are_taken_once_expire_and_go_with_the_account(store: &d
     // Gone with the account; nothing kept for an account that is gone.
     assert!(store.delete_user(cy.id).await.unwrap());
     assert!(store.pending(&live).await.unwrap().is_none());
-    store.put_pending(&old, &half_login(cy.id, 600)).await.unwrap();
+    store
+        .put_pending(&old, &half_login(cy.id, 600))
+        .await
+        .unwrap();
     assert!(store.pending(&old).await.unwrap().is_none());
     assert!(store.pending(&anonymous).await.unwrap().is_some());
 }
