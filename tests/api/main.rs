@@ -23,6 +23,7 @@ mod oidc_apache;
 mod oidc_browser;
 mod packaging;
 mod passkeys;
+mod passkeys_browser;
 mod postgres;
 mod proxies;
 mod replicas;
