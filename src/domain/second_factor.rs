@@ -260,7 +260,7 @@ pub enum FactorChange {
     EnsureWebauthnUser(u64),
     /// A new passkey (its `id` is given here); refused when the
     /// credential is there already or the account has the most it may.
-    AddPasskey(PasskeyFactor),
+    AddPasskey(Box<PasskeyFactor>),
     RemovePasskey {
         id: u32,
     },
@@ -270,7 +270,7 @@ pub enum FactorChange {
     },
     /// A passkey proved the owner: its counter and last use updated.
     UsePasskey {
-        result: webauthn_rs::prelude::AuthenticationResult,
+        result: Box<webauthn_rs::prelude::AuthenticationResult>,
         now: Timestamp,
     },
 }
@@ -341,7 +341,7 @@ impl SecondFactors {
                     return FactorOutcome::PasskeyRefused;
                 }
                 passkey.id = self.passkeys.iter().map(|p| p.id).max().unwrap_or(0) + 1;
-                self.passkeys.push(passkey);
+                self.passkeys.push(*passkey);
                 FactorOutcome::Done
             }
             FactorChange::RemovePasskey { id } => {

@@ -367,7 +367,7 @@ impl Account<'_> {
         };
         match self
             .store
-            .change_second_factors(me.id, FactorChange::AddPasskey(passkey))
+            .change_second_factors(me.id, FactorChange::AddPasskey(Box::new(passkey)))
             .await?
         {
             Some(FactorOutcome::Done) => {}

@@ -194,7 +194,10 @@ impl Login<'_> {
             (None, _, _) => None,
         };
         let change = match (passkey_use, pending.step) {
-            (Some(result), _) => FactorChange::UsePasskey { result, now },
+            (Some(result), _) => FactorChange::UsePasskey {
+                result: Box::new(result),
+                now,
+            },
             (None, step) => match step {
                 PendingStep::Enrol => FactorChange::ConfirmTotp { typed, now },
                 PendingStep::Verify if is_app_code(&typed) => {
@@ -414,7 +417,13 @@ impl Login<'_> {
             UserStatus::PendingVerification => return Ok(unknown),
         }
         self.store
-            .change_second_factors(user.id, FactorChange::UsePasskey { result, now })
+            .change_second_factors(
+                user.id,
+                FactorChange::UsePasskey {
+                    result: Box::new(result),
+                    now,
+                },
+            )
             .await?;
         let done = Completion {
             // A passkey proves the owner, but it lifts no guesser's lock
