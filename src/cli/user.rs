@@ -459,6 +459,7 @@ async fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow:
     let u = find(ctx, raw).await?;
     let locked = ctx.admin.locked_until(&u).await?;
     let sessions = ctx.admin.session_count(u.id).await?;
+    let factors = ctx.admin.second_factors(&u).await?;
     if as_json {
         let value = json!({
             "id": u.id, "email": u.email, "username": u.username, "role": u.role, "status": u.status,
@@ -468,6 +469,11 @@ async fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow:
             "sessions": sessions,
             "groups": u.groups,
             "consented": u.consent.as_ref().map(|c| c.at.to_string()),
+            "second_factor": {
+                "app": factors.has_app(),
+                "passkeys": factors.passkeys.len(),
+                "recovery_codes": factors.recovery.len(),
+            },
         });
         out.line(serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -496,5 +502,26 @@ async fn show(ctx: &Ctx<'_>, raw: &str, as_json: bool, out: &mut Out) -> anyhow:
         locked.map_or("-".into(), |t| t.to_string())
     ));
     out.line(format!("sessions:     {sessions}"));
+    let mut parts = Vec::new();
+    if factors.has_app() {
+        parts.push("authenticator app".to_string());
+    }
+    match factors.passkeys.len() {
+        0 => {}
+        1 => parts.push("1 passkey".into()),
+        n => parts.push(format!("{n} passkeys")),
+    }
+    out.line(format!(
+        "2nd factor:   {}",
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            format!(
+                "{}; {} unused recovery code(s)",
+                parts.join(", "),
+                factors.recovery.len()
+            )
+        }
+    ));
     Ok(())
 }

@@ -158,9 +158,12 @@ impl Admin<'_> {
         Ok(true)
     }
 
-    /// Does `user` have a second factor on?
-    pub async fn has_second_factor(&self, user: &User) -> AdminResult<bool> {
-        Ok(self.store.second_factors(user.id).await?.is_enrolled())
+    /// What second factors `user` has (`user show`).
+    pub async fn second_factors(
+        &self,
+        user: &User,
+    ) -> AdminResult<crate::domain::second_factor::SecondFactors> {
+        Ok(self.store.second_factors(user.id).await?)
     }
 
     /// An instance must keep an active administrator.

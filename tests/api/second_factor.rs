@@ -339,6 +339,13 @@ async fn a_mailed_reset_keeps_the_factor_and_an_admin_reset_removes_it() {
     let dee = app.add_user("dee@example.com", "dee", PASSWORD).await;
     let owner = Browser::new(&app);
     set_up_app(&app, &owner, "dee").await;
+    let show = cli(&app, &["user", "show", "dee"]).await;
+    assert!(
+        show.stdout()
+            .contains("2nd factor:   authenticator app; 10 unused recovery code(s)"),
+        "{}",
+        show.report()
+    );
     // A mailed reset link: a new password, the factor stays (ASVS 6.4.3).
     let link = app.reset_link(dee.id).await;
     let token = link.split("token=").nth(1).unwrap().to_string();
@@ -381,6 +388,12 @@ async fn a_mailed_reset_keeps_the_factor_and_an_admin_reset_removes_it() {
     );
     // The half-login made before the reset is no way in.
     assert_eq!(location(&Browser::new(&app).login("dee", new).await), "/");
+    let show = cli(&app, &["user", "show", "dee"]).await;
+    assert!(
+        show.stdout().contains("2nd factor:   none"),
+        "{}",
+        show.report()
+    );
     let again = cli(&app, &["user", "2fa", "reset", "dee"]).await;
     assert!(
         again.stdout().contains("has no second factor"),

@@ -163,7 +163,7 @@ impl Transfer for PgStore {
     async fn import(&self, s: &Snapshot) -> StoreResult<()> {
         let result: StoreResult<()> = transaction!(self, |t| {
             t.batch_execute(
-                "TRUNCATE second_factors, oidc_tokens, oidc_grants, oidc_clients, oidc_keys, group_members, \
+                "TRUNCATE pending_logins, second_factors, oidc_tokens, oidc_grants, oidc_clients, oidc_keys, group_members, \
                  tokens, sessions, user_groups, users, logins, lockouts, invites, outbox, audit",
             )
             .await?;
