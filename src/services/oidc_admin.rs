@@ -70,7 +70,9 @@ impl Admin<'_> {
         groups.sort();
         groups.dedup();
         let client = OidcClient {
-            id: random_token::<18>(),
+            // Hex: an ID never starts with "-" (which a command line
+            // would take for a flag) and is safe in any URL or config.
+            id: crate::crypto::hex(&crate::crypto::random_bytes::<16>()),
             name,
             secret_hash: secret.as_deref().map(|s| sha256(s.as_bytes())),
             redirect_uris: dedup(new.redirect_uris),

@@ -460,3 +460,52 @@ async fn removing_the_app_or_new_recovery_codes_ask_for_the_password() {
         "/"
     );
 }
+
+#[tokio::test]
+async fn an_apps_openid_sign_in_goes_on_after_the_second_step() {
+    use crate::oidc::{
+        CALLBACK, browse, oidc_app, param, register, relying_party, request, rp_http,
+    };
+    use openidconnect::AuthorizationCode;
+    let app = oidc_app().await;
+    app.add_user("gus@example.com", "gus", PASSWORD).await;
+    let owner = Browser::new(&app);
+    let (secret, _) = set_up_app(&app, &owner, "gus").await;
+    let (id, client_secret) = register(&app, "Wiki", CALLBACK, false, &[], false).await;
+    let rp = relying_party(&app, &id, client_secret.as_deref(), CALLBACK).await;
+    let req = request(&rp, &["profile"]);
+    // A browser without a session: the app's request goes to the login,
+    // then through the second step, then back to the request.
+    let b = Browser::new(&app);
+    let r = b.client.get(req.url.as_str()).send().await.unwrap();
+    let login = url::Url::parse(&app.url(location(&r))).unwrap();
+    assert_eq!(login.path(), "/login");
+    let rd = param(&login, "rd").expect("the request goes along");
+    let r = b
+        .post(
+            "/login",
+            "/login",
+            &[
+                ("id", "gus"),
+                ("password", PASSWORD),
+                ("endpoint", ""),
+                ("rd", &rd),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/login/second-factor");
+    app.clock.advance(Duration::from_secs(30));
+    let r = b.code(&secret.code_at(app.clock.now())).await;
+    assert_eq!(location(&r), rd, "back to the app's request");
+    let back = browse(&app, &b.client, &url::Url::parse(&rd).unwrap(), "allow")
+        .await
+        .unwrap();
+    assert!(back.as_str().starts_with(CALLBACK), "{back}");
+    let code = param(&back, "code").expect("a code for the app");
+    rp.exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(req.verifier)
+        .request_async(&rp_http())
+        .await
+        .expect("the code exchange works");
+}
