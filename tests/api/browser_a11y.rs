@@ -801,3 +801,51 @@ async fn the_audit_itself_finds_a_violation_a_console_error_and_a_blank_page() {
     assert_eq!(browser.blank().await, Some("no text".to_string()));
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_second_factor_pages_pass_axe() {
+    use gatehouse::domain::second_factor::TotpSecret;
+    let app = crate::support::spawn_with(|c| {
+        c.two_factor.require = gatehouse::config::Require2fa::All;
+    })
+    .await;
+    app.add_user("ida@example.com", "ida", PASSWORD).await;
+    let browser = audit_browser().await;
+    let mut problems = Vec::new();
+
+    // The policy's enrolment, right after the password.
+    log_in(&browser, &app, "ida", PASSWORD).await;
+    browser.wait_for_path("/login/enrol").await;
+    problems.extend(browser.audit("/login/enrol").await);
+    browser.fill("#code", "000000").await;
+    browser.submit("#app-setup-form button[type=submit]").await;
+    problems.extend(browser.audit("/login/enrol with a wrong code").await);
+    let key = browser
+        .js("return document.getElementById('totp-secret').dataset.secret")
+        .await;
+    let secret = TotpSecret::from_base32(key.as_str().unwrap()).unwrap();
+    browser
+        .fill("#code", &secret.code_at(app.clock.now()))
+        .await;
+    browser.submit("#app-setup-form button[type=submit]").await;
+    problems.extend(browser.audit("the recovery codes after enrolment").await);
+    browser.submit("#continue").await;
+    browser.wait_for_path("/").await;
+    problems.extend(browser.audit_path(&app, "/account").await);
+
+    // The second step of the next login.
+    browser.client.delete_all_cookies().await.unwrap();
+    log_in(&browser, &app, "ida", PASSWORD).await;
+    browser.wait_for_path("/login/second-factor").await;
+    problems.extend(browser.audit("/login/second-factor").await);
+    browser.fill("#code", "123456").await;
+    browser
+        .submit("#second-factor-form button[type=submit]")
+        .await;
+    problems.extend(
+        browser
+            .audit("/login/second-factor with a wrong code")
+            .await,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
