@@ -140,18 +140,20 @@ mod tests {
             }
         });
         started_rx.recv().unwrap();
-        // Fill the one queue slot.
-        let queued = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.run(|| 7).await }
-        });
-        while pool.depth() < 2 {
-            tokio::task::yield_now().await;
-        }
+        // Fill the one queue slot, here and now: a job sent by another
+        // task could still be on its way when the check below runs, and
+        // take the slot after it (then the check's job would wait for the
+        // worker this test holds).
+        let (ran_tx, ran_rx) = mpsc::channel::<u8>();
+        pool.sender
+            .try_send(Box::new(move || {
+                let _ = ran_tx.send(7);
+            }))
+            .unwrap();
         assert_eq!(pool.run(|| 1).await, Err(Busy));
         release_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
-        assert_eq!(queued.await.unwrap(), Ok(7));
+        assert_eq!(ran_rx.recv().unwrap(), 7, "the queued job runs after");
         assert_eq!(pool.depth(), 0);
     }
 }
